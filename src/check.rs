@@ -1,0 +1,149 @@
+//! `drift-exporter check`: one file against the reference, printed as a table or
+//! as JSON, with exit code 0 (no drift), 1 (drift) or 2 (error).
+//!
+//! Uses the same reader, profile, sample and evaluator as the daemon, with no
+//! window: one code path for the numbers.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, ConfigError};
+use crate::data::{self, DataError};
+use crate::drift::{self, DriftReport};
+use crate::reference::{ReferenceError, ReferenceProfile};
+use crate::sample;
+
+/// Errors of a `check` run (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The config file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The reference could not be profiled.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The current file could not be read.
+    #[error(transparent)]
+    Current(#[from] DataError),
+}
+
+/// Profiles `reference` with the config's `[columns]` and `[drift]` (defaults when
+/// `config` is `None`), reads `current` and evaluates.
+pub fn run_check(
+    reference: &Path,
+    current: &Path,
+    config: Option<&Path>,
+) -> Result<DriftReport, CheckError> {
+    let config = match config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let profile = ReferenceProfile::load(reference, &config.columns, &config.drift)?;
+    check_file(&profile, current)
+}
+
+/// Evaluates one file against a profile.
+pub fn check_file(profile: &ReferenceProfile, current: &Path) -> Result<DriftReport, CheckError> {
+    let batches = data::read_path(current, &profile.plan)?;
+    let rejects = batches.iter().fold(data::Rejects::default(), |mut acc, b| {
+        acc.merge(&b.rejects);
+        acc
+    });
+    if rejects.total_rows() > 0 {
+        tracing::warn!(
+            file = %current.display(),
+            rejected_rows = rejects.total_rows(),
+            first_errors = ?rejects.errors,
+            "some values were rejected and not scored"
+        );
+    }
+    let (samples, rows) = sample::samples_from_batches(profile, &batches);
+    Ok(drift::evaluate(profile, &samples, rows))
+}
+
+/// The reference path to use: the flag, else the config's `[reference] path`.
+pub fn reference_path(
+    flag: Option<PathBuf>,
+    config: Option<&Path>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    match config {
+        Some(path) => Ok(Config::load(path)?.reference.path),
+        None => Ok(None),
+    }
+}
+
+fn cell(value: Option<f64>) -> String {
+    match value {
+        None => "-".to_string(),
+        Some(v) if v != 0.0 && v.abs() < 1e-4 => format!("{v:.2e}"),
+        Some(v) => format!("{v:.4}"),
+    }
+}
+
+/// A table for people: one row per column, then the dataset verdict.
+pub fn render_table(report: &DriftReport) -> String {
+    let headers = [
+        "name", "type", "kind", "rows", "psi", "kl", "ks_stat", "ks_p", "chi2_p", "drift",
+    ];
+    let mut rows: Vec<[String; 10]> = Vec::with_capacity(report.features.len());
+    for f in &report.features {
+        rows.push([
+            f.name.clone(),
+            f.drift_type.as_str().to_string(),
+            f.kind.as_str().to_string(),
+            f.rows.to_string(),
+            cell(f.psi),
+            cell(f.kl_divergence),
+            cell(f.ks_statistic),
+            cell(f.ks_pvalue),
+            cell(f.chi2_pvalue),
+            if !f.is_scored() {
+                "n/a".to_string()
+            } else if f.drift_detected {
+                "DRIFT".to_string()
+            } else {
+                "ok".to_string()
+            },
+        ]);
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i < 3 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+    };
+    line(&mut out, &mut headers.iter().copied());
+    for row in &rows {
+        line(&mut out, &mut row.iter().map(String::as_str));
+    }
+    let d = &report.dataset;
+    let _ = writeln!(
+        out,
+        "\nreference rows: {}, current rows: {}; drifted columns: {} of {} ({:.1}%); dataset drift: {}",
+        report.reference_rows,
+        report.current_rows,
+        d.drifted_features,
+        d.features,
+        d.drifted_ratio * 100.0,
+        if d.drift_detected { "YES" } else { "no" }
+    );
+    out
+}

@@ -1,0 +1,182 @@
+//! The command line (SPEC.md section 1): `serve` (the default), `check`,
+//! `validate-config` and `healthcheck`, with the `--web.*` and `--log.*` flags a
+//! Prometheus user expects.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default config path, relative to the working directory.
+pub const DEFAULT_CONFIG: &str = "config/drift-exporter.toml";
+
+/// Watches a model's inputs and outputs for drift and exports PSI, KS and KL to Prometheus.
+#[derive(Debug, Parser)]
+#[command(
+    name = "drift-exporter",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `serve` when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: load the reference, tail sources, serve /metrics.
+    Serve(ServeArgs),
+    /// Compare one file with the reference once; exit 0 (no drift), 1 (drift), 2 (error).
+    Check(CheckArgs),
+    /// Parse and check the config and its reference file.
+    ValidateConfig(ValidateArgs),
+    /// Ask a running daemon's /healthz (for container health checks); exit 0 if healthy.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging flags, shared by every subcommand.
+#[derive(Debug, Clone, Args, Default)]
+pub struct LogArgs {
+    /// Log level: error, warn, info, debug, trace (or a tracing filter directive).
+    #[arg(
+        id = "log_level",
+        long = "log.level",
+        default_value = "info",
+        global = true
+    )]
+    pub level: String,
+    /// Log format.
+    #[arg(id = "log_format", long = "log.format", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub format: LogFormat,
+}
+
+/// `serve` flags.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// The TOML config file.
+    #[arg(long, short = 'c', default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Address to listen on (overrides [server] listen).
+    #[arg(long = "web.listen-address")]
+    pub listen_address: Option<String>,
+    /// Path of the metrics page (overrides [server] telemetry_path).
+    #[arg(long = "web.telemetry-path")]
+    pub telemetry_path: Option<String>,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Output format of `check`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum CheckFormat {
+    /// An aligned table.
+    #[default]
+    Table,
+    /// The JSON object of SPEC.md section 1.
+    Json,
+}
+
+/// `check` flags.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The reference Parquet file (default: the config's [reference] path).
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// The file to compare: .parquet, .arrow/.ipc, .csv, .ndjson/.jsonl or .json.
+    #[arg(long)]
+    pub current: PathBuf,
+    /// A TOML config for [columns] and [drift] (default: Arrow types, default thresholds).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `validate-config` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The TOML config file.
+    #[arg(long, short = 'c', default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `healthcheck` flags.
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// The daemon's address.
+    #[arg(long, default_value = "127.0.0.1:9877")]
+    pub address: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_serve_with_web_flags() {
+        let cli = Cli::try_parse_from([
+            "drift-exporter",
+            "--web.listen-address",
+            "127.0.0.1:1",
+            "--log.format",
+            "json",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.listen_address.as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(cli.serve.log.format, LogFormat::Json);
+        assert_eq!(cli.serve.config, PathBuf::from(DEFAULT_CONFIG));
+    }
+
+    #[test]
+    fn check_takes_its_flags() {
+        let cli = Cli::try_parse_from([
+            "drift-exporter",
+            "check",
+            "--reference",
+            "r.parquet",
+            "--current",
+            "c.csv",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("check expected")
+        };
+        assert_eq!(args.format, CheckFormat::Json);
+        assert_eq!(args.current, PathBuf::from("c.csv"));
+    }
+}

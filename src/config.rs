@@ -1,0 +1,706 @@
+//! The TOML configuration (SPEC.md section 3): schema, defaults, environment
+//! overrides and validation.
+//!
+//! Each component's settings are one struct with `deny_unknown_fields`, so a typo
+//! is an error naming the key and its line. Defaults live in the `Default` impls
+//! below and nowhere else. Environment variables `DRIFT_EXPORTER__SECTION__KEY`
+//! (array items by index: `DRIFT_EXPORTER__SOURCES__0__PATH`) override the file;
+//! relative paths are resolved against the config file's folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "DRIFT_EXPORTER__";
+
+/// Errors loading or checking a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read the config file: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// TOML syntax or schema error (the message names the key and the line).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, with line and column.
+        message: String,
+    },
+    /// An environment override that does not fit the schema.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP server settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The model being watched.
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// The reference (training) data.
+    #[serde(default)]
+    pub reference: ReferenceConfig,
+    /// Column roles and kinds.
+    #[serde(default)]
+    pub columns: ColumnsConfig,
+    /// The sliding window of recent rows.
+    #[serde(default)]
+    pub window: WindowConfig,
+    /// Binning, smoothing and thresholds.
+    #[serde(default)]
+    pub drift: DriftConfig,
+    /// Where the daemon keeps its checkpoints.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Where batches come from.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Path of the metrics page.
+    pub telemetry_path: String,
+    /// Largest accepted `POST /ingest` body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "0.0.0.0:9877".into(),
+            telemetry_path: "/metrics".into(),
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// The `model` label on every series.
+    pub name: String,
+    /// Exported in `drift_model_info{version}`.
+    pub version: Option<String>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            name: "default".into(),
+            version: None,
+        }
+    }
+}
+
+/// `[reference]`.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceConfig {
+    /// The reference Parquet file.
+    pub path: Option<PathBuf>,
+}
+
+/// `[columns]`: which columns are predictions, forced categorical, or ignored.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColumnsConfig {
+    /// Prediction (model output) columns; `drift_type="prediction"`.
+    pub prediction: Vec<String>,
+    /// Columns scored as categories whatever their Arrow type.
+    pub categorical: Vec<String>,
+    /// Columns never scored.
+    pub ignore: Vec<String>,
+    /// Column holding each row's event time, for a time window (optional).
+    pub timestamp: Option<String>,
+}
+
+impl Default for ColumnsConfig {
+    fn default() -> Self {
+        ColumnsConfig {
+            prediction: vec!["prediction".into()],
+            categorical: Vec::new(),
+            ignore: Vec::new(),
+            timestamp: None,
+        }
+    }
+}
+
+/// `[window]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowConfig {
+    /// Keep the last `size` rows.
+    pub size: usize,
+    /// Also drop rows older than this (`"1h"`, `"30m"`), by arrival time.
+    #[serde(deserialize_with = "de_opt_duration")]
+    pub duration: Option<Duration>,
+    /// Below this many rows no scores are exported.
+    pub min_rows: usize,
+    /// Coalesce evaluations: at most one per this interval (bounded by 1 s).
+    #[serde(deserialize_with = "de_duration")]
+    pub evaluation_delay: Duration,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            size: 10_000,
+            duration: None,
+            min_rows: 100,
+            evaluation_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// How numeric bin edges are placed.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Binning {
+    /// Reference quantiles (numpy.quantile, linear).
+    #[default]
+    Quantile,
+    /// Equal width between the reference's min and max (numpy.linspace).
+    Uniform,
+}
+
+/// `[drift]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftConfig {
+    /// Numeric bins.
+    pub bins: usize,
+    /// Numeric binning method.
+    pub binning: Binning,
+    /// Replaces zero proportions before PSI and KL.
+    pub epsilon: f64,
+    /// Categories kept per column; the rest go to `__other__`.
+    pub max_categories: usize,
+    /// Decision thresholds.
+    pub thresholds: Thresholds,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        DriftConfig {
+            bins: 10,
+            binning: Binning::Quantile,
+            epsilon: 1e-4,
+            max_categories: 50,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// `[drift.thresholds]`: a test is disabled by setting its threshold to `false`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Drift when `psi >= psi`.
+    #[serde(deserialize_with = "de_threshold")]
+    pub psi: Option<f64>,
+    /// Drift when `kl_divergence >= kl_divergence`.
+    #[serde(deserialize_with = "de_threshold")]
+    pub kl_divergence: Option<f64>,
+    /// Drift when `ks_pvalue < ks_pvalue`.
+    #[serde(deserialize_with = "de_threshold")]
+    pub ks_pvalue: Option<f64>,
+    /// Drift when `chi2_pvalue < chi2_pvalue`.
+    #[serde(deserialize_with = "de_threshold")]
+    pub chi2_pvalue: Option<f64>,
+    /// Dataset drift when `drifted_ratio >= drifted_ratio`.
+    pub drifted_ratio: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            psi: Some(0.2),
+            kl_divergence: Some(0.1),
+            ks_pvalue: Some(0.05),
+            chi2_pvalue: Some(0.05),
+            drifted_ratio: 0.5,
+        }
+    }
+}
+
+/// `[state]`: where file sources keep their checkpoints.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// The state file (JSON). Default: `drift-exporter.state.json` beside the config.
+    pub path: Option<PathBuf>,
+}
+
+/// One `[[sources]]` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SourceConfig {
+    /// New files dropped in a folder.
+    Directory(DirectorySourceConfig),
+    /// A growing JSON-lines file.
+    Tail(TailSourceConfig),
+    /// `POST /ingest` on the server.
+    Http(HttpSourceConfig),
+}
+
+impl SourceConfig {
+    /// The `source` label value: `directory:<path>`, `tail:<path>` or `http`.
+    pub fn label(&self) -> String {
+        match self {
+            SourceConfig::Directory(d) => format!("directory:{}", d.path.display()),
+            SourceConfig::Tail(t) => format!("tail:{}", t.path.display()),
+            SourceConfig::Http(_) => "http".into(),
+        }
+    }
+}
+
+/// `type = "directory"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySourceConfig {
+    /// The folder to watch.
+    pub path: PathBuf,
+    /// A file is complete once unchanged for this long.
+    #[serde(default = "default_settle", deserialize_with = "de_duration")]
+    pub settle: Duration,
+    /// Rescan interval (the fallback when file events are unavailable).
+    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+    /// Move processed files into this folder (default: leave them in place).
+    #[serde(default)]
+    pub done_dir: Option<PathBuf>,
+}
+
+/// `type = "tail"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TailSourceConfig {
+    /// The JSON-lines file.
+    pub path: PathBuf,
+    /// Where to start when no checkpoint exists: `"beginning"` (default) or `"end"`.
+    #[serde(default)]
+    pub start_at: StartAt,
+    /// Re-check interval (the fallback when file events are unavailable).
+    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    pub poll_interval: Duration,
+}
+
+/// Where a new tail starts.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAt {
+    /// Read the file from its first byte.
+    #[default]
+    Beginning,
+    /// Only lines appended after start-up.
+    End,
+}
+
+/// `type = "http"`: no settings yet (the server's address and body limit apply).
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSourceConfig {}
+
+fn default_settle() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn default_poll() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?}: {e}")))
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+fn de_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(f64),
+        Int(i64),
+        Flag(bool),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Number(v) => Ok(Some(v)),
+        Raw::Int(v) => Ok(Some(v as f64)),
+        Raw::Flag(false) => Ok(None),
+        Raw::Flag(true) => Err(serde::de::Error::custom(
+            "a threshold is a number, or false to disable the test",
+        )),
+    }
+}
+
+impl Config {
+    /// Reads, overrides from the environment, resolves paths and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path, std::env::vars())
+    }
+
+    /// Parses `text` (the contents of `path`), applies `DRIFT_EXPORTER__*` overrides
+    /// from `env`, resolves relative paths against `path`'s folder and validates.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let parse_err = |e: toml::de::Error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        };
+        // First pass on the text itself, so schema errors carry line numbers.
+        let mut config: Config = toml::from_str(text).map_err(parse_err)?;
+        let overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        if !overrides.is_empty() {
+            let mut table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+            for (var, value) in &overrides {
+                apply_override(&mut table, var, value)?;
+            }
+            config = Config::deserialize(table).map_err(|e| ConfigError::Env {
+                var: overrides
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                message: e.to_string().trim_end().to_string(),
+            })?;
+        }
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        config.resolve_paths(base);
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = self.reference.path.as_mut() {
+            resolve(p);
+        }
+        if let Some(p) = self.state.path.as_mut() {
+            resolve(p);
+        }
+        for source in &mut self.sources {
+            match source {
+                SourceConfig::Directory(d) => {
+                    resolve(&mut d.path);
+                    if let Some(p) = d.done_dir.as_mut() {
+                        resolve(p);
+                    }
+                }
+                SourceConfig::Tail(t) => resolve(&mut t.path),
+                SourceConfig::Http(_) => {}
+            }
+        }
+        if self.state.path.is_none() {
+            self.state.path = Some(base.join("drift-exporter.state.json"));
+        }
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let d = &self.drift;
+        if !(1..=10_000).contains(&d.bins) {
+            return Err(invalid(
+                "drift.bins",
+                format!("must be between 1 and 10000, got {}", d.bins),
+            ));
+        }
+        if !(d.epsilon > 0.0 && d.epsilon < 1.0) {
+            return Err(invalid(
+                "drift.epsilon",
+                format!("must be in (0, 1), got {}", d.epsilon),
+            ));
+        }
+        if d.max_categories == 0 {
+            return Err(invalid("drift.max_categories", "must be at least 1".into()));
+        }
+        let t = &d.thresholds;
+        for (key, value, lo, hi) in [
+            ("drift.thresholds.psi", t.psi, 0.0, f64::INFINITY),
+            (
+                "drift.thresholds.kl_divergence",
+                t.kl_divergence,
+                0.0,
+                f64::INFINITY,
+            ),
+            ("drift.thresholds.ks_pvalue", t.ks_pvalue, 0.0, 1.0),
+            ("drift.thresholds.chi2_pvalue", t.chi2_pvalue, 0.0, 1.0),
+            (
+                "drift.thresholds.drifted_ratio",
+                Some(t.drifted_ratio),
+                0.0,
+                1.0,
+            ),
+        ] {
+            if let Some(v) = value {
+                if !(v >= lo && v <= hi) {
+                    return Err(invalid(
+                        key,
+                        format!("must be between {lo} and {hi}, got {v}"),
+                    ));
+                }
+            }
+        }
+        if self.window.size == 0 {
+            return Err(invalid("window.size", "must be at least 1".into()));
+        }
+        if self.window.min_rows > self.window.size {
+            return Err(invalid(
+                "window.min_rows",
+                format!(
+                    "{} is larger than window.size {}: no score would ever be exported",
+                    self.window.min_rows, self.window.size
+                ),
+            ));
+        }
+        if self.model.name.is_empty() {
+            return Err(invalid("model.name", "must not be empty".into()));
+        }
+        if !self.server.telemetry_path.starts_with('/') {
+            return Err(invalid("server.telemetry_path", "must start with /".into()));
+        }
+        let http_sources = self
+            .sources
+            .iter()
+            .filter(|s| matches!(s, SourceConfig::Http(_)))
+            .count();
+        if http_sources > 1 {
+            return Err(invalid(
+                "sources",
+                "at most one source of type \"http\"".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Sets `DRIFT_EXPORTER__A__B__C=value` as `a.b.c = value` in `table`. The value is
+/// read as a TOML value when it parses as one (numbers, booleans, arrays), else as
+/// a string. A numeric segment indexes an array (`SOURCES__0__PATH`).
+fn apply_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let env_err = |message: String| ConfigError::Env {
+        var: var.to_string(),
+        message,
+    };
+    let keys: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    if keys.iter().any(String::is_empty) {
+        return Err(env_err("empty key segment".into()));
+    }
+    let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let mut node = toml::Value::Table(std::mem::take(table));
+    {
+        let mut cursor = &mut node;
+        for (i, key) in keys.iter().enumerate() {
+            let last = i + 1 == keys.len();
+            cursor = match cursor {
+                toml::Value::Table(t) => {
+                    if last {
+                        t.insert(key.clone(), parsed.clone());
+                        break;
+                    }
+                    let next_is_index = keys[i + 1].parse::<usize>().is_ok();
+                    t.entry(key.clone()).or_insert_with(|| {
+                        if next_is_index {
+                            toml::Value::Array(Vec::new())
+                        } else {
+                            toml::Value::Table(toml::Table::new())
+                        }
+                    })
+                }
+                toml::Value::Array(a) => {
+                    let index: usize = key
+                        .parse()
+                        .map_err(|_| env_err(format!("`{key}` indexes an array: use a number")))?;
+                    if index > a.len() {
+                        return Err(env_err(format!(
+                            "index {index} skips items: the array has {} items",
+                            a.len()
+                        )));
+                    }
+                    if index == a.len() {
+                        a.push(toml::Value::Table(toml::Table::new()));
+                    }
+                    if last {
+                        a[index] = parsed.clone();
+                        break;
+                    }
+                    &mut a[index]
+                }
+                _ => {
+                    return Err(env_err(format!(
+                        "`{}` is not a section",
+                        keys[..i].join(".")
+                    )))
+                }
+            };
+        }
+    }
+    if let toml::Value::Table(t) = node {
+        *table = t;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/etc/drift/c.toml"), Vec::new())
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.drift, DriftConfig::default());
+        assert_eq!(c.window.size, 10_000);
+        assert_eq!(c.server.listen, "0.0.0.0:9877");
+        assert_eq!(c.columns.prediction, vec!["prediction".to_string()]);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = parse("[drift]\nbins = 10\nbinz = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("binz"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_a_source_is_an_error() {
+        let err = parse("[[sources]]\ntype = \"tail\"\npath = \"x\"\nfollow = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("follow"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let c = parse("[reference]\npath = \"ref.parquet\"\n[[sources]]\ntype = \"directory\"\npath = \"/abs/in\"\n").unwrap();
+        assert_eq!(
+            c.reference.path.unwrap(),
+            PathBuf::from("/etc/drift/ref.parquet")
+        );
+        let SourceConfig::Directory(d) = &c.sources[0] else {
+            panic!()
+        };
+        assert_eq!(d.path, PathBuf::from("/abs/in"));
+    }
+
+    #[test]
+    fn thresholds_can_be_disabled() {
+        let c = parse("[drift.thresholds]\nkl_divergence = false\npsi = 1\n").unwrap();
+        assert_eq!(c.drift.thresholds.kl_divergence, None);
+        assert_eq!(c.drift.thresholds.psi, Some(1.0));
+        assert!(parse("[drift.thresholds]\npsi = true\n").is_err());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = vec![
+            ("DRIFT_EXPORTER__DRIFT__BINS".to_string(), "20".to_string()),
+            (
+                "DRIFT_EXPORTER__MODEL__NAME".to_string(),
+                "fraud".to_string(),
+            ),
+            (
+                "DRIFT_EXPORTER__SOURCES__0__TYPE".to_string(),
+                "http".to_string(),
+            ),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let c = Config::from_toml("[drift]\nbins = 5\n", Path::new("c.toml"), env).unwrap();
+        assert_eq!(c.drift.bins, 20);
+        assert_eq!(c.model.name, "fraud");
+        assert_eq!(c.sources, vec![SourceConfig::Http(HttpSourceConfig {})]);
+    }
+
+    #[test]
+    fn bad_environment_override_names_the_variable() {
+        let env = vec![("DRIFT_EXPORTER__DRIFT__BINZ".to_string(), "20".to_string())];
+        let err = Config::from_toml("", Path::new("c.toml"), env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DRIFT_EXPORTER__DRIFT__BINZ"), "{err}");
+    }
+
+    #[test]
+    fn nonsense_values_are_rejected() {
+        assert!(parse("[drift]\nbins = 0\n")
+            .unwrap_err()
+            .to_string()
+            .contains("drift.bins"));
+        assert!(parse("[drift]\nepsilon = 0.0\n").is_err());
+        assert!(parse("[window]\nsize = 10\nmin_rows = 20\n").is_err());
+        assert!(parse("[window]\nduration = \"soon\"\n").is_err());
+        assert_eq!(
+            parse("[window]\nduration = \"1h\"\n")
+                .unwrap()
+                .window
+                .duration,
+            Some(Duration::from_secs(3600))
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! Parquet and Arrow IPC readers: decode only the planned columns (by name), then
+//! normalise each to its kind.
+
+use std::io::Cursor;
+
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::{FileReader, StreamReader};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::file::reader::ChunkReader;
+
+use super::convert::normalise;
+use super::{Batch, ColumnPlan, DataError, Rejects, RowFlags};
+
+/// Rows per decoded Parquet batch.
+const PARQUET_BATCH_ROWS: usize = 64 * 1024;
+
+/// The Arrow schema of a Parquet file, read from its footer only.
+pub fn parquet_schema(path: &std::path::Path) -> Result<SchemaRef, DataError> {
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| DataError::Parquet {
+            origin: super::origin_of(path),
+            source,
+        })?;
+    Ok(builder.schema().clone())
+}
+
+/// Reads the planned columns of a Parquet file or buffer.
+pub fn read_parquet<R: ChunkReader + 'static>(
+    reader: R,
+    plan: &ColumnPlan,
+    origin: &str,
+) -> Result<Vec<Batch>, DataError> {
+    let parquet_err = |source| DataError::Parquet {
+        origin: origin.to_string(),
+        source,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(parquet_err)?;
+    let schema = builder.schema().clone();
+    let roots: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| plan.index_of(f.name()).is_some())
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(PARQUET_BATCH_ROWS)
+        .build()
+        .map_err(parquet_err)?;
+    let mut out = Vec::new();
+    let mut offset = 0usize;
+    for batch in reader {
+        let batch = batch.map_err(|source| DataError::Arrow {
+            origin: origin.to_string(),
+            source,
+        })?;
+        let rows = batch.num_rows();
+        out.push(normalise_batch(&batch, plan, origin, offset));
+        offset += rows;
+    }
+    Ok(out)
+}
+
+/// Reads Arrow IPC data, file format (`ARROW1` magic) or stream format.
+pub fn read_ipc(bytes: &[u8], plan: &ColumnPlan, origin: &str) -> Result<Vec<Batch>, DataError> {
+    let arrow_err = |source| DataError::Arrow {
+        origin: origin.to_string(),
+        source,
+    };
+    let batches: Vec<RecordBatch> = if bytes.starts_with(b"ARROW1") {
+        FileReader::try_new(Cursor::new(bytes), None)
+            .map_err(arrow_err)?
+            .collect::<Result<_, _>>()
+            .map_err(arrow_err)?
+    } else {
+        StreamReader::try_new(Cursor::new(bytes), None)
+            .map_err(arrow_err)?
+            .collect::<Result<_, _>>()
+            .map_err(arrow_err)?
+    };
+    let mut offset = 0usize;
+    Ok(batches
+        .iter()
+        .map(|b| {
+            let out = normalise_batch(b, plan, origin, offset);
+            offset += b.num_rows();
+            out
+        })
+        .collect())
+}
+
+/// Normalises the planned columns of a record batch; absent columns stay `None`.
+pub(crate) fn normalise_batch(
+    batch: &RecordBatch,
+    plan: &ColumnPlan,
+    origin: &str,
+    row_offset: usize,
+) -> Batch {
+    let rows = batch.num_rows();
+    let mut flags = RowFlags::new(rows);
+    let mut rejects = Rejects::default();
+    let columns = plan
+        .iter()
+        .map(|(name, kind)| {
+            batch.column_by_name(name).map(|array| {
+                normalise(
+                    array,
+                    kind,
+                    name,
+                    origin,
+                    row_offset,
+                    &mut flags,
+                    &mut rejects,
+                )
+            })
+        })
+        .collect();
+    flags.fold_into(&mut rejects);
+    Batch {
+        rows,
+        columns,
+        rejects,
+    }
+}

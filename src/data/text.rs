@@ -1,0 +1,437 @@
+//! Text formats: CSV with a header line, NDJSON (one object per line), and a JSON
+//! document (an array of objects, or an object of column arrays).
+//!
+//! Rows are parsed one by one so that one bad row never costs the others: a row
+//! that cannot be parsed is dropped and counted (`parse`); a bad value is rejected
+//! on its row (`type`, `non_finite`, `encoding`) and the row's other values kept.
+
+use arrow::array::{Float64Builder, StringBuilder};
+use serde_json::{Map, Value};
+
+use super::convert::{parse_number, push_number, push_type_error};
+use super::{Batch, ColumnArray, ColumnPlan, DataError, Kind, RejectReason, Rejects, RowFlags};
+
+enum ColumnBuilder {
+    Numeric(Float64Builder),
+    Categorical(StringBuilder),
+}
+
+/// Accumulates rows column by column for one batch.
+struct RowsBuilder<'a> {
+    plan: &'a ColumnPlan,
+    origin: &'a str,
+    builders: Vec<ColumnBuilder>,
+    flags: RowFlags,
+    rejects: Rejects,
+    rows: usize,
+}
+
+impl<'a> RowsBuilder<'a> {
+    fn new(plan: &'a ColumnPlan, origin: &'a str, capacity: usize) -> Self {
+        let builders = plan
+            .iter()
+            .map(|(_, kind)| match kind {
+                Kind::Numeric => ColumnBuilder::Numeric(Float64Builder::with_capacity(capacity)),
+                Kind::Categorical => {
+                    ColumnBuilder::Categorical(StringBuilder::with_capacity(capacity, capacity * 8))
+                }
+            })
+            .collect();
+        RowsBuilder {
+            plan,
+            origin,
+            builders,
+            flags: RowFlags::new(0),
+            rejects: Rejects::default(),
+            rows: 0,
+        }
+    }
+
+    /// Starts a row; returns its index within the batch.
+    fn begin_row(&mut self) -> usize {
+        self.flags.push_row();
+        self.rows += 1;
+        self.rows - 1
+    }
+
+    fn push_null(&mut self, col: usize) {
+        match &mut self.builders[col] {
+            ColumnBuilder::Numeric(b) => b.append_null(),
+            ColumnBuilder::Categorical(b) => b.append_null(),
+        }
+    }
+
+    /// Appends a JSON value to column `col` of row `row` (`label` numbers the row in
+    /// messages, e.g. the line number).
+    fn push_json(&mut self, col: usize, row: usize, label: &str, value: Option<&Value>) {
+        let origin = self.origin;
+        let name = self.plan.name(col);
+        match (&mut self.builders[col], value) {
+            (ColumnBuilder::Numeric(b), None | Some(Value::Null)) => b.append_null(),
+            (ColumnBuilder::Categorical(b), None | Some(Value::Null)) => b.append_null(),
+            (ColumnBuilder::Numeric(b), Some(Value::Number(n))) => match n.as_f64() {
+                Some(v) => push_number(b, v, row, &mut self.flags),
+                None => push_type_error(b, row, &mut self.flags, &mut self.rejects, || {
+                    format!("{origin}: {label}: field `{name}`: number {n} is not representable")
+                }),
+            },
+            (ColumnBuilder::Numeric(b), Some(other)) => {
+                push_type_error(b, row, &mut self.flags, &mut self.rejects, || {
+                    format!(
+                        "{origin}: {label}: field `{name}`: expected a number, found {}",
+                        describe(other)
+                    )
+                })
+            }
+            (ColumnBuilder::Categorical(b), Some(Value::String(s))) => b.append_value(s),
+            (ColumnBuilder::Categorical(b), Some(Value::Bool(v))) => {
+                b.append_value(if *v { "true" } else { "false" })
+            }
+            (ColumnBuilder::Categorical(b), Some(Value::Number(n))) => {
+                b.append_value(n.to_string())
+            }
+            (ColumnBuilder::Categorical(b), Some(other)) => {
+                b.append_null();
+                self.flags.flag(row, RejectReason::Type);
+                self.rejects.message(|| {
+                    format!(
+                        "{origin}: {label}: field `{name}`: expected a category, found {}",
+                        describe(other)
+                    )
+                });
+            }
+        }
+    }
+
+    /// Appends one JSON object as a row.
+    fn push_object(&mut self, object: &Map<String, Value>, label: &str) {
+        let row = self.begin_row();
+        for col in 0..self.builders.len() {
+            let name = self.plan.name(col);
+            let value = object.get(name);
+            self.push_json(col, row, label, value);
+        }
+    }
+
+    /// Appends one CSV cell.
+    fn push_cell(&mut self, col: usize, row: usize, line: u64, cell: &[u8]) {
+        let origin = self.origin;
+        let name = self.plan.name(col);
+        let text = match std::str::from_utf8(cell) {
+            Ok(t) => t,
+            Err(_) => {
+                self.flags.flag(row, RejectReason::Encoding);
+                self.rejects.message(|| {
+                    format!("{origin}: line {line}: column `{name}`: value is not valid UTF-8")
+                });
+                match &mut self.builders[col] {
+                    ColumnBuilder::Numeric(b) => b.append_value(f64::NAN),
+                    ColumnBuilder::Categorical(b) => b.append_null(),
+                }
+                return;
+            }
+        };
+        match &mut self.builders[col] {
+            ColumnBuilder::Numeric(b) => {
+                match parse_number(text) {
+                    Ok(None) => b.append_null(),
+                    Ok(Some(v)) => push_number(b, v, row, &mut self.flags),
+                    Err(()) => push_type_error(b, row, &mut self.flags, &mut self.rejects, || {
+                        format!("{origin}: line {line}: column `{name}`: expected a number, found {text:?}")
+                    }),
+                }
+            }
+            ColumnBuilder::Categorical(b) => {
+                if text.is_empty() {
+                    b.append_null()
+                } else {
+                    b.append_value(text)
+                }
+            }
+        }
+    }
+
+    fn finish(self, present: &[bool]) -> Batch {
+        let mut rejects = self.rejects;
+        self.flags.fold_into(&mut rejects);
+        let columns = self
+            .builders
+            .into_iter()
+            .zip(present)
+            .map(|(b, &present)| {
+                let col = match b {
+                    ColumnBuilder::Numeric(mut b) => ColumnArray::Numeric(b.finish()),
+                    ColumnBuilder::Categorical(mut b) => ColumnArray::Categorical(b.finish()),
+                };
+                present.then_some(col)
+            })
+            .collect();
+        Batch {
+            rows: self.rows,
+            columns,
+            rejects,
+        }
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => {
+            let short: String = s.chars().take(40).collect();
+            format!("string {short:?}")
+        }
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// Reads newline-delimited JSON. `first_line` numbers the first line of `bytes`
+/// (a tailed file passes its running line count). Blank lines are skipped; a
+/// line that is not a JSON object is dropped and counted (`parse`).
+pub fn read_ndjson(
+    bytes: &[u8],
+    plan: &ColumnPlan,
+    origin: &str,
+    first_line: u64,
+) -> Result<Batch, DataError> {
+    let estimate = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    let mut rows = RowsBuilder::new(plan, origin, estimate);
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_no = first_line + i as u64;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(object)) => rows.push_object(&object, &format!("line {line_no}")),
+            Ok(other) => rows.rejects.drop_row(|| {
+                format!(
+                    "{origin}: line {line_no}: expected a JSON object, found {}",
+                    describe(&other)
+                )
+            }),
+            Err(e) => rows
+                .rejects
+                .drop_row(|| format!("{origin}: line {line_no}: malformed JSON: {e}")),
+        }
+    }
+    let present = vec![true; plan.len()];
+    Ok(rows.finish(&present))
+}
+
+/// Reads a JSON document: an array of row objects, or an object whose members are
+/// equally long column arrays.
+pub fn read_json_document(
+    bytes: &[u8],
+    plan: &ColumnPlan,
+    origin: &str,
+) -> Result<Batch, DataError> {
+    let invalid = |message: String| DataError::Invalid {
+        origin: origin.to_string(),
+        message,
+    };
+    let document: Value =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("malformed JSON: {e}")))?;
+    match document {
+        Value::Array(items) => {
+            let mut rows = RowsBuilder::new(plan, origin, items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Value::Object(object) => rows.push_object(object, &format!("row {}", i + 1)),
+                    other => rows.rejects.drop_row(|| {
+                        format!(
+                            "{origin}: row {}: expected a JSON object, found {}",
+                            i + 1,
+                            describe(other)
+                        )
+                    }),
+                }
+            }
+            Ok(rows.finish(&vec![true; plan.len()]))
+        }
+        Value::Object(columns) => {
+            let mut length: Option<(usize, &str)> = None;
+            for (name, value) in &columns {
+                let Value::Array(values) = value else {
+                    return Err(invalid(format!(
+                        "column `{name}` must be an array of values, found {}",
+                        describe(value)
+                    )));
+                };
+                match length {
+                    None => length = Some((values.len(), name)),
+                    Some((n, first)) if n != values.len() => return Err(invalid(format!(
+                        "columns must be equally long: `{first}` has {n} values, `{name}` has {}",
+                        values.len()
+                    ))),
+                    Some(_) => {}
+                }
+            }
+            let n = length.map_or(0, |(n, _)| n);
+            let arrays: Vec<Option<&Vec<Value>>> = plan
+                .iter()
+                .map(|(name, _)| match columns.get(name) {
+                    Some(Value::Array(a)) => Some(a),
+                    _ => None,
+                })
+                .collect();
+            let mut rows = RowsBuilder::new(plan, origin, n);
+            for i in 0..n {
+                let row = rows.begin_row();
+                let label = format!("row {}", i + 1);
+                for (col, array) in arrays.iter().enumerate() {
+                    rows.push_json(col, row, &label, array.and_then(|a| a.get(i)));
+                }
+            }
+            let present: Vec<bool> = arrays.iter().map(Option::is_some).collect();
+            Ok(rows.finish(&present))
+        }
+        other => Err(invalid(format!(
+            "expected an array of objects or an object of column arrays, found {}",
+            describe(&other)
+        ))),
+    }
+}
+
+/// Reads CSV with a header line. Empty cells are nulls. A row with a different
+/// number of fields than the header is dropped and counted (`parse`).
+pub fn read_csv(bytes: &[u8], plan: &ColumnPlan, origin: &str) -> Result<Batch, DataError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes);
+    let headers = reader
+        .byte_headers()
+        .map_err(|e| DataError::Invalid {
+            origin: origin.to_string(),
+            message: format!("cannot read the CSV header: {e}"),
+        })?
+        .clone();
+    // Map each plan column to its field position in the file.
+    let mut positions: Vec<Option<usize>> = vec![None; plan.len()];
+    for (field, name) in headers.iter().enumerate() {
+        let name = String::from_utf8_lossy(name);
+        let name = name.trim_start_matches('\u{feff}');
+        if let Some(col) = plan.index_of(name) {
+            positions[col].get_or_insert(field);
+        }
+    }
+    let width = headers.len();
+    let mut rows = RowsBuilder::new(plan, origin, bytes.len() / 32 + 1);
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line());
+                if record.len() != width {
+                    let found = record.len();
+                    rows.rejects.drop_row(|| {
+                        format!("{origin}: line {line}: expected {width} fields as in the header, found {found}")
+                    });
+                    continue;
+                }
+                let row = rows.begin_row();
+                for (col, pos) in positions.iter().enumerate() {
+                    match pos {
+                        Some(p) => rows.push_cell(col, row, line, &record[*p]),
+                        None => rows.push_null(col),
+                    }
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                rows.rejects
+                    .drop_row(|| format!("{origin}: line {line}: unreadable CSV record: {e}"));
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) {
+                    break;
+                }
+            }
+        }
+    }
+    let present: Vec<bool> = positions.iter().map(Option::is_some).collect();
+    Ok(rows.finish(&present))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> ColumnPlan {
+        ColumnPlan::new([
+            ("x".to_string(), Kind::Numeric),
+            ("c".to_string(), Kind::Categorical),
+        ])
+    }
+
+    #[test]
+    fn ndjson_counts_malformed_lines_and_wrong_types() {
+        let body = b"{\"x\": 1.5, \"c\": \"a\"}\nnot json\n\n{\"x\": \"oops\", \"c\": 7}\n[1]\n{\"c\": true}\n";
+        let batch = read_ndjson(body, &plan(), "body", 1).unwrap();
+        assert_eq!(batch.rows, 3);
+        assert_eq!(batch.rejects.dropped_rows, 2);
+        assert_eq!(batch.rejects.rows(RejectReason::Parse), 2);
+        assert_eq!(batch.rejects.rows(RejectReason::Type), 1);
+        assert!(
+            batch.rejects.errors[0].contains("line 2"),
+            "{:?}",
+            batch.rejects.errors
+        );
+        let Some(ColumnArray::Categorical(c)) = &batch.columns[1] else {
+            panic!()
+        };
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            vec![Some("a"), Some("7"), Some("true")]
+        );
+        let Some(ColumnArray::Numeric(x)) = &batch.columns[0] else {
+            panic!()
+        };
+        assert!(x.value(1).is_nan());
+        assert!(x.is_null(2));
+    }
+
+    #[test]
+    fn csv_handles_missing_columns_bad_rows_and_bad_bytes() {
+        let body = b"x,other\n1,z\n2\nfoo,z\n\xff\xfe,z\ninf,z\n";
+        let batch = read_csv(body, &plan(), "f.csv").unwrap();
+        assert_eq!(batch.rows, 4);
+        assert!(batch.columns[1].is_none(), "c is not in the header");
+        assert_eq!(batch.rejects.rows(RejectReason::Parse), 1);
+        assert_eq!(batch.rejects.rows(RejectReason::Type), 1);
+        assert_eq!(batch.rejects.rows(RejectReason::Encoding), 1);
+        assert_eq!(batch.rejects.rows(RejectReason::NonFinite), 1);
+        assert!(
+            batch.rejects.errors.iter().any(|e| e.contains("line 3")),
+            "{:?}",
+            batch.rejects.errors
+        );
+    }
+
+    #[test]
+    fn json_document_accepts_rows_and_columns() {
+        let rows =
+            read_json_document(br#"[{"x": 1}, {"x": 2, "c": "b"}, 3]"#, &plan(), "b").unwrap();
+        assert_eq!(rows.rows, 2);
+        assert_eq!(rows.rejects.dropped_rows, 1);
+        let cols = read_json_document(br#"{"x": [1, 2, 3], "c": ["a", null, "b"]}"#, &plan(), "b")
+            .unwrap();
+        assert_eq!(cols.rows, 3);
+        let err = read_json_document(br#"{"x": [1, 2], "c": ["a"]}"#, &plan(), "b").unwrap_err();
+        assert!(err.to_string().contains("equally long"), "{err}");
+        assert!(read_json_document(b"42", &plan(), "b").is_err());
+    }
+
+    #[test]
+    fn empty_inputs_give_empty_batches() {
+        assert_eq!(read_ndjson(b"", &plan(), "b", 1).unwrap().rows, 0);
+        assert_eq!(read_csv(b"", &plan(), "b").unwrap().rows, 0);
+        assert_eq!(read_csv(b"x,c\n", &plan(), "b").unwrap().rows, 0);
+    }
+}

@@ -1,0 +1,207 @@
+//! (reference profile, current samples) -> [`DriftReport`]: every score and every
+//! decision, per column and for the dataset.
+//!
+//! Pure and synchronous. `check` prints the report; the daemon renders it as
+//! Prometheus gauges and as `GET /api/v1/drift`. The JSON shape is the contract of
+//! SPEC.md section 1; scores that do not apply are `null`.
+
+use serde::Serialize;
+
+use crate::config::{DriftConfig, Thresholds};
+use crate::data::Kind;
+use crate::reference::{
+    CategoricalProfile, ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile,
+};
+use crate::sample::{ColumnSample, SampleValues};
+use crate::stats::{bins, chi2, divergence, kolmogorov, ks};
+
+/// Scores and decision of one column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnReport {
+    /// Column name.
+    pub name: String,
+    /// `data` or `prediction`.
+    pub drift_type: DriftType,
+    /// `numeric` or `categorical`.
+    pub kind: Kind,
+    /// Current rows (including missing values).
+    pub rows: u64,
+    /// Share of current rows with no value; `null` with no rows.
+    pub missing_ratio: Option<f64>,
+    /// Population Stability Index.
+    pub psi: Option<f64>,
+    /// KL(reference || current).
+    pub kl_divergence: Option<f64>,
+    /// Two-sample KS statistic (numeric only).
+    pub ks_statistic: Option<f64>,
+    /// Two-sided KS p-value (numeric only).
+    pub ks_pvalue: Option<f64>,
+    /// Chi-square homogeneity p-value (categorical only).
+    pub chi2_pvalue: Option<f64>,
+    /// Share of current values outside the reference's [min, max] (numeric only).
+    pub out_of_range_ratio: Option<f64>,
+    /// Share of current values the reference never had (categorical only).
+    pub unseen_category_ratio: Option<f64>,
+    /// Whether any enabled test crossed its threshold.
+    pub drift_detected: bool,
+}
+
+impl ColumnReport {
+    /// True when the column had values to score on both sides.
+    pub fn is_scored(&self) -> bool {
+        self.psi.is_some()
+    }
+}
+
+/// The dataset-level summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetReport {
+    /// Scored columns that drifted.
+    pub drifted_features: u64,
+    /// Scored columns (prediction columns included).
+    pub features: u64,
+    /// `drifted_features / features` (0 when nothing was scored).
+    pub drifted_ratio: f64,
+    /// `drifted_ratio >= thresholds.drifted_ratio` (false when nothing was scored).
+    pub drift_detected: bool,
+}
+
+/// A full comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftReport {
+    /// Rows in the reference.
+    pub reference_rows: u64,
+    /// Rows compared.
+    pub current_rows: u64,
+    /// One entry per scored reference column, in the reference's order.
+    pub features: Vec<ColumnReport>,
+    /// The dataset verdict.
+    pub dataset: DatasetReport,
+}
+
+/// Scores every column and decides.
+pub fn evaluate(
+    profile: &ReferenceProfile,
+    samples: &[ColumnSample],
+    current_rows: u64,
+) -> DriftReport {
+    let settings = &profile.settings;
+    let features: Vec<ColumnReport> = profile
+        .columns
+        .iter()
+        .zip(samples)
+        .map(|(column, sample)| score_column(column, sample, settings))
+        .collect();
+    let dataset = summarise(&features, &settings.thresholds);
+    DriftReport {
+        reference_rows: profile.rows,
+        current_rows,
+        features,
+        dataset,
+    }
+}
+
+/// The dataset verdict over column reports.
+pub fn summarise(features: &[ColumnReport], thresholds: &Thresholds) -> DatasetReport {
+    let scored = features.iter().filter(|f| f.is_scored()).count() as u64;
+    let drifted = features.iter().filter(|f| f.drift_detected).count() as u64;
+    let ratio = if scored == 0 {
+        0.0
+    } else {
+        drifted as f64 / scored as f64
+    };
+    DatasetReport {
+        drifted_features: drifted,
+        features: scored,
+        drifted_ratio: ratio,
+        drift_detected: scored > 0 && ratio >= thresholds.drifted_ratio,
+    }
+}
+
+/// Scores one column against its profile.
+pub fn score_column(
+    column: &ColumnProfile,
+    sample: &ColumnSample,
+    settings: &DriftConfig,
+) -> ColumnReport {
+    let mut report = ColumnReport {
+        name: column.name.clone(),
+        drift_type: column.drift_type,
+        kind: column.kind(),
+        rows: sample.rows,
+        missing_ratio: (sample.rows > 0).then(|| sample.missing as f64 / sample.rows as f64),
+        psi: None,
+        kl_divergence: None,
+        ks_statistic: None,
+        ks_pvalue: None,
+        chi2_pvalue: None,
+        out_of_range_ratio: None,
+        unseen_category_ratio: None,
+        drift_detected: false,
+    };
+    if column.scored_values() == 0 || sample.scored() == 0 {
+        return report;
+    }
+    match (&column.detail, &sample.values) {
+        (ProfileDetail::Numeric(p), SampleValues::Numeric(values)) => {
+            score_numeric(p, values, settings, &mut report)
+        }
+        (ProfileDetail::Categorical(p), SampleValues::Categorical { counts, unseen }) => {
+            score_categorical(p, counts, *unseen, settings, &mut report)
+        }
+        _ => return report,
+    }
+    report.drift_detected = decide(&report, &settings.thresholds);
+    report
+}
+
+fn score_numeric(
+    p: &NumericProfile,
+    sorted: &[f64],
+    settings: &DriftConfig,
+    report: &mut ColumnReport,
+) {
+    let current_counts = bins::bin_counts_sorted(&p.edges, sorted);
+    let r = divergence::smoothed_proportions(&p.counts, settings.epsilon);
+    let c = divergence::smoothed_proportions(&current_counts, settings.epsilon);
+    report.psi = Some(divergence::psi(&r, &c));
+    report.kl_divergence = Some(divergence::kl_divergence(&r, &c));
+    let d = ks::ks_statistic_sorted(&p.sorted, sorted);
+    report.ks_statistic = Some(d);
+    report.ks_pvalue = Some(kolmogorov::ks_2samp_asymp_pvalue(
+        d,
+        p.sorted.len() as u64,
+        sorted.len() as u64,
+    ));
+    if let (Some(min), Some(max)) = (p.min(), p.max()) {
+        let below = sorted.partition_point(|&v| v < min);
+        let above = sorted.len() - sorted.partition_point(|&v| v <= max);
+        report.out_of_range_ratio = Some((below + above) as f64 / sorted.len() as f64);
+    }
+}
+
+fn score_categorical(
+    p: &CategoricalProfile,
+    counts: &[u64],
+    unseen: u64,
+    settings: &DriftConfig,
+    report: &mut ColumnReport,
+) {
+    let r = divergence::smoothed_proportions(&p.counts, settings.epsilon);
+    let c = divergence::smoothed_proportions(counts, settings.epsilon);
+    report.psi = Some(divergence::psi(&r, &c));
+    report.kl_divergence = Some(divergence::kl_divergence(&r, &c));
+    report.chi2_pvalue = chi2::chi2_pvalue(&p.counts, counts);
+    let total: u64 = counts.iter().sum();
+    report.unseen_category_ratio = Some(unseen as f64 / total as f64);
+}
+
+/// The per-column decision: any enabled test across its threshold.
+pub fn decide(report: &ColumnReport, t: &Thresholds) -> bool {
+    let at_least = |value: Option<f64>, threshold: Option<f64>| matches!((value, threshold), (Some(v), Some(t)) if v >= t);
+    let below = |value: Option<f64>, threshold: Option<f64>| matches!((value, threshold), (Some(v), Some(t)) if v < t);
+    at_least(report.psi, t.psi)
+        || at_least(report.kl_divergence, t.kl_divergence)
+        || below(report.ks_pvalue, t.ks_pvalue)
+        || below(report.chi2_pvalue, t.chi2_pvalue)
+}

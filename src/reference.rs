@@ -1,0 +1,534 @@
+//! The reference profile: what the training data looks like, built once at
+//! start-up from a Parquet file.
+//!
+//! For each scored column it keeps what the scores need and nothing else: numeric
+//! columns their sorted finite values (for KS), bin edges and counts, min and max;
+//! categorical columns their kept categories (at most `max_categories`, most
+//! frequent first, ties by byte order, the rest in `__other__`) and counts. Kinds
+//! and roles come from the Arrow schema and `[columns]` (see [`resolve_columns`]).
+//! `check`, the window and the evaluator all read profiles; nothing mutates them.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use arrow::array::Array;
+use arrow::datatypes::Schema;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Binning, ColumnsConfig, DriftConfig};
+use crate::data::{self, Batch, ColumnArray, ColumnPlan, DataError, Kind};
+use crate::stats::bins;
+
+/// The label of the bin that takes capped and unseen categories.
+pub const OTHER_CATEGORY: &str = "__other__";
+
+/// Errors building a reference profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    /// The file could not be read.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// `[columns]` names something the reference does not have, or contradicts itself.
+    #[error("{path}: {key}: {message}")]
+    Columns {
+        /// The reference file.
+        path: PathBuf,
+        /// The config key (`columns.categorical`...).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Nothing can be scored.
+    #[error("{path}: {message}")]
+    Unusable {
+        /// The reference file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Whether a column is a model input or a model output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftType {
+    /// An input feature: data drift.
+    Data,
+    /// A model output: prediction drift.
+    Prediction,
+}
+
+impl DriftType {
+    /// The `drift_type` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftType::Data => "data",
+            DriftType::Prediction => "prediction",
+        }
+    }
+}
+
+/// A reference column chosen for scoring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedColumn {
+    /// Column name.
+    pub name: String,
+    /// Numeric or categorical.
+    pub kind: Kind,
+    /// Input or output.
+    pub drift_type: DriftType,
+}
+
+/// Decides which reference columns are scored, how, and as what, from the Arrow
+/// schema and `[columns]`. Names in `[columns]` that the reference lacks are errors
+/// (except the default prediction column name `prediction`).
+pub fn resolve_columns(
+    schema: &Schema,
+    rules: &ColumnsConfig,
+    path: &Path,
+) -> Result<Vec<ResolvedColumn>, ReferenceError> {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let column_err = |key: &str, message: String| ReferenceError::Columns {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        message,
+    };
+    let default_prediction = rules.prediction == ColumnsConfig::default().prediction;
+    let lists: [(&str, &Vec<String>, bool); 3] = [
+        ("columns.prediction", &rules.prediction, !default_prediction),
+        ("columns.categorical", &rules.categorical, true),
+        ("columns.ignore", &rules.ignore, true),
+    ];
+    for (key, list, must_exist) in lists {
+        for name in list {
+            if must_exist && !names.contains(&name.as_str()) {
+                return Err(column_err(
+                    key,
+                    format!(
+                        "column `{name}` is not in the reference (it has: {})",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(name) = rules.prediction.iter().find(|p| rules.ignore.contains(p)) {
+        return Err(column_err(
+            "columns.ignore",
+            format!("column `{name}` is both a prediction and ignored"),
+        ));
+    }
+    let mut out = Vec::new();
+    for field in schema.fields() {
+        let name = field.name();
+        if rules.ignore.contains(name) || rules.timestamp.as_deref() == Some(name.as_str()) {
+            continue;
+        }
+        let drift_type = if rules.prediction.contains(name) {
+            DriftType::Prediction
+        } else {
+            DriftType::Data
+        };
+        let kind = if rules.categorical.contains(name) {
+            Some(Kind::Categorical)
+        } else {
+            Kind::of_arrow_type(field.data_type())
+        };
+        match kind {
+            Some(kind) => out.push(ResolvedColumn {
+                name: name.clone(),
+                kind,
+                drift_type,
+            }),
+            None if drift_type == DriftType::Prediction => {
+                return Err(column_err(
+                    "columns.prediction",
+                    format!(
+                        "column `{name}` has type {} which cannot be scored; list it in columns.categorical",
+                        field.data_type()
+                    ),
+                ))
+            }
+            None => tracing::warn!(
+                column = %name,
+                data_type = %field.data_type(),
+                "reference column is not scored: its type is neither numeric nor categorical (list it in columns.categorical or columns.ignore)"
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// Numeric column profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumericProfile {
+    /// Finite reference values, ascending.
+    pub sorted: Vec<f64>,
+    /// Inner bin edges (numpy quantile or linspace, deduplicated).
+    pub edges: Vec<f64>,
+    /// Reference counts per bin (`edges.len() + 1` bins).
+    pub counts: Vec<u64>,
+}
+
+impl NumericProfile {
+    /// Builds from finite values (any order).
+    pub fn new(mut values: Vec<f64>, settings: &DriftConfig) -> Self {
+        values.sort_unstable_by(f64::total_cmp);
+        let edges = match settings.binning {
+            Binning::Quantile => bins::quantile_edges(&values, settings.bins),
+            Binning::Uniform => match (values.first(), values.last()) {
+                (Some(&lo), Some(&hi)) => bins::uniform_edges(lo, hi, settings.bins),
+                _ => Vec::new(),
+            },
+        };
+        let counts = bins::bin_counts_sorted(&edges, &values);
+        NumericProfile {
+            sorted: values,
+            edges,
+            counts,
+        }
+    }
+
+    /// Smallest reference value.
+    pub fn min(&self) -> Option<f64> {
+        self.sorted.first().copied()
+    }
+
+    /// Largest reference value.
+    pub fn max(&self) -> Option<f64> {
+        self.sorted.last().copied()
+    }
+}
+
+/// Where a category goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CategoryBin {
+    /// Bin index.
+    pub bin: usize,
+}
+
+/// Categorical column profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoricalProfile {
+    /// Bin labels: the kept categories, then [`OTHER_CATEGORY`] last.
+    pub labels: Vec<String>,
+    /// Every reference category (kept or capped) and its bin.
+    pub index: HashMap<String, CategoryBin>,
+    /// Reference counts per bin.
+    pub counts: Vec<u64>,
+}
+
+impl CategoricalProfile {
+    /// Builds from category frequencies: the `max_categories` most frequent keep a
+    /// bin (ties broken by the text's bytes), the rest share `__other__`.
+    pub fn new(frequencies: HashMap<String, u64>, max_categories: usize) -> Self {
+        let mut ordered: Vec<(String, u64)> = frequencies.into_iter().collect();
+        ordered.sort_unstable_by(|(a, ca), (b, cb)| {
+            cb.cmp(ca).then_with(|| a.as_bytes().cmp(b.as_bytes()))
+        });
+        let kept = ordered.len().min(max_categories);
+        let other = kept;
+        let mut labels = Vec::with_capacity(kept + 1);
+        let mut counts = vec![0u64; kept + 1];
+        let mut index = HashMap::with_capacity(ordered.len());
+        for (i, (label, count)) in ordered.into_iter().enumerate() {
+            let bin = if i < kept { i } else { other };
+            if i < kept {
+                labels.push(label.clone());
+            }
+            counts[bin] += count;
+            index.insert(label, CategoryBin { bin });
+        }
+        labels.push(OTHER_CATEGORY.to_string());
+        CategoricalProfile {
+            labels,
+            index,
+            counts,
+        }
+    }
+
+    /// The bin of the `__other__` category.
+    pub fn other_bin(&self) -> usize {
+        self.labels.len() - 1
+    }
+
+    /// The bin of a value and whether the reference had it at all.
+    #[inline]
+    pub fn lookup(&self, value: &str) -> (usize, bool) {
+        match self.index.get(value) {
+            Some(b) => (b.bin, true),
+            None => (self.other_bin(), false),
+        }
+    }
+}
+
+/// Kind-specific part of a column profile.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProfileDetail {
+    /// Numeric column.
+    Numeric(NumericProfile),
+    /// Categorical column.
+    Categorical(CategoricalProfile),
+}
+
+/// One scored reference column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnProfile {
+    /// Column name.
+    pub name: String,
+    /// Input or output.
+    pub drift_type: DriftType,
+    /// Null values in the reference.
+    pub missing: u64,
+    /// Rejected values in the reference (NaN, Inf).
+    pub rejected: u64,
+    /// What the scores need.
+    pub detail: ProfileDetail,
+}
+
+impl ColumnProfile {
+    /// Numeric or categorical.
+    pub fn kind(&self) -> Kind {
+        match self.detail {
+            ProfileDetail::Numeric(_) => Kind::Numeric,
+            ProfileDetail::Categorical(_) => Kind::Categorical,
+        }
+    }
+
+    /// Reference values that are scored (non-null, valid).
+    pub fn scored_values(&self) -> u64 {
+        match &self.detail {
+            ProfileDetail::Numeric(p) => p.sorted.len() as u64,
+            ProfileDetail::Categorical(p) => p.counts.iter().sum(),
+        }
+    }
+}
+
+/// The whole reference.
+#[derive(Debug, Clone)]
+pub struct ReferenceProfile {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Rows in the reference.
+    pub rows: u64,
+    /// Scored columns, in the file's order.
+    pub columns: Vec<ColumnProfile>,
+    /// The read plan for current data (same columns, same order).
+    pub plan: ColumnPlan,
+    /// Settings the profile was built with (binning, smoothing, thresholds).
+    pub settings: DriftConfig,
+}
+
+impl ReferenceProfile {
+    /// Reads `path` (Parquet) and builds the profile.
+    pub fn load(
+        path: &Path,
+        rules: &ColumnsConfig,
+        settings: &DriftConfig,
+    ) -> Result<ReferenceProfile, ReferenceError> {
+        if data::Format::from_path(path) != Some(data::Format::Parquet) {
+            return Err(ReferenceError::Unusable {
+                path: path.to_path_buf(),
+                message: "the reference must be a Parquet file (.parquet)".into(),
+            });
+        }
+        let schema = data::parquet_schema(path)?;
+        let resolved = resolve_columns(&schema, rules, path)?;
+        if resolved.is_empty() {
+            return Err(ReferenceError::Unusable {
+                path: path.to_path_buf(),
+                message:
+                    "no column can be scored (every column is ignored or of an unsupported type)"
+                        .into(),
+            });
+        }
+        let plan = ColumnPlan::new(resolved.iter().map(|c| (c.name.clone(), c.kind)));
+        let batches = data::read_path(path, &plan)?;
+        let sha256 = sha256_file(path)?;
+        Ok(Self::from_batches(
+            path, sha256, &resolved, plan, &batches, settings,
+        ))
+    }
+
+    /// Builds a profile from batches already read with `plan`.
+    pub fn from_batches(
+        path: &Path,
+        sha256: String,
+        resolved: &[ResolvedColumn],
+        plan: ColumnPlan,
+        batches: &[Batch],
+        settings: &DriftConfig,
+    ) -> ReferenceProfile {
+        let rows: u64 = batches.iter().map(|b| b.rows as u64).sum();
+        let columns = resolved
+            .iter()
+            .enumerate()
+            .map(|(i, column)| build_column(column, i, batches, settings))
+            .collect();
+        ReferenceProfile {
+            path: path.to_path_buf(),
+            sha256,
+            rows,
+            columns,
+            plan,
+            settings: settings.clone(),
+        }
+    }
+}
+
+fn build_column(
+    column: &ResolvedColumn,
+    index: usize,
+    batches: &[Batch],
+    settings: &DriftConfig,
+) -> ColumnProfile {
+    let mut missing = 0u64;
+    let mut rejected = 0u64;
+    let detail = match column.kind {
+        Kind::Numeric => {
+            let mut values = Vec::new();
+            for batch in batches {
+                match batch.columns.get(index).and_then(Option::as_ref) {
+                    Some(ColumnArray::Numeric(a)) => {
+                        missing += a.null_count() as u64;
+                        values.reserve(a.len() - a.null_count());
+                        for v in a.iter().flatten() {
+                            if v.is_finite() {
+                                values.push(v);
+                            } else {
+                                rejected += 1;
+                            }
+                        }
+                    }
+                    _ => missing += batch.rows as u64,
+                }
+            }
+            ProfileDetail::Numeric(NumericProfile::new(values, settings))
+        }
+        Kind::Categorical => {
+            let mut frequencies: HashMap<String, u64> = HashMap::new();
+            for batch in batches {
+                match batch.columns.get(index).and_then(Option::as_ref) {
+                    Some(ColumnArray::Categorical(a)) => {
+                        missing += a.null_count() as u64;
+                        for v in a.iter().flatten() {
+                            if let Some(c) = frequencies.get_mut(v) {
+                                *c += 1;
+                            } else {
+                                frequencies.insert(v.to_string(), 1);
+                            }
+                        }
+                    }
+                    _ => missing += batch.rows as u64,
+                }
+            }
+            ProfileDetail::Categorical(CategoricalProfile::new(
+                frequencies,
+                settings.max_categories,
+            ))
+        }
+    };
+    if rejected > 0 {
+        tracing::warn!(column = %column.name, rejected, "reference values that are NaN or infinite are not scored");
+    }
+    ColumnProfile {
+        name: column.name.clone(),
+        drift_type: column.drift_type,
+        missing,
+        rejected,
+        detail,
+    }
+}
+
+/// SHA-256 of a file, lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String, DataError> {
+    let io_err = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field};
+
+    #[test]
+    fn categories_are_capped_most_frequent_first_ties_by_bytes() {
+        let freq: HashMap<String, u64> = [("b", 5), ("a", 5), ("c", 9), ("d", 1)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let p = CategoricalProfile::new(freq, 2);
+        assert_eq!(p.labels, vec!["c", "a", OTHER_CATEGORY]);
+        assert_eq!(p.counts, vec![9, 5, 6]);
+        assert_eq!(p.lookup("b"), (2, true));
+        assert_eq!(p.lookup("zzz"), (2, false));
+        assert_eq!(p.lookup("c"), (0, true));
+    }
+
+    #[test]
+    fn columns_resolve_from_types_and_rules() {
+        let schema = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("x", DataType::Float32, true),
+            Field::new("zip", DataType::Int64, true),
+            Field::new("flag", DataType::Boolean, true),
+            Field::new("when", DataType::Date32, true),
+            Field::new("prediction", DataType::Float64, true),
+        ]);
+        let rules = ColumnsConfig {
+            categorical: vec!["zip".into()],
+            ignore: vec!["id".into()],
+            ..ColumnsConfig::default()
+        };
+        let cols = resolve_columns(&schema, &rules, Path::new("r.parquet")).unwrap();
+        let summary: Vec<(&str, Kind, DriftType)> = cols
+            .iter()
+            .map(|c| (c.name.as_str(), c.kind, c.drift_type))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("x", Kind::Numeric, DriftType::Data),
+                ("zip", Kind::Categorical, DriftType::Data),
+                ("flag", Kind::Categorical, DriftType::Data),
+                ("prediction", Kind::Numeric, DriftType::Prediction),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_column_in_rules_is_named() {
+        let schema = Schema::new(vec![Field::new("x", DataType::Float64, true)]);
+        let rules = ColumnsConfig {
+            categorical: vec!["nope".into()],
+            ..ColumnsConfig::default()
+        };
+        let err = resolve_columns(&schema, &rules, Path::new("r.parquet"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("columns.categorical") && err.contains("nope"),
+            "{err}"
+        );
+    }
+}

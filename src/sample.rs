@@ -1,0 +1,125 @@
+//! The current side of a comparison, one summary per scored column: the sorted
+//! finite values of a numeric column, the per-bin counts of a categorical one, and
+//! the row, missing and rejected counts of both.
+//!
+//! `check` builds samples from all the batches of a file; the daemon's window
+//! builds them from the rows it holds. Either way the evaluator in
+//! [`crate::drift`] sees the same thing.
+
+use arrow::array::Array;
+
+use crate::data::{Batch, ColumnArray};
+use crate::reference::{ColumnProfile, ProfileDetail, ReferenceProfile};
+
+/// Current-side summary of one column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSample {
+    /// Rows seen (including missing and rejected values).
+    pub rows: u64,
+    /// Null values, and rows of batches that lacked the column.
+    pub missing: u64,
+    /// Values rejected (NaN, Inf, wrong type) in a numeric column.
+    pub rejected: u64,
+    /// What is scored.
+    pub values: SampleValues,
+}
+
+/// The scored values of a column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleValues {
+    /// Finite values; sorted once [`ColumnSample::finish`] has run.
+    Numeric(Vec<f64>),
+    /// Counts per profile bin, and values the reference never had.
+    Categorical {
+        /// Counts per bin of the column's [`crate::reference::CategoricalProfile`].
+        counts: Vec<u64>,
+        /// Values not among the reference's categories (also counted in `__other__`).
+        unseen: u64,
+    },
+}
+
+impl ColumnSample {
+    /// An empty sample shaped for `profile`.
+    pub fn empty(profile: &ColumnProfile) -> Self {
+        let values = match &profile.detail {
+            ProfileDetail::Numeric(_) => SampleValues::Numeric(Vec::new()),
+            ProfileDetail::Categorical(p) => SampleValues::Categorical {
+                counts: vec![0; p.labels.len()],
+                unseen: 0,
+            },
+        };
+        ColumnSample {
+            rows: 0,
+            missing: 0,
+            rejected: 0,
+            values,
+        }
+    }
+
+    /// Adds `rows` rows whose values are `column` (`None`: the column was absent, so
+    /// every row is missing). A column of the wrong kind counts as absent.
+    pub fn absorb(&mut self, profile: &ColumnProfile, column: Option<&ColumnArray>, rows: usize) {
+        self.rows += rows as u64;
+        match (&mut self.values, column, &profile.detail) {
+            (SampleValues::Numeric(values), Some(ColumnArray::Numeric(a)), _) => {
+                self.missing += a.null_count() as u64;
+                values.reserve(a.len() - a.null_count());
+                for v in a.iter().flatten() {
+                    if v.is_finite() {
+                        values.push(v);
+                    } else {
+                        self.rejected += 1;
+                    }
+                }
+            }
+            (
+                SampleValues::Categorical { counts, unseen },
+                Some(ColumnArray::Categorical(a)),
+                ProfileDetail::Categorical(p),
+            ) => {
+                self.missing += a.null_count() as u64;
+                for v in a.iter().flatten() {
+                    let (bin, known) = p.lookup(v);
+                    counts[bin] += 1;
+                    if !known {
+                        *unseen += 1;
+                    }
+                }
+            }
+            _ => self.missing += rows as u64,
+        }
+    }
+
+    /// Sorts numeric values; call once after the last [`ColumnSample::absorb`].
+    pub fn finish(&mut self) {
+        if let SampleValues::Numeric(values) = &mut self.values {
+            values.sort_unstable_by(f64::total_cmp);
+        }
+    }
+
+    /// Values that are scored.
+    pub fn scored(&self) -> u64 {
+        match &self.values {
+            SampleValues::Numeric(v) => v.len() as u64,
+            SampleValues::Categorical { counts, .. } => counts.iter().sum(),
+        }
+    }
+}
+
+/// Samples of every profile column over whole batches, and the total row count.
+pub fn samples_from_batches(
+    profile: &ReferenceProfile,
+    batches: &[Batch],
+) -> (Vec<ColumnSample>, u64) {
+    let mut samples: Vec<ColumnSample> = profile.columns.iter().map(ColumnSample::empty).collect();
+    let mut rows = 0u64;
+    for batch in batches {
+        rows += batch.rows as u64;
+        for (i, (sample, column)) in samples.iter_mut().zip(&profile.columns).enumerate() {
+            let array = batch.columns.get(i).and_then(Option::as_ref);
+            sample.absorb(column, array, batch.rows);
+        }
+    }
+    samples.iter_mut().for_each(ColumnSample::finish);
+    (samples, rows)
+}

@@ -1,0 +1,18 @@
+//! Pure math of drift scores: no I/O, no async, no allocation per value.
+//!
+//! Every function here works on plain slices (sorted where said) and counts, so the
+//! same code scores a one-shot `check` and the daemon's sliding window. Each score
+//! cites its formula and the scipy/numpy function it reproduces; the oracle tests in
+//! `tests/oracle.rs` hold them to values computed by `tests/fixtures/make_oracle.py`.
+//!
+//! - [`bins`]: numeric bin edges (numpy quantile / linspace) and bin lookup.
+//! - [`divergence`]: proportions with epsilon smoothing, PSI and KL divergence.
+//! - [`ks`]: the two-sample Kolmogorov-Smirnov statistic by one merge.
+//! - [`kolmogorov`]: the exact Kolmogorov distribution (`kstwo`) for KS p-values.
+//! - [`chi2`]: Pearson's chi-square test of homogeneity on a 2 x k table.
+
+pub mod bins;
+pub mod chi2;
+pub mod divergence;
+pub mod kolmogorov;
+pub mod ks;

@@ -1,0 +1,165 @@
+//! Oracle tests: every score of `check` equals the numpy/scipy values computed by
+//! `tests/fixtures/make_oracle.py` (committed outputs under tests/fixtures/oracle/):
+//! 1e-9 absolute for PSI, KL, KS statistic and ratios, 1e-6 for p-values, for every
+//! case and every current format (Parquet, Arrow IPC, CSV, NDJSON).
+
+use std::path::{Path, PathBuf};
+
+use drift_exporter::check::run_check;
+use serde_json::Value;
+
+const EXACT: f64 = 1e-9;
+const PVALUE: f64 = 1e-6;
+
+fn oracle_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oracle")
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(oracle_dir())
+        .expect("tests/fixtures/oracle exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.join("expected.json").is_file())
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 8,
+        "expected the oracle cases, found {cases:?}"
+    );
+    cases
+}
+
+fn compare_number(what: &str, got: &Value, want: &Value, tolerance: f64, errors: &mut Vec<String>) {
+    match (got.as_f64(), want.as_f64()) {
+        (Some(g), Some(w)) => {
+            if (g - w).abs() > tolerance {
+                errors.push(format!(
+                    "{what}: got {g:e}, want {w:e} (diff {:e})",
+                    (g - w).abs()
+                ));
+            }
+        }
+        (None, None) if got.is_null() && want.is_null() => {}
+        _ => errors.push(format!("{what}: got {got}, want {want}")),
+    }
+}
+
+fn compare_report(case: &str, got: &Value, want: &Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    for key in ["reference_rows", "current_rows"] {
+        if got[key] != want[key] {
+            errors.push(format!(
+                "{case}: {key}: got {}, want {}",
+                got[key], want[key]
+            ));
+        }
+    }
+    let got_features = got["features"].as_array().cloned().unwrap_or_default();
+    let want_features = want["features"].as_array().cloned().unwrap_or_default();
+    let names = |f: &[Value]| f.iter().map(|x| x["name"].to_string()).collect::<Vec<_>>();
+    if names(&got_features) != names(&want_features) {
+        errors.push(format!(
+            "{case}: features: got {:?}, want {:?}",
+            names(&got_features),
+            names(&want_features)
+        ));
+        return errors;
+    }
+    for (g, w) in got_features.iter().zip(&want_features) {
+        let name = format!("{case}/{}", w["name"].as_str().unwrap_or("?"));
+        for key in ["drift_type", "kind", "rows", "drift_detected"] {
+            if g[key] != w[key] {
+                errors.push(format!("{name}: {key}: got {}, want {}", g[key], w[key]));
+            }
+        }
+        for key in [
+            "missing_ratio",
+            "psi",
+            "kl_divergence",
+            "ks_statistic",
+            "out_of_range_ratio",
+            "unseen_category_ratio",
+        ] {
+            compare_number(
+                &format!("{name}: {key}"),
+                &g[key],
+                &w[key],
+                EXACT,
+                &mut errors,
+            );
+        }
+        for key in ["ks_pvalue", "chi2_pvalue"] {
+            compare_number(
+                &format!("{name}: {key}"),
+                &g[key],
+                &w[key],
+                PVALUE,
+                &mut errors,
+            );
+        }
+    }
+    for key in ["drifted_features", "features", "drift_detected"] {
+        if got["dataset"][key] != want["dataset"][key] {
+            errors.push(format!(
+                "{case}: dataset.{key}: got {}, want {}",
+                got["dataset"][key], want["dataset"][key]
+            ));
+        }
+    }
+    compare_number(
+        &format!("{case}: dataset.drifted_ratio"),
+        &got["dataset"]["drifted_ratio"],
+        &want["dataset"]["drifted_ratio"],
+        EXACT,
+        &mut errors,
+    );
+    errors
+}
+
+fn check_format(extension: &str) {
+    let mut errors = Vec::new();
+    for case in cases() {
+        let name = case
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
+        let want: Value = serde_json::from_slice(
+            &std::fs::read(case.join("expected.json")).expect("expected.json"),
+        )
+        .expect("expected.json is JSON");
+        let config = case.join("config.toml");
+        let config = config.is_file().then_some(config);
+        let current = case.join(format!("current.{extension}"));
+        let report = run_check(&case.join("reference.parquet"), &current, config.as_deref())
+            .unwrap_or_else(|e| panic!("{name}: check failed: {e}"));
+        let got = serde_json::to_value(&report).expect("report serialises");
+        errors.extend(compare_report(&format!("{name}[{extension}]"), &got, &want));
+    }
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
+
+#[test]
+fn parquet_current_matches_scipy() {
+    check_format("parquet");
+}
+
+#[test]
+fn arrow_ipc_current_matches_scipy() {
+    check_format("arrow");
+}
+
+#[test]
+fn csv_current_matches_scipy() {
+    check_format("csv");
+}
+
+#[test]
+fn ndjson_current_matches_scipy() {
+    check_format("ndjson");
+}
