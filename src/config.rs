@@ -420,7 +420,7 @@ impl Config {
     fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
-                *p = base.join(&*p);
+                *p = normalise(&base.join(&*p));
             }
         };
         if let Some(p) = self.reference.path.as_mut() {
@@ -527,6 +527,32 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Removes `.` and `name/..` pairs lexically (no file system access), so labels
+/// and messages show `reference-data/x` rather than `config/../reference-data/x`.
+fn normalise(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let last_is_name =
+                    matches!(out.components().next_back(), Some(Component::Normal(_)));
+                if last_is_name {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 /// Sets `DRIFT_EXPORTER__A__B__C=value` as `a.b.c = value` in `table`. The value is
@@ -647,6 +673,16 @@ mod tests {
             panic!()
         };
         assert_eq!(d.path, PathBuf::from("/abs/in"));
+    }
+
+    #[test]
+    fn paths_are_normalised() {
+        assert_eq!(
+            normalise(Path::new("config/../data/./x")),
+            PathBuf::from("data/x")
+        );
+        assert_eq!(normalise(Path::new("../x")), PathBuf::from("../x"));
+        assert_eq!(normalise(Path::new("/a/b/../../..")), PathBuf::from("/"));
     }
 
     #[test]

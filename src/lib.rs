@@ -17,9 +17,16 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod data;
 pub mod drift;
+pub mod healthcheck;
 pub mod logging;
+pub mod metrics;
 pub mod reference;
 pub mod sample;
+pub mod server;
+pub mod sources;
+pub mod state;
 pub mod stats;
+pub mod window;

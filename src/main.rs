@@ -1,21 +1,27 @@
-//! The `drift-exporter` binary: parses the command line and hands over to the
-//! library. Exit codes: 0 success (no drift for `check`), 1 drift detected, 2 error.
+//! The `drift-exporter` binary: parses the command line, sets up logging and hands
+//! over to the library. Exit codes: 0 success (no drift for `check`), 1 drift
+//! detected (`check`) or unhealthy (`healthcheck`), 2 error.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
 
-use drift_exporter::check;
-use drift_exporter::cli::{CheckArgs, CheckFormat, Cli, Command};
+use drift_exporter::cli::{
+    CheckArgs, CheckFormat, Cli, Command, HealthcheckArgs, ServeArgs, ValidateArgs,
+};
+use drift_exporter::daemon::{self, ServeOptions};
+use drift_exporter::{check, healthcheck, logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Check(args)) => run_check(args),
-        Some(Command::ValidateConfig(_))
-        | Some(Command::Serve(_))
-        | Some(Command::Healthcheck(_))
-        | None => Err(anyhow::anyhow!("not implemented yet")),
+        Some(Command::ValidateConfig(args)) => validate(args),
+        Some(Command::Healthcheck(args)) => health(args),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
     };
     match result {
         Ok(code) => code,
@@ -26,8 +32,55 @@ fn main() -> ExitCode {
     }
 }
 
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    logging::init(&args.log);
+    let options = ServeOptions {
+        config_path: args.config,
+        listen_address: args.listen_address,
+        telemetry_path: args.telemetry_path,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("drift-exporter")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(daemon::run(options))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    logging::init(&args.log);
+    let options = ServeOptions {
+        config_path: args.config.clone(),
+        listen_address: None,
+        telemetry_path: None,
+    };
+    let config = daemon::load_config(&options)?;
+    let profile = daemon::load_profile(&config, &args.config)?;
+    println!(
+        "{}: ok (reference {}: {} rows, {} scored columns, sha256 {}; {} sources)",
+        args.config.display(),
+        profile.path.display(),
+        profile.rows,
+        profile.columns.len(),
+        profile.sha256,
+        config.sources.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn health(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
+    match healthcheck::check(&args.address, Duration::from_secs(args.timeout.max(1))) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    drift_exporter::logging::init(&args.log);
+    logging::init(&args.log);
     let reference =
         check::reference_path(args.reference, args.config.as_deref())?.ok_or_else(|| {
             anyhow::anyhow!("no reference: pass --reference or a --config with [reference] path")

@@ -134,6 +134,22 @@ impl ColumnArray {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// A zero-copy slice of `len` rows from `offset`.
+    pub fn slice(&self, offset: usize, len: usize) -> ColumnArray {
+        match self {
+            ColumnArray::Numeric(a) => ColumnArray::Numeric(a.slice(offset, len)),
+            ColumnArray::Categorical(a) => ColumnArray::Categorical(a.slice(offset, len)),
+        }
+    }
+
+    /// The kind of the values.
+    pub fn kind(&self) -> Kind {
+        match self {
+            ColumnArray::Numeric(_) => Kind::Numeric,
+            ColumnArray::Categorical(_) => Kind::Categorical,
+        }
+    }
 }
 
 /// Why a row (or a value on it) was not used.
@@ -180,6 +196,8 @@ pub struct Rejects {
     pub dropped_rows: u64,
     /// Rows per reason (a row with two bad values of one reason counts once).
     pub rows_by_reason: [u64; 4],
+    /// Rows kept with at least one rejected value (their other values are used).
+    pub partial_rows: u64,
     /// The first [`MAX_ERROR_MESSAGES`] messages, each naming the row and field.
     pub errors: Vec<String>,
 }
@@ -190,14 +208,15 @@ impl Rejects {
         self.rows_by_reason[reason as usize]
     }
 
-    /// Total rows with any rejection (dropped or with a rejected value).
+    /// Rows with any rejection: dropped whole, or kept with a rejected value.
     pub fn total_rows(&self) -> u64 {
-        self.rows_by_reason.iter().sum()
+        self.dropped_rows + self.partial_rows
     }
 
     /// Adds another batch's rejections.
     pub fn merge(&mut self, other: &Rejects) {
         self.dropped_rows += other.dropped_rows;
+        self.partial_rows += other.partial_rows;
         for (a, b) in self.rows_by_reason.iter_mut().zip(other.rows_by_reason) {
             *a += b;
         }
@@ -251,6 +270,7 @@ impl RowFlags {
             if f == 0 {
                 continue;
             }
+            rejects.partial_rows += 1;
             for reason in RejectReason::ALL {
                 if f & reason.bit() != 0 {
                     rejects.rows_by_reason[reason as usize] += 1;

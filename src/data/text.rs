@@ -263,10 +263,12 @@ pub fn read_json_document(
                 };
                 match length {
                     None => length = Some((values.len(), name)),
-                    Some((n, first)) if n != values.len() => return Err(invalid(format!(
+                    Some((n, first)) if n != values.len() => {
+                        return Err(invalid(format!(
                         "columns must be equally long: `{first}` has {n} values, `{name}` has {}",
                         values.len()
-                    ))),
+                    )))
+                    }
                     Some(_) => {}
                 }
             }

@@ -1,0 +1,480 @@
+//! `drift-exporter serve`: wires sources -> window -> evaluator -> metrics.
+//!
+//! One task (the loop in [`run`]) owns the window, the reference profile and the
+//! state file; sources and the HTTP server talk to it through a channel, so no
+//! lock guards the window. Batches are applied as they come; evaluations are
+//! coalesced to at most one per `window.evaluation_delay` (always within a second
+//! of the last batch). SIGTERM/SIGINT stop the sources and the server, apply what
+//! is in flight, and save the state file and the window; SIGHUP reloads the config
+//! (a bad new config is logged and the old one kept).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError, SourceConfig};
+use crate::data::{ColumnPlan, Rejects};
+use crate::drift;
+use crate::metrics::Metrics;
+use crate::reference::{ReferenceError, ReferenceProfile};
+use crate::server::{self, AppState};
+use crate::sources::{self, SourceContext, SourceEvent};
+use crate::state::{State, StateError};
+use crate::window::Window;
+
+/// How often the window and state are saved while running (and at shutdown).
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(10);
+/// How long shutdown waits for sources and requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Errors that stop the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The reference could not be profiled.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The config has no reference path.
+    #[error("{0}: [reference] path is required")]
+    NoReference(PathBuf),
+    /// The listen address is taken or invalid.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The state file is unreadable.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Metric registration failed (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// A signal handler could not be installed.
+    #[error("signal handling: {0}")]
+    Signal(std::io::Error),
+}
+
+/// What `serve` needs from the command line.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The config file.
+    pub config_path: PathBuf,
+    /// `--web.listen-address`.
+    pub listen_address: Option<String>,
+    /// `--web.telemetry-path`.
+    pub telemetry_path: Option<String>,
+}
+
+/// Loads the config and applies the command-line overrides.
+pub fn load_config(options: &ServeOptions) -> Result<Config, DaemonError> {
+    let mut config = Config::load(&options.config_path)?;
+    if let Some(listen) = &options.listen_address {
+        config.server.listen = listen.clone();
+    }
+    if let Some(path) = &options.telemetry_path {
+        config.server.telemetry_path = path.clone();
+    }
+    config.validate(&options.config_path)?;
+    Ok(config)
+}
+
+/// Loads the reference profile the config names.
+pub fn load_profile(config: &Config, config_path: &Path) -> Result<ReferenceProfile, DaemonError> {
+    let path = config
+        .reference
+        .path
+        .as_ref()
+        .ok_or_else(|| DaemonError::NoReference(config_path.to_path_buf()))?;
+    Ok(ReferenceProfile::load(
+        path,
+        &config.columns,
+        &config.drift,
+    )?)
+}
+
+/// The window snapshot file that goes with a state file.
+pub fn window_path(state_path: &Path) -> PathBuf {
+    state_path.with_extension("window.arrow")
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The loop's own state.
+struct Core {
+    config: Config,
+    options: ServeOptions,
+    profile: Arc<ReferenceProfile>,
+    window: Window,
+    state: State,
+    state_path: PathBuf,
+    metrics: Arc<Metrics>,
+    app: Arc<AppState>,
+    plan_tx: watch::Sender<Arc<ColumnPlan>>,
+    dirty: bool,
+    unsaved: bool,
+    last_reject_log: std::collections::HashMap<Arc<str>, Instant>,
+}
+
+impl Core {
+    fn model(&self) -> &str {
+        &self.config.model.name
+    }
+
+    fn handle(&mut self, event: SourceEvent) {
+        match event {
+            SourceEvent::Batch(batch) => {
+                let started = Instant::now();
+                let now = SystemTime::now();
+                let mut rows = 0u64;
+                let mut rejects = Rejects::default();
+                for b in &batch.batches {
+                    self.window.push(b, &batch.plan, now);
+                    rows += b.rows as u64;
+                    rejects.merge(&b.rejects);
+                }
+                let seconds = batch.parse_seconds + started.elapsed().as_secs_f64();
+                self.metrics.record_batch(
+                    &self.config.model.name,
+                    &batch.source,
+                    rows,
+                    &rejects,
+                    seconds,
+                    unix_seconds(now),
+                );
+                if rejects.total_rows() > 0 {
+                    self.log_rejects(&batch.source, &rejects);
+                }
+                if let Some(update) = batch.checkpoint {
+                    self.state.apply(&batch.source, update);
+                    self.save_state();
+                }
+                tracing::debug!(source = %batch.source, rows, window_rows = self.window.rows(), "batch added");
+                self.dirty = true;
+                self.unsaved = true;
+                if let Some(ack) = batch.ack {
+                    let _ = ack.send(());
+                }
+            }
+            SourceEvent::Error {
+                source,
+                reason,
+                message,
+                checkpoint,
+                ack,
+            } => {
+                tracing::warn!(source = %source, reason, "{message}");
+                self.metrics.record_source_error(&source, reason);
+                if let Some(update) = checkpoint {
+                    self.state.apply(&source, update);
+                    self.save_state();
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+            }
+        }
+    }
+
+    /// Logs rejections at most once per source every 10 s (they are always counted).
+    fn log_rejects(&mut self, source: &Arc<str>, rejects: &Rejects) {
+        let now = Instant::now();
+        let due = self
+            .last_reject_log
+            .get(source)
+            .is_none_or(|last| now.duration_since(*last) >= Duration::from_secs(10));
+        if due {
+            self.last_reject_log.insert(source.clone(), now);
+            tracing::warn!(
+                source = %source,
+                rejected_rows = rejects.total_rows(),
+                first_errors = ?rejects.errors,
+                "rows with rejected values (counted in drift_rejected_rows_total; further messages for this source suppressed for 10 s)"
+            );
+        }
+    }
+
+    fn save_state(&self) {
+        if let Err(e) = self.state.save(&self.state_path) {
+            tracing::error!(error = %e, "cannot save the state file; a restart may read some input again");
+        }
+    }
+
+    fn save_snapshot(&mut self) {
+        self.save_state();
+        let path = window_path(&self.state_path);
+        match self.window.save(&path) {
+            Ok(()) => self.unsaved = false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot save the window; a restart will start with fewer rows")
+            }
+        }
+    }
+
+    fn evaluate(&mut self) {
+        let started = Instant::now();
+        let samples = self.window.samples(&self.profile);
+        let report = drift::evaluate(&self.profile, &samples, self.window.rows() as u64);
+        let scored = self.window.rows() >= self.config.window.min_rows;
+        self.metrics.publish_report(
+            self.model(),
+            &report,
+            scored,
+            unix_seconds(SystemTime::now()),
+        );
+        self.metrics
+            .record_evaluation(started.elapsed().as_secs_f64());
+        if let Ok(mut slot) = self.app.report.write() {
+            *slot = Some(Arc::new(report));
+        }
+        self.dirty = false;
+    }
+
+    fn publish_setup(&self) {
+        self.metrics.publish_setup(
+            &self.config.model.name,
+            self.config.model.version.as_deref(),
+            &self.profile,
+            &self.config.drift.thresholds,
+            self.config.window.size,
+        );
+    }
+
+    async fn reload(&mut self) {
+        tracing::info!(config = %self.options.config_path.display(), "SIGHUP: reloading the config");
+        let new = match load_config(&self.options) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "config reload failed; keeping the running config");
+                return;
+            }
+        };
+        if new.sources != self.config.sources || new.server != self.config.server {
+            tracing::warn!("changes to [server] and [[sources]] take effect after a restart");
+        }
+        let profile_changed = new.reference != self.config.reference
+            || new.columns != self.config.columns
+            || new.drift != self.config.drift;
+        if profile_changed {
+            let (config, path) = (new.clone(), self.options.config_path.clone());
+            match tokio::task::spawn_blocking(move || load_profile(&config, &path)).await {
+                Ok(Ok(profile)) => {
+                    let plan = Arc::new(profile.plan.clone());
+                    self.window.replan(plan.clone());
+                    let _ = self.plan_tx.send(plan);
+                    self.profile = Arc::new(profile);
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "reload: the new reference cannot be used; keeping the running config");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reload: profiling failed; keeping the running config");
+                    return;
+                }
+            }
+        }
+        self.window.set_limits(new.window.size, new.window.duration);
+        let (sources, server) = (self.config.sources.clone(), self.config.server.clone());
+        self.config = new;
+        self.config.sources = sources;
+        self.config.server = server;
+        self.publish_setup();
+        self.dirty = true;
+        tracing::info!("config reloaded");
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let config = load_config(&options)?;
+    let metrics = Arc::new(Metrics::new()?);
+    let listener = TcpListener::bind(&config.server.listen)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            address: config.server.listen.clone(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
+
+    let (plan_tx, plan_rx) = watch::channel(Arc::new(ColumnPlan::default()));
+    let (events_tx, mut events_rx) = mpsc::channel::<SourceEvent>(64);
+    let server_token = CancellationToken::new();
+    let sources_token = CancellationToken::new();
+    let context = |label: String| SourceContext {
+        label: Arc::from(label),
+        plan: plan_rx.clone(),
+        events: events_tx.clone(),
+        shutdown: sources_token.clone(),
+    };
+    let http = config
+        .sources
+        .iter()
+        .find(|s| matches!(s, SourceConfig::Http(_)))
+        .map(|s| context(s.label()));
+    let app = Arc::new(AppState {
+        metrics: metrics.clone(),
+        report: RwLock::new(None),
+        ready: false.into(),
+        plan: plan_rx.clone(),
+        ingest: http,
+        telemetry_path: config.server.telemetry_path.clone(),
+        max_body_bytes: config.server.max_body_bytes,
+    });
+    let mut tasks = JoinSet::new();
+    tasks.spawn(server::serve(listener, app.clone(), server_token.clone()));
+    tracing::info!(address = %local, telemetry_path = %config.server.telemetry_path, "listening");
+
+    // The server answers /healthz while the reference loads.
+    let started = Instant::now();
+    let (profile_config, config_path) = (config.clone(), options.config_path.clone());
+    let profile = match tokio::task::spawn_blocking(move || {
+        load_profile(&profile_config, &config_path)
+    })
+    .await
+    {
+        Ok(result) => result?,
+        Err(e) => {
+            return Err(DaemonError::Reference(ReferenceError::Unusable {
+                path: options.config_path.clone(),
+                message: format!("profiling failed: {e}"),
+            }))
+        }
+    };
+    tracing::info!(
+        reference = %profile.path.display(),
+        rows = profile.rows,
+        columns = profile.columns.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "reference profile built"
+    );
+    let plan = Arc::new(profile.plan.clone());
+    let _ = plan_tx.send(plan.clone());
+    let state_path = config
+        .state
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("drift-exporter.state.json"));
+    let state = State::load(&state_path)?;
+    let mut window = Window::new(config.window.size, config.window.duration, plan);
+    match window.restore(&window_path(&state_path)) {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(rows, "window restored from the last run"),
+        Err(e) => tracing::warn!(error = %e, "cannot restore the window; starting empty"),
+    }
+    let mut core = Core {
+        config,
+        options,
+        profile: Arc::new(profile),
+        window,
+        state,
+        state_path,
+        metrics,
+        app: app.clone(),
+        plan_tx,
+        dirty: true,
+        unsaved: false,
+        last_reject_log: Default::default(),
+    };
+    core.publish_setup();
+    core.evaluate();
+    app.ready.store(true, Ordering::Release);
+
+    let mut source_tasks = JoinSet::new();
+    for source in &core.config.sources {
+        let ctx = context(source.label());
+        core.metrics.register_source(&ctx.label);
+        match source.clone() {
+            SourceConfig::Directory(c) => {
+                let processed = core.state.processed_files(&ctx.label);
+                source_tasks.spawn(sources::directory::run(c, ctx, processed));
+            }
+            SourceConfig::Tail(c) => {
+                let start = core.state.tail_position(&ctx.label);
+                source_tasks.spawn(sources::tail::run(c, ctx, start));
+            }
+            SourceConfig::Http(_) => {}
+        }
+    }
+    drop(events_tx);
+
+    let delay = core
+        .config
+        .window
+        .evaluation_delay
+        .min(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(delay.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut snapshot = tokio::time::interval(SNAPSHOT_INTERVAL);
+    snapshot.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            Some(event) = events_rx.recv() => core.handle(event),
+            _ = tick.tick() => {
+                if core.window.evict_expired(SystemTime::now()) {
+                    core.dirty = true;
+                }
+                if core.dirty {
+                    core.evaluate();
+                }
+            }
+            _ = snapshot.tick() => {
+                if core.unsaved {
+                    core.save_snapshot();
+                }
+            }
+            _ = sighup.recv() => core.reload().await,
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+        }
+    }
+
+    // Stop inputs, but keep applying what they deliver until they have finished.
+    sources_token.cancel();
+    server_token.cancel();
+    let deadline = tokio::time::sleep(SHUTDOWN_GRACE);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            Some(event) = events_rx.recv() => core.handle(event),
+            done = source_tasks.join_next() => {
+                if done.is_none() && tasks.is_empty() { break; }
+            }
+            done = tasks.join_next(), if !tasks.is_empty() => {
+                if done.is_none() && source_tasks.is_empty() { break; }
+            }
+            _ = &mut deadline => {
+                tracing::warn!("sources still busy after the shutdown grace period; stopping anyway");
+                break;
+            }
+        }
+        if source_tasks.is_empty() && tasks.is_empty() {
+            break;
+        }
+    }
+    while let Ok(event) = events_rx.try_recv() {
+        core.handle(event);
+    }
+    core.save_snapshot();
+    tracing::info!(window_rows = core.window.rows(), state = %core.state_path.display(), "state saved; bye");
+    Ok(())
+}

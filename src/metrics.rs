@@ -1,0 +1,387 @@
+//! Prometheus series (SPEC.md section 5): a [`DriftReport`] and the daemon's
+//! events become gauges, counters and histograms in one registry, rendered in the
+//! text exposition format for `/metrics`.
+//!
+//! Per-column series are rebuilt from each report under a lock that rendering also
+//! takes, so a scrape never sees a half-updated set, and a column that stops being
+//! scored (too few rows, all values missing) loses its score series instead of
+//! keeping a stale value.
+
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::config::Thresholds;
+use crate::data::{RejectReason, Rejects};
+use crate::drift::DriftReport;
+use crate::reference::ReferenceProfile;
+
+/// Version and revision of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Git revision at build time ("unknown" outside a checkout).
+pub const REVISION: &str = env!("DRIFT_EXPORTER_REVISION");
+
+/// Every series the exporter publishes.
+pub struct Metrics {
+    registry: Registry,
+    lock: Mutex<()>,
+    psi: GaugeVec,
+    kl: GaugeVec,
+    ks_statistic: GaugeVec,
+    ks_pvalue: GaugeVec,
+    chi2_pvalue: GaugeVec,
+    detected: GaugeVec,
+    missing_ratio: GaugeVec,
+    out_of_range_ratio: GaugeVec,
+    unseen_ratio: GaugeVec,
+    window_rows: GaugeVec,
+    dataset_ratio: GaugeVec,
+    dataset_detected: GaugeVec,
+    window_size: GaugeVec,
+    reference_rows: GaugeVec,
+    reference_info: GaugeVec,
+    model_info: GaugeVec,
+    threshold: GaugeVec,
+    last_batch: GaugeVec,
+    last_evaluation: GaugeVec,
+    ingested_rows: IntCounterVec,
+    ingested_batches: IntCounterVec,
+    rejected_rows: IntCounterVec,
+    source_errors: IntCounterVec,
+    batch_seconds: Histogram,
+    evaluation_seconds: Histogram,
+    _build_info: IntGaugeVec,
+}
+
+const COLUMN_LABELS: &[&str] = &["model", "feature", "drift_type"];
+
+fn gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
+    let g = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Metrics {
+    /// Registers every series (and the process collector) in a new registry.
+    pub fn new() -> prometheus::Result<Metrics> {
+        let r = Registry::new();
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "drift_exporter_build_info",
+                "Version and git revision of the running drift-exporter; always 1.",
+            ),
+            &["version", "revision"],
+        )?;
+        r.register(Box::new(build_info.clone()))?;
+        build_info.with_label_values(&[VERSION, REVISION]).set(1);
+        let seconds_buckets = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        let batch_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "drift_batch_processing_seconds",
+                "Time to read, parse and add one incoming batch (file, log chunk or request) to the window.",
+            )
+            .buckets(seconds_buckets.clone()),
+        )?;
+        r.register(Box::new(batch_seconds.clone()))?;
+        let evaluation_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "drift_evaluation_seconds",
+                "Time to score every column of the window against the reference.",
+            )
+            .buckets(seconds_buckets),
+        )?;
+        r.register(Box::new(evaluation_seconds.clone()))?;
+        Ok(Metrics {
+            psi: gauge(&r, "drift_psi", "Population Stability Index of the window against the reference (0 = same distribution; 0.2 or more is commonly read as drift).", COLUMN_LABELS)?,
+            kl: gauge(&r, "drift_kl_divergence", "Kullback-Leibler divergence KL(reference || window) over the same bins as PSI, in nats.", COLUMN_LABELS)?,
+            ks_statistic: gauge(&r, "drift_ks_statistic", "Two-sample Kolmogorov-Smirnov statistic D: largest gap between the reference and window CDFs (numeric columns).", COLUMN_LABELS)?,
+            ks_pvalue: gauge(&r, "drift_ks_pvalue", "Two-sided p-value of the two-sample KS test (small = the window differs from the reference).", COLUMN_LABELS)?,
+            chi2_pvalue: gauge(&r, "drift_chi2_pvalue", "p-value of the chi-square test of homogeneity of category counts (categorical columns).", COLUMN_LABELS)?,
+            detected: gauge(&r, "drift_detected", "1 if any enabled test crossed its threshold for this column, else 0.", COLUMN_LABELS)?,
+            missing_ratio: gauge(&r, "drift_missing_ratio", "Share of window rows with no value for this column.", COLUMN_LABELS)?,
+            out_of_range_ratio: gauge(&r, "drift_out_of_range_ratio", "Share of window values below the reference minimum or above its maximum (numeric columns).", COLUMN_LABELS)?,
+            unseen_ratio: gauge(&r, "drift_unseen_category_ratio", "Share of window values that are categories the reference never had (categorical columns).", COLUMN_LABELS)?,
+            window_rows: gauge(&r, "drift_window_rows", "Rows in the window that this column's scores are computed over.", COLUMN_LABELS)?,
+            dataset_ratio: gauge(&r, "drift_dataset_drifted_ratio", "Share of scored columns (prediction columns included) with drift detected.", &["model"])?,
+            dataset_detected: gauge(&r, "drift_dataset_detected", "1 if the drifted ratio reached its threshold, else 0.", &["model"])?,
+            window_size: gauge(&r, "drift_window_size_rows", "Configured window size: the most recent rows compared with the reference.", &["model"])?,
+            reference_rows: gauge(&r, "drift_reference_rows", "Rows in the reference (training) data.", &["model"])?,
+            reference_info: gauge(&r, "drift_reference_info", "The reference file and its SHA-256; always 1.", &["model", "path", "sha256"])?,
+            model_info: gauge(&r, "drift_model_info", "The model version from the config; always 1.", &["model", "version"])?,
+            threshold: gauge(&r, "drift_threshold", "Decision threshold of each enabled test (psi and kl_divergence: drift at or above; ks_pvalue and chi2_pvalue: drift below; drifted_ratio: dataset drift at or above).", &["model", "test"])?,
+            last_batch: gauge(&r, "drift_last_batch_timestamp_seconds", "Unix time of the last batch added to the window.", &["model"])?,
+            last_evaluation: gauge(&r, "drift_last_evaluation_timestamp_seconds", "Unix time of the last evaluation of the window.", &["model"])?,
+            ingested_rows: counter(&r, "drift_ingested_rows_total", "Rows added to the window, by source.", &["source"])?,
+            ingested_batches: counter(&r, "drift_ingested_batches_total", "Batches (files, log chunks, requests) added to the window, by source.", &["source"])?,
+            rejected_rows: counter(&r, "drift_rejected_rows_total", "Rows dropped (reason parse) or with a value that was not used (type, non_finite, encoding), by source and reason.", &["source", "reason"])?,
+            source_errors: counter(&r, "drift_source_errors_total", "Inputs that could not be read at all (a truncated Parquet file, an unreadable body), by source and reason.", &["source", "reason"])?,
+            batch_seconds,
+            evaluation_seconds,
+            _build_info: build_info,
+            registry: r,
+            lock: Mutex::new(()),
+        })
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The text exposition of every series.
+    pub fn render(&self) -> String {
+        let families = {
+            let _g = self.guard();
+            self.registry.gather()
+        };
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Sets the per-model series that describe the setup (reference, model,
+    /// thresholds, window size). Called at start-up and after a reload.
+    pub fn publish_setup(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        profile: &ReferenceProfile,
+        thresholds: &Thresholds,
+        window_size: usize,
+    ) {
+        let _g = self.guard();
+        self.reference_info.reset();
+        self.model_info.reset();
+        self.threshold.reset();
+        for g in [&self.reference_rows, &self.window_size] {
+            g.reset();
+        }
+        self.reference_info
+            .with_label_values(&[model, &profile.path.display().to_string(), &profile.sha256])
+            .set(1.0);
+        self.model_info
+            .with_label_values(&[model, version.unwrap_or("")])
+            .set(1.0);
+        self.reference_rows
+            .with_label_values(&[model])
+            .set(profile.rows as f64);
+        self.window_size
+            .with_label_values(&[model])
+            .set(window_size as f64);
+        for (test, value) in [
+            ("psi", thresholds.psi),
+            ("kl_divergence", thresholds.kl_divergence),
+            ("ks_pvalue", thresholds.ks_pvalue),
+            ("chi2_pvalue", thresholds.chi2_pvalue),
+            ("drifted_ratio", Some(thresholds.drifted_ratio)),
+        ] {
+            if let Some(v) = value {
+                self.threshold.with_label_values(&[model, test]).set(v);
+            }
+        }
+    }
+
+    /// Replaces every per-column and dataset series with `report`'s. With
+    /// `scored == false` (window below `min_rows`) only `drift_window_rows` is set.
+    pub fn publish_report(
+        &self,
+        model: &str,
+        report: &DriftReport,
+        scored: bool,
+        now_seconds: f64,
+    ) {
+        let _g = self.guard();
+        for g in [
+            &self.psi,
+            &self.kl,
+            &self.ks_statistic,
+            &self.ks_pvalue,
+            &self.chi2_pvalue,
+            &self.detected,
+            &self.missing_ratio,
+            &self.out_of_range_ratio,
+            &self.unseen_ratio,
+            &self.window_rows,
+        ] {
+            g.reset();
+        }
+        self.dataset_ratio.reset();
+        self.dataset_detected.reset();
+        for f in &report.features {
+            let labels = [model, f.name.as_str(), f.drift_type.as_str()];
+            self.window_rows
+                .with_label_values(&labels)
+                .set(f.rows as f64);
+            if !scored {
+                continue;
+            }
+            let set = |g: &GaugeVec, v: Option<f64>| {
+                if let Some(v) = v.filter(|v| !v.is_nan()) {
+                    g.with_label_values(&labels).set(v);
+                }
+            };
+            set(&self.missing_ratio, f.missing_ratio);
+            if !f.is_scored() {
+                continue;
+            }
+            set(&self.psi, f.psi);
+            set(&self.kl, f.kl_divergence);
+            set(&self.ks_statistic, f.ks_statistic);
+            set(&self.ks_pvalue, f.ks_pvalue);
+            set(&self.chi2_pvalue, f.chi2_pvalue);
+            set(&self.out_of_range_ratio, f.out_of_range_ratio);
+            set(&self.unseen_ratio, f.unseen_category_ratio);
+            self.detected
+                .with_label_values(&labels)
+                .set(if f.drift_detected { 1.0 } else { 0.0 });
+        }
+        if scored && report.dataset.features > 0 {
+            self.dataset_ratio
+                .with_label_values(&[model])
+                .set(report.dataset.drifted_ratio);
+            self.dataset_detected.with_label_values(&[model]).set(
+                if report.dataset.drift_detected {
+                    1.0
+                } else {
+                    0.0
+                },
+            );
+        }
+        self.last_evaluation
+            .with_label_values(&[model])
+            .set(now_seconds);
+    }
+
+    /// Counts a batch added to the window.
+    pub fn record_batch(
+        &self,
+        model: &str,
+        source: &str,
+        rows: u64,
+        rejects: &Rejects,
+        seconds: f64,
+        now_seconds: f64,
+    ) {
+        self.ingested_rows.with_label_values(&[source]).inc_by(rows);
+        self.ingested_batches.with_label_values(&[source]).inc();
+        for reason in RejectReason::ALL {
+            let n = rejects.rows(reason);
+            if n > 0 {
+                self.rejected_rows
+                    .with_label_values(&[source, reason.as_str()])
+                    .inc_by(n);
+            }
+        }
+        self.batch_seconds.observe(seconds);
+        self.last_batch.with_label_values(&[model]).set(now_seconds);
+    }
+
+    /// Makes a source's counters visible at zero before its first batch.
+    pub fn register_source(&self, source: &str) {
+        self.ingested_rows.with_label_values(&[source]);
+        self.ingested_batches.with_label_values(&[source]);
+        for reason in RejectReason::ALL {
+            self.rejected_rows
+                .with_label_values(&[source, reason.as_str()]);
+        }
+    }
+
+    /// Counts an input that could not be read at all.
+    pub fn record_source_error(&self, source: &str, reason: &str) {
+        self.source_errors
+            .with_label_values(&[source, reason])
+            .inc();
+    }
+
+    /// Observes one evaluation's duration.
+    pub fn record_evaluation(&self, seconds: f64) {
+        self.evaluation_seconds.observe(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Kind;
+    use crate::drift::{ColumnReport, DatasetReport};
+    use crate::reference::DriftType;
+
+    fn report(psi: Option<f64>) -> DriftReport {
+        DriftReport {
+            reference_rows: 10,
+            current_rows: 5,
+            features: vec![ColumnReport {
+                name: "a\"b\\c".into(),
+                drift_type: DriftType::Data,
+                kind: Kind::Numeric,
+                rows: 5,
+                missing_ratio: Some(0.0),
+                psi,
+                kl_divergence: psi,
+                ks_statistic: psi,
+                ks_pvalue: psi,
+                chi2_pvalue: None,
+                out_of_range_ratio: psi,
+                unseen_category_ratio: None,
+                drift_detected: false,
+            }],
+            dataset: DatasetReport {
+                drifted_features: 0,
+                features: 1,
+                drifted_ratio: 0.0,
+                drift_detected: false,
+            },
+        }
+    }
+
+    #[test]
+    fn scores_appear_and_disappear_with_the_report() {
+        let m = Metrics::new().unwrap();
+        m.publish_report("m", &report(Some(0.5)), true, 1.0);
+        let text = m.render();
+        assert!(
+            text.contains(r#"drift_psi{drift_type="data",feature="a\"b\\c",model="m"} 0.5"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("drift_chi2_pvalue{"),
+            "no chi2 for a numeric column"
+        );
+        m.publish_report("m", &report(Some(0.5)), false, 2.0);
+        let text = m.render();
+        assert!(
+            !text.contains("drift_psi{"),
+            "below min_rows no score series: {text}"
+        );
+        assert!(text.contains("drift_window_rows{"), "{text}");
+        assert!(text.contains("drift_exporter_build_info{"), "{text}");
+    }
+}

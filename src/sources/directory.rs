@@ -1,0 +1,758 @@
+//! The `directory` source: picks up data files that appear in a folder and
+//! delivers each one once, as a whole.
+//!
+//! A file is a candidate when its extension names a format [`crate::data`] reads
+//! (`.parquet`, `.arrow`/`.ipc`, `.csv`, `.ndjson`/`.jsonl`, `.json`); dotfiles,
+//! `*.tmp` and subfolders are ignored. It is complete once its [`FileStamp`]
+//! (length and mtime) has stayed the same for `settle` (a file renamed into place
+//! is simply a file that is already stable). Complete files are read in name
+//! order with [`data::read_path`] on the blocking pool and handed to the daemon
+//! with a [`CheckpointUpdate::FileDone`]; the daemon records the name and stamp in
+//! the state file, whose `processed` map this source receives at start-up, so a
+//! restart neither skips nor repeats a file (a file rewritten later, with a new
+//! stamp, is read again). Unreadable files are reported once, with the same
+//! checkpoint, so they are not retried forever. Done files can be moved aside.
+//!
+//! `notify` (inotify on Linux) wakes the source on changes; a rescan every
+//! `poll_interval` is the fallback. The scan itself is the only source of truth,
+//! so lost or coalesced events cost latency, never data. This file also holds the
+//! two small pieces the `tail` source shares: [`DirWatch`] and [`LogThrottle`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::SourceContext;
+use crate::config::DirectorySourceConfig;
+use crate::data::{self, DataError, Format};
+use crate::state::{CheckpointUpdate, FileStamp};
+
+/// The shortest time between two scans, however busy the file events are.
+const MIN_RESCAN_GAP: Duration = Duration::from_millis(20);
+
+/// How long identical warnings are held back after one is logged.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Watches `config.path` for new complete files and delivers each once, until
+/// shutdown or until the daemon stops taking batches. `processed` maps file
+/// names to the stamp they had when they were delivered (from the state file).
+pub async fn run(
+    config: DirectorySourceConfig,
+    ctx: SourceContext,
+    processed: BTreeMap<String, FileStamp>,
+) {
+    let source = DirectorySource {
+        config,
+        ctx,
+        processed,
+        pending: HashMap::new(),
+        io_reported: HashSet::new(),
+        throttle: LogThrottle::new(LOG_EVERY),
+    };
+    source.run().await;
+}
+
+/// A file seen in the folder, with its stamp at scan time.
+struct Candidate {
+    name: String,
+    path: PathBuf,
+    stamp: FileStamp,
+}
+
+/// A file waiting to settle: the stamp it has had since `since`.
+struct Pending {
+    stamp: FileStamp,
+    since: Instant,
+}
+
+struct DirectorySource {
+    config: DirectorySourceConfig,
+    ctx: SourceContext,
+    /// Name -> stamp of every file delivered (or reported unreadable).
+    processed: BTreeMap<String, FileStamp>,
+    /// Files seen but not yet stable for `settle`.
+    pending: HashMap<String, Pending>,
+    /// I/O failures already reported to the daemon (reported once per stamp).
+    io_reported: HashSet<(String, FileStamp)>,
+    throttle: LogThrottle,
+}
+
+impl DirectorySource {
+    async fn run(mut self) {
+        let mut watch = DirWatch::new(self.ctx.label.clone(), None);
+        tracing::info!(source = %self.ctx.label, path = %self.config.path.display(), "watching directory");
+        loop {
+            if self.ctx.shutdown.is_cancelled() {
+                return;
+            }
+            watch.ensure(&self.config.path);
+            let candidates = match scan(self.config.path.clone()).await {
+                Ok(candidates) => candidates,
+                Err(e) => {
+                    let message = format!(
+                        "{}: cannot read the watched directory: {e}",
+                        self.config.path.display()
+                    );
+                    if let Some(held_back) = self.throttle.admit(&message) {
+                        tracing::error!(source = %self.ctx.label, held_back, "{message}");
+                    }
+                    Vec::new()
+                }
+            };
+            for file in self.settled(candidates, Instant::now()) {
+                // Shutdown is only honoured between files: the one in hand is finished.
+                if self.ctx.shutdown.is_cancelled() {
+                    return;
+                }
+                if !self.process(file).await {
+                    return;
+                }
+            }
+            let wait = self.next_wake(Instant::now());
+            if !watch.wait(wait, MIN_RESCAN_GAP, &self.ctx.shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// Updates the settle clocks from a scan and returns the files that are
+    /// complete and not yet processed, in name order.
+    fn settled(&mut self, candidates: Vec<Candidate>, now: Instant) -> Vec<Candidate> {
+        let mut ready = Vec::new();
+        let mut present = HashSet::with_capacity(candidates.len());
+        for file in candidates {
+            present.insert(file.name.clone());
+            if self.processed.get(&file.name) == Some(&file.stamp) {
+                self.pending.remove(&file.name);
+                continue;
+            }
+            let pending = self.pending.entry(file.name.clone()).or_insert(Pending {
+                stamp: file.stamp,
+                since: now,
+            });
+            if pending.stamp != file.stamp {
+                *pending = Pending {
+                    stamp: file.stamp,
+                    since: now,
+                };
+            }
+            if now.duration_since(pending.since) >= self.config.settle {
+                ready.push(file);
+            }
+        }
+        self.pending.retain(|name, _| present.contains(name));
+        ready
+    }
+
+    /// How long to sleep: until the next pending file may have settled, at most
+    /// `poll_interval`.
+    fn next_wake(&self, now: Instant) -> Duration {
+        let due = self
+            .pending
+            .values()
+            .map(|p| (p.since + self.config.settle).saturating_duration_since(now));
+        due.fold(self.config.poll_interval, Duration::min)
+            .max(MIN_RESCAN_GAP)
+    }
+
+    /// Reads and delivers one complete file. Returns false when the daemon is gone.
+    async fn process(&mut self, file: Candidate) -> bool {
+        let plan = self.ctx.plan.borrow().clone();
+        let started = Instant::now();
+        let (path, read_plan) = (file.path.clone(), plan.clone());
+        let read = tokio::task::spawn_blocking(move || data::read_path(&path, &read_plan)).await;
+        let parse_seconds = started.elapsed().as_secs_f64();
+        let done = CheckpointUpdate::FileDone {
+            name: file.name.clone(),
+            stamp: file.stamp,
+        };
+        let batches = match read {
+            Ok(Ok(batches)) => batches,
+            Ok(Err(DataError::Io { source, .. })) if source.kind() == io::ErrorKind::NotFound => {
+                tracing::debug!(source = %self.ctx.label, file = %file.path.display(), "file vanished before it was read");
+                self.pending.remove(&file.name);
+                return true;
+            }
+            Ok(Err(err @ DataError::Io { .. })) => {
+                return self.io_failed(&file, err.to_string()).await
+            }
+            Ok(Err(err)) => return self.unreadable(file, err.to_string(), done).await,
+            Err(join) => {
+                let message = format!("{}: the reader failed: {join}", file.path.display());
+                return self.unreadable(file, message, done).await;
+            }
+        };
+        let rows: usize = batches.iter().map(|b| b.rows).sum();
+        let rejected: u64 = batches.iter().map(|b| b.rejects.total_rows()).sum();
+        if !self
+            .ctx
+            .deliver(batches, parse_seconds, plan, Some(done))
+            .await
+        {
+            return false;
+        }
+        tracing::info!(
+            source = %self.ctx.label,
+            file = %file.path.display(),
+            rows,
+            rejected,
+            seconds = parse_seconds,
+            "file ingested"
+        );
+        self.pending.remove(&file.name);
+        self.processed.insert(file.name.clone(), file.stamp);
+        if let Some(done_dir) = self.config.done_dir.clone() {
+            let (from, name) = (file.path.clone(), file.name.clone());
+            let moved = tokio::task::spawn_blocking(move || move_into(&from, &done_dir, &name))
+                .await
+                .unwrap_or_else(|join| Err(io::Error::other(join.to_string())));
+            if let Err(e) = moved {
+                let message = format!(
+                    "{}: cannot move the processed file to {}: {e}",
+                    file.path.display(),
+                    self.config
+                        .done_dir
+                        .as_deref()
+                        .unwrap_or(Path::new(""))
+                        .display()
+                );
+                if let Some(held_back) = self.throttle.admit(&message) {
+                    tracing::warn!(source = %self.ctx.label, held_back, "{message}");
+                }
+            }
+        }
+        true
+    }
+
+    /// A file whose content cannot be read: reported once and marked done.
+    async fn unreadable(
+        &mut self,
+        file: Candidate,
+        message: String,
+        done: CheckpointUpdate,
+    ) -> bool {
+        if let Some(held_back) = self.throttle.admit(&message) {
+            tracing::warn!(source = %self.ctx.label, held_back, "{message}");
+        }
+        self.pending.remove(&file.name);
+        self.processed.insert(file.name, file.stamp);
+        self.ctx
+            .report_error("unreadable", message, Some(done))
+            .await
+    }
+
+    /// A file that cannot be opened or read (permissions...): retried after
+    /// another settle period, reported to the daemon once per stamp, never marked done.
+    async fn io_failed(&mut self, file: &Candidate, message: String) -> bool {
+        if let Some(held_back) = self.throttle.admit(&message) {
+            tracing::warn!(source = %self.ctx.label, held_back, "{message}");
+        }
+        if let Some(pending) = self.pending.get_mut(&file.name) {
+            pending.since = Instant::now();
+        }
+        if self.io_reported.insert((file.name.clone(), file.stamp)) {
+            return self.ctx.report_error("io", message, None).await;
+        }
+        true
+    }
+}
+
+/// Whether a directory entry's name is one this source reads.
+fn is_candidate_name(name: &str) -> bool {
+    !name.starts_with('.')
+        && !name.to_ascii_lowercase().ends_with(".tmp")
+        && Format::from_path(Path::new(name)).is_some()
+}
+
+/// Lists the candidate files of `dir`, sorted by name (on the blocking pool).
+async fn scan(dir: PathBuf) -> io::Result<Vec<Candidate>> {
+    tokio::task::spawn_blocking(move || scan_blocking(&dir))
+        .await
+        .unwrap_or_else(|join| Err(io::Error::other(join.to_string())))
+}
+
+fn scan_blocking(dir: &Path) -> io::Result<Vec<Candidate>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        // An entry that vanishes mid-scan is simply not there.
+        let Ok(entry) = entry else { continue };
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if !is_candidate_name(&name) {
+            continue;
+        }
+        let path = entry.path();
+        // Follows symbolic links; a dangling link or a folder is skipped.
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if metadata.is_file() {
+            files.push(Candidate {
+                name,
+                path,
+                stamp: FileStamp::of(&metadata),
+            });
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+/// Moves a processed file into `done_dir` (created if missing), copying when
+/// the folder is on another file system.
+fn move_into(from: &Path, done_dir: &Path, name: &str) -> io::Result<()> {
+    std::fs::create_dir_all(done_dir)?;
+    let to = done_dir.join(name);
+    match std::fs::rename(from, &to) {
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+            std::fs::copy(from, &to)?;
+            std::fs::remove_file(from)
+        }
+        other => other,
+    }
+}
+
+/// File-change notifications for one folder, forwarded from `notify`'s thread
+/// into a tokio channel, with a polling fallback. Shared with the tail source.
+pub(crate) struct DirWatch {
+    label: Arc<str>,
+    watcher: Option<RecommendedWatcher>,
+    /// The folder watched and its (dev, ino), to re-watch a recreated folder.
+    watched: Option<(PathBuf, u64, u64)>,
+    wake: mpsc::Receiver<()>,
+    /// Keeps the channel open when no watcher holds the other sender.
+    _keep_open: mpsc::Sender<()>,
+    throttle: LogThrottle,
+}
+
+impl DirWatch {
+    /// Creates the watcher; when `only` is given, only events naming that file
+    /// wake the source. Without file events (watcher unavailable) this logs
+    /// once and [`DirWatch::wait`] only times out.
+    pub(crate) fn new(label: Arc<str>, only: Option<OsString>) -> DirWatch {
+        let (tx, wake) = mpsc::channel(1);
+        let events = tx.clone();
+        let handler = move |event: notify::Result<Event>| {
+            // An error (e.g. the kernel queue overflowed) also wakes: the
+            // rescan finds whatever the lost events were about.
+            if let Ok(event) = event {
+                if !is_relevant(&event, only.as_deref()) {
+                    return;
+                }
+            }
+            let _ = events.try_send(());
+        };
+        let watcher = match notify::recommended_watcher(handler) {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                tracing::warn!(source = %label, error = %e, "file events unavailable; polling only");
+                None
+            }
+        };
+        DirWatch {
+            label,
+            watcher,
+            watched: None,
+            wake,
+            _keep_open: tx,
+            throttle: LogThrottle::new(LOG_EVERY),
+        }
+    }
+
+    /// Watches `dir` if it exists and is not watched yet (or was recreated).
+    pub(crate) fn ensure(&mut self, dir: &Path) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let Ok(metadata) = std::fs::metadata(dir) else {
+            if let Some((old, ..)) = self.watched.take() {
+                let _ = watcher.unwatch(&old);
+            }
+            return;
+        };
+        let id = (metadata.dev(), metadata.ino());
+        if matches!(&self.watched, Some((p, dev, ino)) if p == dir && (*dev, *ino) == id) {
+            return;
+        }
+        if let Some((old, ..)) = self.watched.take() {
+            let _ = watcher.unwatch(&old);
+        }
+        match watcher.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => self.watched = Some((dir.to_path_buf(), id.0, id.1)),
+            Err(e) => {
+                let message = format!(
+                    "{}: cannot watch for file events ({e}); polling instead",
+                    dir.display()
+                );
+                if let Some(held_back) = self.throttle.admit(&message) {
+                    tracing::warn!(source = %self.label, held_back, "{message}");
+                }
+            }
+        }
+    }
+
+    /// Sleeps until a file event (then `coalesce` longer, to gather a burst),
+    /// `timeout`, or shutdown. Returns false on shutdown.
+    pub(crate) async fn wait(
+        &mut self,
+        timeout: Duration,
+        coalesce: Duration,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(timeout) => return true,
+            _ = self.wake.recv() => {}
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(coalesce) => {}
+        }
+        while self.wake.try_recv().is_ok() {}
+        true
+    }
+}
+
+/// Whether an event can matter: our own reads (open, read, close after
+/// reading) never do, nor events about other files when `only` is set.
+fn is_relevant(event: &Event, only: Option<&OsStr>) -> bool {
+    if matches!(
+        event.kind,
+        EventKind::Access(
+            AccessKind::Open(_) | AccessKind::Read | AccessKind::Close(AccessMode::Read)
+        )
+    ) {
+        return false;
+    }
+    match only {
+        None => true,
+        Some(name) => {
+            event.paths.is_empty() || event.paths.iter().any(|p| p.file_name() == Some(name))
+        }
+    }
+}
+
+/// Rate limit for repeated identical log messages: the first is logged, the
+/// same text again only once `every` has passed, with the count held back.
+pub(crate) struct LogThrottle {
+    every: Duration,
+    seen: HashMap<String, (Instant, u64)>,
+}
+
+impl LogThrottle {
+    /// Distinct messages remembered before the memory is reset.
+    const MAX_MESSAGES: usize = 256;
+
+    /// A throttle that repeats a message at most once per `every`.
+    pub(crate) fn new(every: Duration) -> LogThrottle {
+        LogThrottle {
+            every,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// `Some(held_back)` when `message` should be logged now (with how many
+    /// identical messages were suppressed since it last was), `None` otherwise.
+    pub(crate) fn admit(&mut self, message: &str) -> Option<u64> {
+        let now = Instant::now();
+        if let Some((last, held_back)) = self.seen.get_mut(message) {
+            if now.duration_since(*last) < self.every {
+                *held_back += 1;
+                return None;
+            }
+            let count = *held_back;
+            *last = now;
+            *held_back = 0;
+            return Some(count);
+        }
+        if self.seen.len() >= Self::MAX_MESSAGES {
+            self.seen.clear();
+        }
+        self.seen.insert(message.to_owned(), (now, 0));
+        Some(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{ColumnPlan, Kind};
+    use crate::sources::SourceEvent;
+    use tokio::sync::watch;
+    use tokio::time::timeout;
+
+    const WITHIN: Duration = Duration::from_secs(5);
+    const QUIET: Duration = Duration::from_millis(400);
+
+    /// What the test side saw (acks already answered).
+    #[derive(Debug)]
+    enum Seen {
+        Batch {
+            rows: usize,
+            checkpoint: Option<CheckpointUpdate>,
+        },
+        Error {
+            reason: &'static str,
+            message: String,
+            checkpoint: Option<CheckpointUpdate>,
+        },
+    }
+
+    struct Harness {
+        rx: mpsc::Receiver<SourceEvent>,
+        shutdown: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn config(dir: &Path) -> DirectorySourceConfig {
+        DirectorySourceConfig {
+            path: dir.to_path_buf(),
+            settle: Duration::from_millis(50),
+            poll_interval: Duration::from_millis(50),
+            done_dir: None,
+        }
+    }
+
+    fn start(config: DirectorySourceConfig, processed: BTreeMap<String, FileStamp>) -> Harness {
+        let (tx, rx) = mpsc::channel(16);
+        let plan = Arc::new(ColumnPlan::new([("x".into(), Kind::Numeric)]));
+        let (_plan_tx, plan_rx) = watch::channel(plan);
+        let shutdown = CancellationToken::new();
+        let ctx = SourceContext {
+            label: format!("directory:{}", config.path.display()).into(),
+            plan: plan_rx,
+            events: tx,
+            shutdown: shutdown.clone(),
+        };
+        let task = tokio::spawn(run(config, ctx, processed));
+        Harness { rx, shutdown, task }
+    }
+
+    impl Harness {
+        /// The next event within `within`, acknowledged.
+        async fn next(&mut self, within: Duration) -> Option<Seen> {
+            let event = timeout(within, self.rx.recv()).await.ok()??;
+            Some(match event {
+                SourceEvent::Batch(batch) => {
+                    batch.ack.expect("batches carry an ack").send(()).unwrap();
+                    Seen::Batch {
+                        rows: batch.batches.iter().map(|b| b.rows).sum(),
+                        checkpoint: batch.checkpoint,
+                    }
+                }
+                SourceEvent::Error {
+                    reason,
+                    message,
+                    checkpoint,
+                    ack,
+                    ..
+                } => {
+                    ack.expect("errors carry an ack").send(()).unwrap();
+                    Seen::Error {
+                        reason,
+                        message,
+                        checkpoint,
+                    }
+                }
+            })
+        }
+
+        /// The next batch: (file name, rows).
+        async fn batch(&mut self) -> (String, usize) {
+            match self.next(WITHIN).await {
+                Some(Seen::Batch {
+                    rows,
+                    checkpoint: Some(CheckpointUpdate::FileDone { name, .. }),
+                }) => (name, rows),
+                other => panic!("expected a file batch, got {other:?}"),
+            }
+        }
+
+        async fn assert_quiet(&mut self) {
+            if let Some(seen) = self.next(QUIET).await {
+                panic!("expected nothing more, got {seen:?}");
+            }
+        }
+
+        async fn stop(self) {
+            self.shutdown.cancel();
+            timeout(WITHIN, self.task)
+                .await
+                .expect("run stops on shutdown")
+                .unwrap();
+        }
+    }
+
+    fn write(path: &Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[tokio::test]
+    async fn files_are_picked_up_once_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            &dir.path().join("b.ndjson"),
+            "{\"x\":1}\n{\"x\":2}\n{\"x\":3}\n",
+        );
+        write(&dir.path().join("a.csv"), "x\n1\n2\n");
+        let mut h = start(config(dir.path()), BTreeMap::new());
+        assert_eq!(h.batch().await, ("a.csv".into(), 2));
+        assert_eq!(h.batch().await, ("b.ndjson".into(), 3));
+        write(&dir.path().join("c.jsonl"), "{\"x\":4}\n");
+        assert_eq!(h.batch().await, ("c.jsonl".into(), 1));
+        h.assert_quiet().await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn dotfiles_tmp_files_and_folders_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join(".hidden.csv"), "x\n1\n");
+        write(&dir.path().join("partial.csv.tmp"), "x\n1\n");
+        write(&dir.path().join("notes.txt"), "x\n1\n");
+        std::fs::create_dir(dir.path().join("sub.csv")).unwrap();
+        write(&dir.path().join("sub.csv/inner.csv"), "x\n1\n");
+        let mut h = start(config(dir.path()), BTreeMap::new());
+        h.assert_quiet().await;
+        // A temp file renamed into place is picked up.
+        std::fs::rename(
+            dir.path().join("partial.csv.tmp"),
+            dir.path().join("partial.csv"),
+        )
+        .unwrap();
+        assert_eq!(h.batch().await, ("partial.csv".into(), 1));
+        h.assert_quiet().await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_growing_file_is_read_only_once_it_settles() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.settle = Duration::from_millis(600);
+        let path = dir.path().join("growing.csv");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(b"x\n").unwrap();
+        let mut h = start(cfg, BTreeMap::new());
+        for i in 0..6 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            writeln!(file, "{i}").unwrap();
+            assert!(h.rx.try_recv().is_err(), "read before the file settled");
+        }
+        drop(file);
+        assert_eq!(h.batch().await, ("growing.csv".into(), 6));
+        h.assert_quiet().await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn processed_files_are_skipped_unless_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("a.csv"), "x\n1\n");
+        write(&dir.path().join("b.csv"), "x\n1\n2\n");
+        write(&dir.path().join("c.csv"), "x\n1\n2\n3\n");
+        let stamp = |name: &str| FileStamp::of(&std::fs::metadata(dir.path().join(name)).unwrap());
+        let mut processed = BTreeMap::new();
+        processed.insert("a.csv".to_string(), stamp("a.csv"));
+        // c.csv was processed when it was shorter: it has been rewritten since.
+        let mut old = stamp("c.csv");
+        old.len -= 2;
+        processed.insert("c.csv".to_string(), old);
+        let mut h = start(config(dir.path()), processed);
+        assert_eq!(h.batch().await, ("b.csv".into(), 2));
+        assert_eq!(h.batch().await, ("c.csv".into(), 3));
+        h.assert_quiet().await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_truncated_parquet_file_is_reported_unreadable_once() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("x.parquet"), "PAR1garbage");
+        let mut h = start(config(dir.path()), BTreeMap::new());
+        match h.next(WITHIN).await {
+            Some(Seen::Error {
+                reason,
+                message,
+                checkpoint: Some(CheckpointUpdate::FileDone { name, .. }),
+            }) => {
+                assert_eq!(reason, "unreadable");
+                assert_eq!(name, "x.parquet");
+                assert!(message.contains("x.parquet"), "{message}");
+            }
+            other => panic!("expected an unreadable error, got {other:?}"),
+        }
+        write(&dir.path().join("y.csv"), "x\n1\n");
+        assert_eq!(h.batch().await, ("y.csv".into(), 1));
+        h.assert_quiet().await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn done_files_are_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let incoming = dir.path().join("incoming");
+        std::fs::create_dir(&incoming).unwrap();
+        let done = dir.path().join("done");
+        write(&incoming.join("a.csv"), "x\n1\n2\n");
+        let mut cfg = config(&incoming);
+        cfg.done_dir = Some(done.clone());
+        let mut h = start(cfg, BTreeMap::new());
+        assert_eq!(h.batch().await, ("a.csv".into(), 2));
+        let moved = timeout(WITHIN, async {
+            while !done.join("a.csv").exists() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(moved.is_ok(), "a.csv was not moved to the done folder");
+        assert!(!incoming.join("a.csv").exists());
+        h.assert_quiet().await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_folder_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let incoming = dir.path().join("later");
+        let mut h = start(config(&incoming), BTreeMap::new());
+        h.assert_quiet().await;
+        std::fs::create_dir(&incoming).unwrap();
+        write(&incoming.join("a.csv"), "x\n1\n");
+        assert_eq!(h.batch().await, ("a.csv".into(), 1));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn run_returns_when_the_daemon_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("a.csv"), "x\n1\n");
+        let h = start(config(dir.path()), BTreeMap::new());
+        drop(h.rx);
+        timeout(WITHIN, h.task).await.expect("run returns").unwrap();
+    }
+
+    #[test]
+    fn the_throttle_holds_back_repeats() {
+        let mut throttle = LogThrottle::new(Duration::from_secs(60));
+        assert_eq!(throttle.admit("a"), Some(0));
+        assert_eq!(throttle.admit("a"), None);
+        assert_eq!(throttle.admit("b"), Some(0));
+        let mut fast = LogThrottle::new(Duration::ZERO);
+        assert_eq!(fast.admit("a"), Some(0));
+        assert_eq!(fast.admit("a"), Some(0));
+    }
+}

@@ -1,0 +1,255 @@
+//! The state file: what the file sources have already delivered, so a restart
+//! neither skips nor double-counts (vector's checkpoints, in one small JSON file).
+//!
+//! The daemon owns the state: a source attaches a [`CheckpointUpdate`] to each
+//! batch, and the daemon records it only after the batch is in the window, then
+//! writes the file atomically (temp file + rename). Sources read their starting
+//! point from it once, at start-up.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or writing the state file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The file exists but cannot be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The state file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid state JSON.
+    #[error("{path}: not a drift-exporter state file: {source}")]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+}
+
+/// Identity and shape of a file at the time it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub modified_ns: u128,
+}
+
+impl FileStamp {
+    /// The stamp of `metadata`.
+    pub fn of(metadata: &std::fs::Metadata) -> FileStamp {
+        let modified_ns = metadata
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        FileStamp {
+            len: metadata.len(),
+            modified_ns,
+        }
+    }
+}
+
+/// Where a tail stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TailPosition {
+    /// Device of the file being followed.
+    pub dev: u64,
+    /// Inode of the file being followed (tells a rotated file from a new one).
+    pub ino: u64,
+    /// Bytes consumed (always just after a newline).
+    pub offset: u64,
+    /// Lines consumed (for row numbers in messages).
+    pub line: u64,
+}
+
+/// The checkpoint of one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceCheckpoint {
+    /// Files a directory source has processed, by file name.
+    Directory {
+        /// File name -> stamp when processed.
+        processed: BTreeMap<String, FileStamp>,
+    },
+    /// The position of a tail source.
+    Tail(TailPosition),
+}
+
+/// What one delivered batch moves a checkpoint to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointUpdate {
+    /// A directory source finished a file.
+    FileDone {
+        /// The file's name within the directory.
+        name: String,
+        /// Its stamp when read.
+        stamp: FileStamp,
+    },
+    /// A tail source consumed up to here.
+    Tail(TailPosition),
+}
+
+/// The whole state file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Format version.
+    #[serde(default)]
+    pub version: u32,
+    /// Checkpoints by source label.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceCheckpoint>,
+}
+
+impl State {
+    /// Reads the state file; a missing file is an empty state.
+    pub fn load(path: &Path) -> Result<State, StateError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
+                path: path.to_path_buf(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
+                version: 1,
+                ..State::default()
+            }),
+            Err(source) => Err(StateError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes the state atomically: a temp file beside it, fsync, rename.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let io_err = |source| StateError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = serde_json::to_vec_pretty(self).map_err(|source| StateError::Corrupt {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        write_atomically(path, &bytes).map_err(io_err)
+    }
+
+    /// Records a delivered batch's checkpoint.
+    pub fn apply(&mut self, source: &str, update: CheckpointUpdate) {
+        match update {
+            CheckpointUpdate::FileDone { name, stamp } => {
+                let entry = self.sources.entry(source.to_string()).or_insert_with(|| {
+                    SourceCheckpoint::Directory {
+                        processed: BTreeMap::new(),
+                    }
+                });
+                if let SourceCheckpoint::Directory { processed } = entry {
+                    processed.insert(name, stamp);
+                } else {
+                    let mut processed = BTreeMap::new();
+                    processed.insert(name, stamp);
+                    *entry = SourceCheckpoint::Directory { processed };
+                }
+            }
+            CheckpointUpdate::Tail(position) => {
+                self.sources
+                    .insert(source.to_string(), SourceCheckpoint::Tail(position));
+            }
+        }
+    }
+
+    /// Files processed by a directory source.
+    pub fn processed_files(&self, source: &str) -> BTreeMap<String, FileStamp> {
+        match self.sources.get(source) {
+            Some(SourceCheckpoint::Directory { processed }) => processed.clone(),
+            _ => BTreeMap::new(),
+        }
+    }
+
+    /// Where a tail source stopped.
+    pub fn tail_position(&self, source: &str) -> Option<TailPosition> {
+        match self.sources.get(source) {
+            Some(SourceCheckpoint::Tail(p)) => Some(*p),
+            _ => None,
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file and a rename, so a crash leaves
+/// either the old or the new content.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_is_empty_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::load(&dir.path().join("none.json")).unwrap();
+        assert!(state.sources.is_empty());
+    }
+
+    #[test]
+    fn round_trips_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        let mut state = State::default();
+        let stamp = FileStamp {
+            len: 3,
+            modified_ns: 7,
+        };
+        state.apply(
+            "directory:in",
+            CheckpointUpdate::FileDone {
+                name: "a.csv".into(),
+                stamp,
+            },
+        );
+        let pos = TailPosition {
+            dev: 1,
+            ino: 2,
+            offset: 30,
+            line: 3,
+        };
+        state.apply("tail:log", CheckpointUpdate::Tail(pos));
+        state.save(&path).unwrap();
+        let back = State::load(&path).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(
+            back.processed_files("directory:in").get("a.csv"),
+            Some(&stamp)
+        );
+        assert_eq!(back.tail_position("tail:log"), Some(pos));
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{not json").unwrap();
+        let err = State::load(&path).unwrap_err().to_string();
+        assert!(err.contains("state.json"), "{err}");
+    }
+}
