@@ -38,7 +38,7 @@ pub struct FileStamp {
     /// Size in bytes.
     pub len: u64,
     /// Modification time, nanoseconds since the Unix epoch.
-    pub modified_ns: u128,
+    pub modified_ns: u64,
 }
 
 impl FileStamp {
@@ -48,7 +48,7 @@ impl FileStamp {
             .modified()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         FileStamp {
             len: metadata.len(),
             modified_ns,

@@ -364,6 +364,7 @@ pub fn read_csv(bytes: &[u8], plan: &ColumnPlan, origin: &str) -> Result<Batch, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::Array;
 
     fn plan() -> ColumnPlan {
         ColumnPlan::new([

@@ -737,6 +737,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn file_events_wake_the_source_between_polls() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.poll_interval = Duration::from_secs(30);
+        let mut h = start(cfg, BTreeMap::new());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        write(&dir.path().join("a.csv"), "x\n1\n");
+        assert_eq!(h.batch().await, ("a.csv".into(), 1));
+        h.stop().await;
+    }
+
+    #[tokio::test]
     async fn run_returns_when_the_daemon_is_gone() {
         let dir = tempfile::tempdir().unwrap();
         write(&dir.path().join("a.csv"), "x\n1\n");

@@ -23,7 +23,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -126,6 +126,9 @@ enum Step {
     Stop,
 }
 
+/// A chunk's rows, or `None` when the chunk is one line too long to parse.
+type Parsed = Option<Result<Batch, DataError>>;
+
 /// A run of complete lines read from the file.
 struct Chunk {
     /// The lines, or `None` for one line too long to parse.
@@ -158,7 +161,7 @@ impl Follower {
             Step::Idle => {}
             other => return other,
         }
-        let Some(open) = self.open.as_mut() else {
+        let Some((dev, ino, offset)) = self.open.as_ref().map(|o| (o.dev, o.ino, o.offset)) else {
             return Step::Idle;
         };
         match std::fs::metadata(&self.path) {
@@ -169,9 +172,9 @@ impl Follower {
                 self.warn(&message);
                 Step::Idle
             }
-            Ok(meta) if (meta.dev(), meta.ino()) == (open.dev, open.ino) => {
+            Ok(meta) if (meta.dev(), meta.ino()) == (dev, ino) => {
                 self.rotation = None;
-                if meta.len() >= open.offset {
+                if meta.len() >= offset {
                     return Step::Idle;
                 }
                 tracing::info!(
@@ -179,8 +182,10 @@ impl Follower {
                     file = %self.origin,
                     "file truncated; reading it again from the start"
                 );
-                open.offset = 0;
-                open.line = 0;
+                if let Some(open) = self.open.as_mut() {
+                    open.offset = 0;
+                    open.line = 0;
+                }
                 Step::More
             }
             Ok(_) => self.rotated().await,
@@ -285,11 +290,12 @@ impl Follower {
         let Some(open) = self.open.as_ref() else {
             return Step::Idle;
         };
-        let (file, offset, first_line) = (open.file.clone(), open.offset, open.line + 1);
+        let (file, dev, ino) = (open.file.clone(), open.dev, open.ino);
+        let (offset, line, first_line) = (open.offset, open.line, open.line + 1);
         let plan = self.ctx.plan.borrow().clone();
         let (read_plan, origin) = (plan.clone(), self.origin.clone());
         let started = Instant::now();
-        let work = move || -> io::Result<Option<(Chunk, Option<Result<Batch, DataError>>)>> {
+        let work = move || -> io::Result<Option<(Chunk, Parsed)>> {
             let Some(chunk) = read_chunk(&file, offset, eof_ends_line)? else {
                 return Ok(None);
             };
@@ -313,10 +319,10 @@ impl Follower {
             }
         };
         let position = TailPosition {
-            dev: open.dev,
-            ino: open.ino,
+            dev,
+            ino,
             offset: chunk.end,
-            line: open.line + chunk.lines,
+            line: line + chunk.lines,
         };
         let checkpoint = Some(CheckpointUpdate::Tail(position));
         let delivered = match parsed {
@@ -475,9 +481,9 @@ fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// The offset just after the last newline in the first `len` bytes (0 when
-/// there is none within [`MAX_LINE_BYTES`] of the end: the file is one line
-/// being written).
+/// The offset just after the last newline in the first `len` bytes: 0 when the
+/// file has none (it is one line being written), `len` when the last
+/// [`MAX_LINE_BYTES`] have none.
 fn end_of_last_line(file: &File, len: u64) -> io::Result<u64> {
     const BLOCK: u64 = 64 << 10;
     let mut end = len;
@@ -495,4 +501,331 @@ fn end_of_last_line(file: &File, len: u64) -> io::Result<u64> {
 }
 
 #[cfg(test)]
-fn _assert_path_is_used(_: &Path) {}
+mod tests {
+    use super::*;
+    use crate::data::{ColumnPlan, Kind};
+    use crate::sources::SourceEvent;
+    use std::io::Write;
+    use std::path::Path;
+    use tokio::sync::{mpsc, watch};
+    use tokio::time::timeout;
+    use tokio_util::sync::CancellationToken;
+
+    const WITHIN: Duration = Duration::from_secs(5);
+    const QUIET: Duration = Duration::from_millis(400);
+
+    struct Harness {
+        rx: mpsc::Receiver<SourceEvent>,
+        shutdown: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+        /// The last position delivered.
+        position: Option<TailPosition>,
+        /// Row error messages seen.
+        errors: Vec<String>,
+    }
+
+    fn config(path: &Path, start_at: StartAt) -> TailSourceConfig {
+        TailSourceConfig {
+            path: path.to_path_buf(),
+            start_at,
+            poll_interval: Duration::from_millis(50),
+        }
+    }
+
+    fn start(config: TailSourceConfig, position: Option<TailPosition>) -> Harness {
+        let (tx, rx) = mpsc::channel(16);
+        let plan = Arc::new(ColumnPlan::new([("x".into(), Kind::Numeric)]));
+        let (_plan_tx, plan_rx) = watch::channel(plan);
+        let shutdown = CancellationToken::new();
+        let ctx = SourceContext {
+            label: format!("tail:{}", config.path.display()).into(),
+            plan: plan_rx,
+            events: tx,
+            shutdown: shutdown.clone(),
+        };
+        let task = tokio::spawn(run(config, ctx, position));
+        Harness {
+            rx,
+            shutdown,
+            task,
+            position: None,
+            errors: Vec::new(),
+        }
+    }
+
+    impl Harness {
+        /// Rows of the next batch within `within` (acknowledged), None if none came.
+        async fn next_rows(&mut self, within: Duration) -> Option<usize> {
+            match timeout(within, self.rx.recv()).await.ok()?? {
+                SourceEvent::Batch(batch) => {
+                    batch.ack.expect("batches carry an ack").send(()).unwrap();
+                    match batch.checkpoint {
+                        Some(CheckpointUpdate::Tail(p)) => self.position = Some(p),
+                        other => panic!("expected a tail checkpoint, got {other:?}"),
+                    }
+                    for b in &batch.batches {
+                        self.errors.extend(b.rejects.errors.iter().cloned());
+                    }
+                    Some(batch.batches.iter().map(|b| b.rows).sum())
+                }
+                SourceEvent::Error { message, .. } => panic!("unexpected error: {message}"),
+            }
+        }
+
+        /// Receives batches until `expected` rows have come; fails on more.
+        async fn rows(&mut self, expected: usize) {
+            let mut total = 0;
+            while total < expected {
+                match self.next_rows(WITHIN).await {
+                    Some(rows) => total += rows,
+                    None => panic!("got {total} rows, expected {expected}"),
+                }
+            }
+            assert_eq!(total, expected, "more rows than expected");
+        }
+
+        async fn assert_quiet(&mut self) {
+            if let Some(rows) = self.next_rows(QUIET).await {
+                panic!("expected nothing more, got {rows} rows");
+            }
+        }
+
+        async fn stop(self) {
+            self.shutdown.cancel();
+            timeout(WITHIN, self.task)
+                .await
+                .expect("run stops on shutdown")
+                .unwrap();
+        }
+    }
+
+    fn append(path: &Path, text: &str) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn lines(range: std::ops::Range<u32>) -> String {
+        range.map(|i| format!("{{\"x\":{i}}}\n")).collect()
+    }
+
+    fn identity(path: &Path) -> (u64, u64, u64) {
+        let meta = std::fs::metadata(path).unwrap();
+        (meta.dev(), meta.ino(), meta.len())
+    }
+
+    #[tokio::test]
+    async fn appended_lines_are_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        append(&path, &lines(0..2));
+        let mut h = start(config(&path, StartAt::Beginning), None);
+        h.rows(2).await;
+        append(&path, &lines(2..5));
+        h.rows(3).await;
+        h.assert_quiet().await;
+        let (dev, ino, len) = identity(&path);
+        let expected = TailPosition {
+            dev,
+            ino,
+            offset: len,
+            line: 5,
+        };
+        assert_eq!(h.position, Some(expected));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_partial_line_waits_for_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        append(&path, "{\"x\":1}\n{\"x\":");
+        let mut h = start(config(&path, StartAt::Beginning), None);
+        h.rows(1).await;
+        h.assert_quiet().await;
+        assert_eq!(h.position.map(|p| (p.offset, p.line)), Some((8, 1)));
+        append(&path, "2}\n");
+        h.rows(1).await;
+        assert_eq!(h.position.map(|p| (p.offset, p.line)), Some((16, 2)));
+        assert!(h.errors.is_empty(), "{:?}", h.errors);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn rotation_by_rename_delivers_every_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        append(&path, &lines(0..3));
+        let mut h = start(config(&path, StartAt::Beginning), None);
+        h.rows(3).await;
+        // Two more lines and an unterminated one, then logrotate's create mode.
+        append(&path, &lines(3..5));
+        append(&path, "{\"x\":5}");
+        std::fs::rename(&path, dir.path().join("p.jsonl.1")).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        append(&path, &lines(6..10));
+        h.rows(3 + 4).await;
+        h.assert_quiet().await;
+        let (dev, ino, len) = identity(&path);
+        let expected = TailPosition {
+            dev,
+            ino,
+            offset: len,
+            line: 4,
+        };
+        assert_eq!(h.position, Some(expected));
+        assert!(h.errors.is_empty(), "{:?}", h.errors);
+        append(&path, &lines(10..12));
+        h.rows(2).await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn copytruncate_restarts_at_the_beginning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        append(&path, &lines(0..3));
+        let mut h = start(config(&path, StartAt::Beginning), None);
+        h.rows(3).await;
+        std::fs::copy(&path, dir.path().join("p.jsonl.1")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        append(&path, &lines(3..5));
+        h.rows(2).await;
+        h.assert_quiet().await;
+        let (_, _, len) = identity(&path);
+        assert_eq!(h.position.map(|p| (p.offset, p.line)), Some((len, 2)));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn resumes_from_a_saved_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        append(&path, &lines(0..3));
+        let (dev, ino, offset) = identity(&path);
+        append(&path, "{\"x\":3}\nnot json\n");
+        let saved = TailPosition {
+            dev,
+            ino,
+            offset,
+            line: 3,
+        };
+        let mut h = start(config(&path, StartAt::Beginning), Some(saved));
+        h.rows(1).await;
+        h.assert_quiet().await;
+        // Row numbers continue from the saved line count.
+        assert!(
+            h.errors.iter().any(|e| e.contains("line 5")),
+            "{:?}",
+            h.errors
+        );
+        assert_eq!(h.position.map(|p| p.line), Some(5));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_file_replaced_while_stopped_is_read_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        append(&path, &lines(0..3));
+        let (dev, ino, offset) = identity(&path);
+        std::fs::rename(&path, dir.path().join("p.jsonl.1")).unwrap();
+        append(&path, &lines(3..5));
+        let saved = TailPosition {
+            dev,
+            ino,
+            offset,
+            line: 3,
+        };
+        let mut h = start(config(&path, StartAt::Beginning), Some(saved));
+        h.rows(2).await;
+        h.assert_quiet().await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn start_at_end_skips_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        append(&path, &lines(0..3));
+        append(&path, "{\"x\":");
+        let mut h = start(config(&path, StartAt::End), None);
+        h.assert_quiet().await;
+        // The line being written at start-up is completed and counts.
+        append(&path, "3}\n");
+        append(&path, &lines(4..6));
+        h.rows(3).await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("later.jsonl");
+        let mut h = start(config(&path, StartAt::Beginning), None);
+        h.assert_quiet().await;
+        append(&path, &lines(0..2));
+        h.rows(2).await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn file_events_wake_the_source_between_polls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        append(&path, &lines(0..1));
+        let mut cfg = config(&path, StartAt::Beginning);
+        cfg.poll_interval = Duration::from_secs(30);
+        let mut h = start(cfg, None);
+        h.rows(1).await;
+        append(&path, &lines(1..3));
+        h.rows(2).await;
+        h.stop().await;
+    }
+
+    #[test]
+    fn chunks_end_at_the_last_newline() {
+        assert_eq!(cut_point(b"a\nb\nc"), Some((4, 2)));
+        assert_eq!(cut_point(b"abc"), None);
+        let many = "\n".repeat(CHUNK_LINES + 5);
+        assert_eq!(
+            cut_point(many.as_bytes()),
+            Some((CHUNK_LINES, CHUNK_LINES as u64))
+        );
+    }
+
+    #[test]
+    fn long_lines_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.jsonl");
+        let long = format!("{{\"x\":1,\"pad\":\"{}\"}}\n", "a".repeat(CHUNK_BYTES + 10));
+        std::fs::write(&path, format!("{long}{{\"x\":2}}\n")).unwrap();
+        let file = File::open(&path).unwrap();
+        let chunk = read_chunk(&file, 0, false).unwrap().unwrap();
+        assert_eq!(chunk.end, long.len() as u64);
+        assert_eq!(chunk.lines, 1);
+        assert_eq!(chunk.bytes.as_deref(), Some(long.as_bytes()));
+        let rest = read_chunk(&file, chunk.end, false).unwrap().unwrap();
+        assert_eq!(rest.bytes.as_deref(), Some(&b"{\"x\":2}\n"[..]));
+    }
+
+    #[test]
+    fn the_end_of_the_last_line_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        std::fs::write(&path, "ab\ncd\nef").unwrap();
+        let file = File::open(&path).unwrap();
+        assert_eq!(end_of_last_line(&file, 8).unwrap(), 6);
+        std::fs::write(&path, "abc").unwrap();
+        assert_eq!(end_of_last_line(&file, 3).unwrap(), 0);
+    }
+}

@@ -1,0 +1,400 @@
+//! Shared harness of the end-to-end tests: start the real `drift-exporter` binary
+//! on a loopback port chosen by the OS, talk HTTP/1.1 to it over TCP, parse
+//! `/metrics` with a Prometheus text-format parser, stop it with SIGTERM. Every
+//! wait is bounded.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_drift-exporter"))
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running daemon.
+pub struct Daemon {
+    child: Child,
+    pub address: String,
+    logs: mpsc::Receiver<String>,
+    pub log_lines: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts `drift-exporter serve --config <config>` on 127.0.0.1:0 and waits (up
+    /// to 60 s) until it logs its address.
+    pub fn start(config: &Path) -> Daemon {
+        Self::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(binary());
+        cmd.args(["serve", "--config"])
+            .arg(config)
+            .args([
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.format",
+                "json",
+                "--log.level",
+                "info",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("the binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut daemon = Daemon {
+            child,
+            address: String::new(),
+            logs: rx,
+            log_lines: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match daemon.logs.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                        if v["message"] == "listening" {
+                            daemon.address = v["address"].as_str().unwrap_or_default().to_string();
+                        }
+                    }
+                    daemon.log_lines.push(line);
+                    if !daemon.address.is_empty() {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = daemon.child.try_wait() {
+                        panic!("daemon exited early with {status}: {:?}", daemon.log_lines);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        assert!(
+            !daemon.address.is_empty(),
+            "no listen address logged: {:?}",
+            daemon.log_lines
+        );
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// Collects log lines printed so far.
+    pub fn drain_logs(&mut self) -> &[String] {
+        while let Ok(line) = self.logs.try_recv() {
+            self.log_lines.push(line);
+        }
+        &self.log_lines
+    }
+
+    fn wait_ready(&mut self) {
+        let ok = wait_until(Duration::from_secs(60), || {
+            request(&self.address, "GET", "/readyz", None, b"").map(|r| r.status) == Some(200)
+        });
+        assert!(ok, "daemon never became ready: {:?}", self.drain_logs());
+    }
+
+    /// GET the metrics page and parse it.
+    pub fn scrape(&self) -> Scrape {
+        let response =
+            request(&self.address, "GET", "/metrics", None, b"").expect("metrics answer");
+        assert_eq!(response.status, 200);
+        Scrape::parse(&response.text())
+    }
+
+    /// POST /ingest.
+    pub fn ingest(&self, content_type: &str, body: &[u8]) -> Response {
+        request(&self.address, "POST", "/ingest", Some(content_type), body).expect("ingest answers")
+    }
+
+    /// Sends a signal by name (TERM, HUP, ...).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// SIGTERM and wait (up to 30 s) for a clean exit.
+    pub fn stop(mut self) -> Vec<String> {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(
+                    status.success(),
+                    "daemon exited with {status}: {:?}",
+                    self.drain_logs()
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "daemon did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        self.drain_logs().to_vec()
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An HTTP response.
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection (Connection: close).
+pub fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Option<Response> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    // A server may answer (413) before reading a large body; ignore write errors then.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Some(Response { status, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&data[start..(start + size).min(data.len())]);
+        data = &data[(start + size + 2).min(data.len())..];
+    }
+    out
+}
+
+/// Polls `condition` every 50 ms until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A parsed scrape: samples by metric name and labels.
+pub struct Scrape {
+    pub text: String,
+    pub samples: Vec<prometheus_parse::Sample>,
+}
+
+impl Scrape {
+    pub fn parse(text: &str) -> Scrape {
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let parsed = prometheus_parse::Scrape::parse(lines).expect("valid exposition format");
+        Scrape {
+            text: text.to_string(),
+            samples: parsed.samples,
+        }
+    }
+
+    /// The value of `metric` whose labels include all of `labels`.
+    pub fn value(&self, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.samples
+            .iter()
+            .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .and_then(|s| match s.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+    }
+
+    /// Values of `metric` by its `feature` label.
+    pub fn by_feature(&self, metric: &str) -> HashMap<String, f64> {
+        self.samples
+            .iter()
+            .filter(|s| s.metric == metric)
+            .filter_map(|s| {
+                let v = match s.value {
+                    prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                    _ => return None,
+                };
+                Some((s.labels.get("feature")?.to_string(), v))
+            })
+            .collect()
+    }
+
+    /// Sum of a counter over all its series matching `labels`.
+    pub fn sum(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
+        self.samples
+            .iter()
+            .filter(|s| {
+                s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+            })
+            .filter_map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+            .sum()
+    }
+}
+
+/// Runs `drift-exporter check --format json` and returns (exit code, JSON).
+pub fn check_json(
+    reference: &Path,
+    current: &Path,
+    config: Option<&Path>,
+) -> (i32, serde_json::Value) {
+    let mut cmd = Command::new(binary());
+    cmd.args(["check", "--format", "json", "--reference"])
+        .arg(reference)
+        .arg("--current")
+        .arg(current);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let out = cmd.output().expect("check runs");
+    let code = out.status.code().unwrap_or(-1);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (code, json)
+}
+
+/// Asserts every scored gauge of the scrape equals `check`'s JSON (1e-9; p-values 1e-9 too,
+/// since both come from the same code on the same rows).
+pub fn assert_gauges_match(scrape: &Scrape, report: &serde_json::Value) {
+    let mut errors = Vec::new();
+    let features = report["features"].as_array().expect("features");
+    assert!(!features.is_empty());
+    for (metric, key) in [
+        ("drift_psi", "psi"),
+        ("drift_kl_divergence", "kl_divergence"),
+        ("drift_ks_statistic", "ks_statistic"),
+        ("drift_ks_pvalue", "ks_pvalue"),
+        ("drift_chi2_pvalue", "chi2_pvalue"),
+        ("drift_missing_ratio", "missing_ratio"),
+        ("drift_out_of_range_ratio", "out_of_range_ratio"),
+        ("drift_unseen_category_ratio", "unseen_category_ratio"),
+    ] {
+        let got = scrape.by_feature(metric);
+        for f in features {
+            let name = f["name"].as_str().unwrap_or_default();
+            match (got.get(name), f[key].as_f64()) {
+                (Some(g), Some(w)) if (g - w).abs() <= 1e-9 => {}
+                (None, None) => {}
+                (g, w) => errors.push(format!(
+                    "{metric}{{feature={name}}}: scraped {g:?}, check {w:?}"
+                )),
+            }
+        }
+    }
+    let detected = scrape.by_feature("drift_detected");
+    for f in features {
+        let name = f["name"].as_str().unwrap_or_default();
+        if f["psi"].is_null() {
+            continue;
+        }
+        let want = if f["drift_detected"].as_bool() == Some(true) {
+            1.0
+        } else {
+            0.0
+        };
+        if detected.get(name) != Some(&want) {
+            errors.push(format!(
+                "drift_detected{{feature={name}}}: scraped {:?}, check {want}",
+                detected.get(name)
+            ));
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "gauges differ from check:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Writes a config file into `dir` and returns its path.
+pub fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("drift-exporter.toml");
+    std::fs::write(&path, body).expect("config written");
+    path
+}

@@ -1,0 +1,521 @@
+//! End-to-end tests of `drift-exporter serve`: the real binary on 127.0.0.1, real
+//! files, a real tailed log, real HTTP requests, `/metrics` scraped over TCP and
+//! parsed with a Prometheus text-format parser, compared with `check` on the same
+//! rows.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{assert_gauges_match, check_json, repo, wait_until, write_config, Daemon};
+
+fn reference() -> PathBuf {
+    repo().join("reference-data/reference.parquet")
+}
+
+fn sample(name: &str) -> PathBuf {
+    repo().join("reference-data/samples").join(name)
+}
+
+fn drifted_lines() -> Vec<String> {
+    std::fs::read_to_string(sample("batch-0003-drifted.ndjson"))
+        .expect("sample ndjson")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn base_config(dir: &Path, sources: &str, extra: &str) -> PathBuf {
+    let body = format!(
+        r#"
+[model]
+name = "e2e"
+version = "v1"
+
+[reference]
+path = "{reference}"
+
+[window]
+size = 5000
+min_rows = 100
+evaluation_delay = "50ms"
+
+[state]
+path = "{state}"
+{extra}
+{sources}
+"#,
+        reference = reference().display(),
+        state = dir.join("state/state.json").display(),
+    );
+    write_config(dir, &body)
+}
+
+fn window_rows(daemon: &Daemon) -> f64 {
+    daemon
+        .scrape()
+        .by_feature("drift_window_rows")
+        .get("amount")
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// Waits until the window holds `rows` rows and has been evaluated since.
+fn wait_for_rows(daemon: &Daemon, rows: f64) {
+    let ok = wait_until(Duration::from_secs(30), || window_rows(daemon) == rows);
+    assert!(
+        ok,
+        "window never reached {rows} rows (has {})",
+        window_rows(daemon)
+    );
+}
+
+#[test]
+fn default_config_serves_scores_for_every_sample_column() {
+    // The README's first command, run on a copy so no state lands in the repo.
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(repo().join("config/drift-exporter.toml")).unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    let copied = dir.path().join("config/drift-exporter.toml");
+    std::fs::write(&copied, config).unwrap();
+    let status = std::process::Command::new("cp")
+        .args(["-r"])
+        .arg(repo().join("reference-data"))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let daemon = Daemon::start(&copied);
+    let ok = wait_until(Duration::from_secs(30), || {
+        daemon.scrape().by_feature("drift_psi").len() == 8
+    });
+    let scrape = daemon.scrape();
+    assert!(ok, "expected PSI for 8 columns: {}", scrape.text);
+    for metric in [
+        "drift_ks_statistic",
+        "drift_ks_pvalue",
+        "drift_kl_divergence",
+    ] {
+        let numeric = scrape.by_feature(metric);
+        for feature in [
+            "amount",
+            "age",
+            "account_age_days",
+            "num_items",
+            "prediction",
+        ] {
+            assert!(
+                numeric.contains_key(feature),
+                "{metric} for {feature} missing"
+            );
+        }
+    }
+    let ingested = scrape.sum("drift_ingested_rows_total", &[]);
+    assert_eq!(ingested, 4200.0, "three sample batches");
+    assert_eq!(
+        scrape.value("drift_reference_rows", &[("model", "fraud-detector")]),
+        Some(10_000.0)
+    );
+    assert_eq!(
+        scrape.value("drift_model_info", &[("version", "2026-11-01")]),
+        Some(1.0)
+    );
+    daemon.stop();
+}
+
+#[test]
+fn directory_source_matches_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let sources = format!(
+        "[[sources]]\ntype = \"directory\"\npath = \"{}\"\nsettle = \"100ms\"\npoll_interval = \"100ms\"\n",
+        incoming.display()
+    );
+    let config = base_config(dir.path(), &sources, "");
+    let daemon = Daemon::start(&config);
+    // Written under a temporary name, then renamed into place, as producers should.
+    let target = incoming.join("batch.ndjson");
+    std::fs::copy(
+        sample("batch-0003-drifted.ndjson"),
+        incoming.join(".batch.ndjson.tmp"),
+    )
+    .unwrap();
+    std::fs::rename(incoming.join(".batch.ndjson.tmp"), &target).unwrap();
+    wait_for_rows(&daemon, 1200.0);
+    let (code, report) = check_json(&reference(), &sample("batch-0003-drifted.ndjson"), None);
+    assert_eq!(code, 1, "the drifted sample drifts");
+    let scrape = daemon.scrape();
+    assert_gauges_match(&scrape, &report);
+    assert_eq!(
+        scrape.value("drift_dataset_detected", &[("model", "e2e")]),
+        Some(1.0)
+    );
+    // /api/v1/drift is the same report.
+    let api = common::request(&daemon.address, "GET", "/api/v1/drift", None, b"")
+        .unwrap()
+        .json();
+    assert_eq!(api["features"], report["features"]);
+    assert_eq!(api["dataset"], report["dataset"]);
+    daemon.stop();
+}
+
+#[test]
+fn tail_source_follows_appends_partial_lines_and_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("predictions.jsonl");
+    let sources = format!(
+        "[[sources]]\ntype = \"tail\"\npath = \"{}\"\npoll_interval = \"100ms\"\n",
+        log.display()
+    );
+    let config = base_config(dir.path(), &sources, "");
+    let lines = drifted_lines();
+    let mut file = std::fs::File::create(&log).unwrap();
+    for line in &lines[..400] {
+        writeln!(file, "{line}").unwrap();
+    }
+    // A partial line waits for its newline.
+    let (head, tail) = lines[400].split_at(20);
+    write!(file, "{head}").unwrap();
+    file.flush().unwrap();
+    let daemon = Daemon::start(&config);
+    wait_for_rows(&daemon, 400.0);
+    writeln!(file, "{tail}").unwrap();
+    for line in &lines[401..800] {
+        writeln!(file, "{line}").unwrap();
+    }
+    file.flush().unwrap();
+    wait_for_rows(&daemon, 800.0);
+    // Rotation by rename: the old file keeps its name .1, a new file takes the path.
+    std::fs::rename(&log, dir.path().join("predictions.jsonl.1")).unwrap();
+    let mut fresh = std::fs::File::create(&log).unwrap();
+    for line in &lines[800..] {
+        writeln!(fresh, "{line}").unwrap();
+    }
+    fresh.flush().unwrap();
+    wait_for_rows(&daemon, 1200.0);
+    let (_, report) = check_json(&reference(), &sample("batch-0003-drifted.ndjson"), None);
+    let scrape = daemon.scrape();
+    assert_gauges_match(&scrape, &report);
+    assert_eq!(scrape.sum("drift_ingested_rows_total", &[]), 1200.0);
+    assert_eq!(scrape.sum("drift_rejected_rows_total", &[]), 0.0);
+    daemon.stop();
+}
+
+fn arrow_stream_of(parquet: &Path) -> Vec<u8> {
+    let file = std::fs::File::open(parquet).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let mut out = Vec::new();
+    {
+        let mut writer =
+            arrow::ipc::writer::StreamWriter::try_new(&mut out, &batches[0].schema()).unwrap();
+        for b in &batches {
+            writer.write(b).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    out
+}
+
+#[test]
+fn http_ingest_of_every_content_type_matches_check() {
+    let ndjson = std::fs::read(sample("batch-0003-drifted.ndjson")).unwrap();
+    let json_rows = format!("[{}]", drifted_lines().join(","));
+    let csv = std::fs::read(sample("batch-0002-clean.csv")).unwrap();
+    let arrow = arrow_stream_of(&sample("batch-0001-clean.parquet"));
+    let cases: Vec<(&str, Vec<u8>, PathBuf, f64)> = vec![
+        (
+            "application/x-ndjson",
+            ndjson,
+            sample("batch-0003-drifted.ndjson"),
+            1200.0,
+        ),
+        (
+            "application/json",
+            json_rows.into_bytes(),
+            sample("batch-0003-drifted.ndjson"),
+            1200.0,
+        ),
+        (
+            "text/csv; charset=utf-8",
+            csv,
+            sample("batch-0002-clean.csv"),
+            1500.0,
+        ),
+        (
+            "application/vnd.apache.arrow.stream",
+            arrow,
+            sample("batch-0001-clean.parquet"),
+            1500.0,
+        ),
+    ];
+    for (content_type, body, same_rows, rows) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
+        let daemon = Daemon::start(&config);
+        let response = daemon.ingest(content_type, &body);
+        assert_eq!(response.status, 200, "{content_type}: {}", response.text());
+        let answer = response.json();
+        assert_eq!(
+            answer["accepted"].as_f64(),
+            Some(rows),
+            "{content_type}: {answer}"
+        );
+        assert_eq!(
+            answer["rejected"].as_f64(),
+            Some(0.0),
+            "{content_type}: {answer}"
+        );
+        wait_for_rows(&daemon, rows);
+        let (_, report) = check_json(&reference(), &same_rows, None);
+        assert_gauges_match(&daemon.scrape(), &report);
+        daemon.stop();
+    }
+}
+
+#[test]
+fn restart_mid_stream_neither_loses_nor_repeats_rows() {
+    let lines = drifted_lines();
+    let chunks: Vec<String> = lines.chunks(300).map(|c| c.join("\n") + "\n").collect();
+    assert_eq!(chunks.len(), 4);
+    let dir = tempfile::tempdir().unwrap();
+    let incoming = dir.path().join("incoming");
+    let log = dir.path().join("tail.jsonl");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let sources = format!(
+        "[[sources]]\ntype = \"directory\"\npath = \"{}\"\nsettle = \"100ms\"\npoll_interval = \"100ms\"\n\
+         [[sources]]\ntype = \"tail\"\npath = \"{}\"\npoll_interval = \"100ms\"\n",
+        incoming.display(),
+        log.display()
+    );
+    let config = base_config(dir.path(), &sources, "");
+    // Run 1: two files and 150 log lines.
+    std::fs::write(incoming.join("part-1.ndjson"), &chunks[0]).unwrap();
+    std::fs::write(incoming.join("part-2.ndjson"), &chunks[1]).unwrap();
+    let tail_lines: Vec<String> = lines[..300].to_vec();
+    std::fs::write(&log, tail_lines[..150].join("\n") + "\n").unwrap();
+    let daemon = Daemon::start(&config);
+    wait_for_rows(&daemon, 750.0);
+    let first = daemon.scrape().sum("drift_ingested_rows_total", &[]);
+    daemon.stop();
+    // Between runs: two more files and 150 more log lines.
+    std::fs::write(incoming.join("part-3.ndjson"), &chunks[2]).unwrap();
+    std::fs::write(incoming.join("part-4.ndjson"), &chunks[3]).unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all((tail_lines[150..].join("\n") + "\n").as_bytes())
+        .unwrap();
+    drop(f);
+    // Run 2 restores the window and reads only what is new.
+    let daemon = Daemon::start(&config);
+    wait_for_rows(&daemon, 1500.0);
+    std::thread::sleep(Duration::from_millis(500));
+    let scrape = daemon.scrape();
+    let second = scrape.sum("drift_ingested_rows_total", &[]);
+    assert_eq!(first, 750.0);
+    assert_eq!(
+        first + second,
+        1500.0,
+        "every row exactly once across both runs"
+    );
+    assert_eq!(window_rows(&daemon), 1500.0);
+    // Same scores as a run without restart over the same rows: check on all of them.
+    let all = dir.path().join("all.ndjson");
+    let mut everything = chunks[0].clone() + &chunks[1];
+    everything += &(tail_lines[..150].join("\n") + "\n");
+    everything += &chunks[2];
+    everything += &chunks[3];
+    everything += &(tail_lines[150..].join("\n") + "\n");
+    std::fs::write(&all, everything).unwrap();
+    let (_, report) = check_json(&reference(), &all, None);
+    assert_gauges_match(&scrape, &report);
+    daemon.stop();
+}
+
+#[test]
+fn bad_input_is_counted_by_reason_and_the_daemon_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    let sources = format!(
+        "[[sources]]\ntype = \"directory\"\npath = \"{}\"\nsettle = \"100ms\"\npoll_interval = \"100ms\"\n[[sources]]\ntype = \"http\"\n",
+        incoming.display()
+    );
+    let config = base_config(dir.path(), &sources, "[server]\nmax_body_bytes = 4096\n");
+    let mut daemon = Daemon::start(&config);
+    let body = concat!(
+        "{\"amount\": 10.5, \"country\": \"US\"}\n",
+        "this is not json\n",
+        "{\"amount\": \"lots\", \"country\": \"US\"}\n",
+        "{\"amount\": 3.0, \"country\": {\"nested\": 1}}\n",
+        "[1, 2]\n",
+    );
+    let response = daemon.ingest("application/x-ndjson", body.as_bytes());
+    assert_eq!(response.status, 200);
+    let answer = response.json();
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    assert_eq!(answer["rejected"], 4, "{answer}");
+    assert!(
+        answer["errors"][0].as_str().unwrap().contains("line 2"),
+        "{answer}"
+    );
+    // Unreadable bodies and unsupported types are refused with a message.
+    let bad_json = daemon.ingest("application/json", b"{\"amount\": [1, 2], \"age\": [1]}");
+    assert_eq!(bad_json.status, 400, "{}", bad_json.text());
+    assert!(bad_json.text().contains("equally long"));
+    assert_eq!(daemon.ingest("text/plain", b"x").status, 415);
+    let huge = vec![b'x'; 10_000];
+    assert_eq!(daemon.ingest("application/x-ndjson", &huge).status, 413);
+    // A truncated Parquet file and a CSV with a non-numeric value.
+    let parquet = std::fs::read(sample("batch-0001-clean.parquet")).unwrap();
+    std::fs::write(
+        incoming.join("truncated.parquet"),
+        &parquet[..parquet.len() / 2],
+    )
+    .unwrap();
+    std::fs::write(
+        incoming.join("types.csv"),
+        "amount,age,country\n1.5,30,US\noops,31,DE\nnan,32,FR\n",
+    )
+    .unwrap();
+    let ok = wait_until(Duration::from_secs(20), || {
+        let s = daemon.scrape();
+        s.value(
+            "drift_source_errors_total",
+            &[
+                ("reason", "unreadable"),
+                ("source", &format!("directory:{}", incoming.display())),
+            ],
+        ) == Some(1.0)
+            && s.sum("drift_ingested_rows_total", &[]) == 6.0
+    });
+    let scrape = daemon.scrape();
+    assert!(ok, "{}", scrape.text);
+    let reason = |r: &str| scrape.sum("drift_rejected_rows_total", &[("reason", r)]);
+    assert_eq!(reason("parse"), 2.0);
+    assert_eq!(
+        reason("type"),
+        3.0,
+        "two from the request, one from the CSV"
+    );
+    assert_eq!(reason("non_finite"), 1.0);
+    assert_eq!(
+        scrape.value(
+            "drift_source_errors_total",
+            &[("source", "http"), ("reason", "too_large")]
+        ),
+        Some(1.0)
+    );
+    assert!(daemon.is_running());
+    assert_eq!(
+        common::request(&daemon.address, "GET", "/healthz", None, b"")
+            .unwrap()
+            .status,
+        200
+    );
+    daemon.stop();
+}
+
+#[test]
+fn below_min_rows_only_window_rows_are_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
+    let daemon = Daemon::start(&config);
+    let body = drifted_lines()[..50].join("\n");
+    assert_eq!(
+        daemon
+            .ingest("application/x-ndjson", body.as_bytes())
+            .status,
+        200
+    );
+    wait_for_rows(&daemon, 50.0);
+    let scrape = daemon.scrape();
+    assert!(scrape.by_feature("drift_psi").is_empty(), "{}", scrape.text);
+    assert!(scrape.by_feature("drift_detected").is_empty());
+    assert_eq!(scrape.by_feature("drift_window_rows").len(), 8);
+    let body = drifted_lines()[50..200].join("\n");
+    assert_eq!(
+        daemon
+            .ingest("application/x-ndjson", body.as_bytes())
+            .status,
+        200
+    );
+    wait_for_rows(&daemon, 200.0);
+    assert_eq!(daemon.scrape().by_feature("drift_psi").len(), 8);
+    daemon.stop();
+}
+
+#[test]
+fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
+    let mut daemon = Daemon::start(&config);
+    let threshold = |d: &Daemon| d.scrape().value("drift_threshold", &[("test", "psi")]);
+    assert_eq!(threshold(&daemon), Some(0.2));
+    let good = std::fs::read_to_string(&config).unwrap() + "\n[drift.thresholds]\npsi = 0.3\n";
+    std::fs::write(&config, &good).unwrap();
+    daemon.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || threshold(&daemon) == Some(0.3)));
+    std::fs::write(&config, good.clone() + "\n[drift]\nbinz = 3\n").unwrap();
+    daemon.signal("HUP");
+    let ok = wait_until(Duration::from_secs(10), || {
+        daemon
+            .drain_logs()
+            .iter()
+            .any(|l| l.contains("config reload failed") && l.contains("binz"))
+    });
+    assert!(ok, "{:?}", daemon.drain_logs());
+    assert!(daemon.is_running());
+    assert_eq!(threshold(&daemon), Some(0.3));
+    daemon.stop();
+}
+
+#[test]
+fn promtool_accepts_the_metrics_page() {
+    let promtool = which("promtool")
+        .expect("promtool is required (Debian package prometheus; .ci/run installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
+    let daemon = Daemon::start(&config);
+    let body = drifted_lines().join("\n");
+    assert_eq!(
+        daemon
+            .ingest("application/x-ndjson", body.as_bytes())
+            .status,
+        200
+    );
+    wait_for_rows(&daemon, 1200.0);
+    let text = daemon.scrape().text;
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "promtool: {said}");
+    assert!(said.trim().is_empty(), "promtool warnings: {said}");
+    daemon.stop();
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
