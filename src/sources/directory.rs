@@ -169,23 +169,43 @@ impl DirectorySource {
         let plan = self.ctx.plan.borrow().clone();
         let started = Instant::now();
         let (path, read_plan) = (file.path.clone(), plan.clone());
-        let read = tokio::task::spawn_blocking(move || data::read_path(&path, &read_plan)).await;
+        let read = tokio::task::spawn_blocking(move || {
+            let read = data::read_path(&path, &read_plan);
+            // The stamp after reading: a change means another version was
+            // (partly) read, which must not be recorded under the old stamp.
+            let after = std::fs::metadata(&path).ok().map(|m| FileStamp::of(&m));
+            (read, after)
+        })
+        .await;
         let parse_seconds = started.elapsed().as_secs_f64();
         let done = CheckpointUpdate::FileDone {
             name: file.name.clone(),
             stamp: file.stamp,
         };
         let batches = match read {
-            Ok(Ok(batches)) => batches,
-            Ok(Err(DataError::Io { source, .. })) if source.kind() == io::ErrorKind::NotFound => {
+            Ok((_, Some(after))) if after != file.stamp => {
+                tracing::debug!(source = %self.ctx.label, file = %file.path.display(), "file changed while it was read; waiting for it to settle again");
+                self.pending.insert(
+                    file.name,
+                    Pending {
+                        stamp: after,
+                        since: Instant::now(),
+                    },
+                );
+                return true;
+            }
+            Ok((Ok(batches), _)) => batches,
+            Ok((Err(DataError::Io { source, .. }), _))
+                if source.kind() == io::ErrorKind::NotFound =>
+            {
                 tracing::debug!(source = %self.ctx.label, file = %file.path.display(), "file vanished before it was read");
                 self.pending.remove(&file.name);
                 return true;
             }
-            Ok(Err(err @ DataError::Io { .. })) => {
+            Ok((Err(err @ DataError::Io { .. }), _)) => {
                 return self.io_failed(&file, err.to_string()).await
             }
-            Ok(Err(err)) => return self.unreadable(file, err.to_string(), done).await,
+            Ok((Err(err), _)) => return self.unreadable(file, err.to_string(), done).await,
             Err(join) => {
                 let message = format!("{}: the reader failed: {join}", file.path.display());
                 return self.unreadable(file, message, done).await;
@@ -211,26 +231,28 @@ impl DirectorySource {
         self.pending.remove(&file.name);
         self.processed.insert(file.name.clone(), file.stamp);
         if let Some(done_dir) = self.config.done_dir.clone() {
-            let (from, name) = (file.path.clone(), file.name.clone());
-            let moved = tokio::task::spawn_blocking(move || move_into(&from, &done_dir, &name))
-                .await
-                .unwrap_or_else(|join| Err(io::Error::other(join.to_string())));
-            if let Err(e) = moved {
-                let message = format!(
-                    "{}: cannot move the processed file to {}: {e}",
-                    file.path.display(),
-                    self.config
-                        .done_dir
-                        .as_deref()
-                        .unwrap_or(Path::new(""))
-                        .display()
-                );
-                if let Some(held_back) = self.throttle.admit(&message) {
-                    tracing::warn!(source = %self.ctx.label, held_back, "{message}");
-                }
-            }
+            self.move_aside(&file, done_dir).await;
         }
         true
+    }
+
+    /// Moves a delivered file into `done_dir`; a failure is only logged (the
+    /// file stays, and is not read again while its stamp is unchanged).
+    async fn move_aside(&mut self, file: &Candidate, done_dir: PathBuf) {
+        let (from, name, to) = (file.path.clone(), file.name.clone(), done_dir.clone());
+        let moved = tokio::task::spawn_blocking(move || move_into(&from, &to, &name))
+            .await
+            .unwrap_or_else(|join| Err(io::Error::other(join.to_string())));
+        if let Err(e) = moved {
+            let message = format!(
+                "{}: cannot move the processed file to {}: {e}",
+                file.path.display(),
+                done_dir.display()
+            );
+            if let Some(held_back) = self.throttle.admit(&message) {
+                tracing::warn!(source = %self.ctx.label, held_back, "{message}");
+            }
+        }
     }
 
     /// A file whose content cannot be read: reported once and marked done.

@@ -237,6 +237,10 @@ impl Follower {
         let (file, meta) = match opened {
             Ok(opened) => opened,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // A file created after start-up is all new lines.
+                if matches!(self.initial, Initial::End) {
+                    self.initial = Initial::Beginning;
+                }
                 let message = format!("{}: does not exist yet; waiting for it", self.origin);
                 if let Some(held_back) = self.throttle.admit(&message) {
                     tracing::info!(source = %self.ctx.label, held_back, "{message}");
@@ -764,6 +768,17 @@ mod tests {
         append(&path, "3}\n");
         append(&path, &lines(4..6));
         h.rows(3).await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn start_at_end_reads_a_file_created_later_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        let mut h = start(config(&path, StartAt::End), None);
+        h.assert_quiet().await;
+        append(&path, &lines(0..2));
+        h.rows(2).await;
         h.stop().await;
     }
 
