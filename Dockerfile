@@ -10,6 +10,9 @@
 # Needs BuildKit (the default builder since Docker 23) for the cache mounts.
 
 FROM rust:1.95-slim-bookworm AS builder
+# The git revision for drift_exporter_build_info{revision} (.git is not in the build context):
+#   docker build --build-arg DRIFT_EXPORTER_REVISION="$(git rev-parse --short=12 HEAD)" .
+ARG DRIFT_EXPORTER_REVISION=unknown
 WORKDIR /src
 # The whole source tree (see .dockerignore): manifests, src/, benches/, tests/.
 COPY . .
@@ -23,6 +26,9 @@ RUN --mount=type=cache,id=drift-exporter-cargo-registry,target=/usr/local/cargo/
     && install -d -m 0755 /out/state
 
 FROM gcr.io/distroless/cc-debian12:nonroot
+LABEL org.opencontainers.image.title="drift-exporter" \
+      org.opencontainers.image.description="Data and prediction drift of an ML model (PSI, KL, KS, chi-square) as Prometheus metrics" \
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /out/drift-exporter /usr/local/bin/drift-exporter
 # Checkpoints of the file sources (tail offsets, files done): a folder the non-root user
 # (uid 65532 in distroless) can write, and a place to mount a volume.
