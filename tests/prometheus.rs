@@ -172,7 +172,8 @@ fn recording_rules() -> Vec<String> {
 }
 
 /// Metric names an expression uses: identifiers that look like our metrics or a
-/// recording rule, excluding label names (an identifier followed by `=`, `!` or `~`).
+/// recording rule, excluding label names (an identifier followed by `=`, `!` or `~`,
+/// or inside the label list of `by`, `without`, `on`, `ignoring`, `group_*`).
 fn metric_names(expr: &str) -> BTreeSet<String> {
     let chars: Vec<char> = expr.chars().collect();
     let mut names = BTreeSet::new();
@@ -187,6 +188,17 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
             }
             let word: String = chars[start..i].iter().collect();
             let next = chars[i..].iter().find(|c| !c.is_whitespace());
+            // Label lists of aggregations and vector matching hold labels only.
+            if matches!(
+                word.as_str(),
+                "by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
+            ) && next == Some(&'(')
+            {
+                while i < chars.len() && chars[i] != ')' {
+                    i += 1;
+                }
+                continue;
+            }
             let is_label = matches!(next, Some('=' | '!' | '~'));
             let ours = word.starts_with("drift_")
                 || word.starts_with("process_")
