@@ -1,0 +1,323 @@
+//! Pure-math benchmarks of the drift scores: numpy-style quantile edges, bin
+//! counting, the two-sample KS statistic and its p-value, chi-square, building a
+//! numeric reference profile, scoring a 10,000-row sample against a 1,000,000-row
+//! profile, and the daemon's sliding window (push, samples, evaluate).
+//!
+//! Everything runs on seeded generated data (no files), so two runs measure the
+//! same work. Run all of it (about a minute on 2 cores) with
+//! `cargo bench --bench scores`, or a subset with a name filter, e.g.
+//! `cargo bench --bench scores -- ks_`. divan prints fastest, slowest, median and
+//! mean per benchmark; BENCHMARKS.md quotes medians. End-to-end numbers (files,
+//! parsing, peak memory) come from `examples/throughput.rs` instead.
+
+use std::path::Path;
+use std::sync::{Arc, LazyLock};
+use std::time::SystemTime;
+
+use arrow::array::{Float64Array, StringArray};
+use divan::counter::ItemsCount;
+use divan::{black_box, Bencher};
+
+use drift_exporter::config::DriftConfig;
+use drift_exporter::data::{Batch, ColumnArray, ColumnPlan, Kind, Rejects};
+use drift_exporter::drift;
+use drift_exporter::reference::{
+    ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile, ResolvedColumn,
+};
+use drift_exporter::sample::{ColumnSample, SampleValues};
+use drift_exporter::stats::{bins, chi2, divergence, kolmogorov, ks};
+use drift_exporter::window::Window;
+
+fn main() {
+    divan::main();
+}
+
+/// Reference values per numeric column.
+const REFERENCE_ROWS: usize = 1_000_000;
+/// Current values per column (the default window size).
+const CURRENT_ROWS: usize = 10_000;
+/// Rows per batch pushed into the window.
+const PUSH_ROWS: usize = 1_000;
+
+/// SplitMix64: a tiny seeded generator, so the benches need no `rand` crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1).
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller, one value per call).
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// `n` values from N(`mean`, 1), seeded.
+fn normals(n: usize, mean: f64, seed: u64) -> Vec<f64> {
+    let mut rng = Rng(seed);
+    (0..n).map(|_| mean + rng.normal()).collect()
+}
+
+fn sorted(mut values: Vec<f64>) -> Vec<f64> {
+    values.sort_unstable_by(f64::total_cmp);
+    values
+}
+
+/// The 1e6-value reference (unsorted, as read from a file).
+static REFERENCE_VALUES: LazyLock<Vec<f64>> =
+    LazyLock::new(|| normals(REFERENCE_ROWS, 0.0, 0x5EED_0001));
+/// The same values, sorted.
+static REFERENCE_SORTED: LazyLock<Vec<f64>> =
+    LazyLock::new(|| sorted(REFERENCE_VALUES.clone()));
+/// A 1e4-value current sample, slightly shifted, sorted.
+static CURRENT_SORTED: LazyLock<Vec<f64>> =
+    LazyLock::new(|| sorted(normals(CURRENT_ROWS, 0.05, 0x5EED_0002)));
+
+#[divan::bench(sample_count = 200)]
+fn quantile_edges_1e6(bencher: Bencher) {
+    let values = &*REFERENCE_SORTED;
+    bencher.bench(|| bins::quantile_edges(black_box(values), black_box(10)));
+}
+
+#[divan::bench(sample_count = 200)]
+fn bin_counts_sorted_1e4(bencher: Bencher) {
+    let edges = bins::quantile_edges(&REFERENCE_SORTED, 10);
+    let current = &*CURRENT_SORTED;
+    bencher
+        .counter(ItemsCount::new(current.len()))
+        .bench(|| bins::bin_counts_sorted(black_box(&edges), black_box(current)));
+}
+
+#[divan::bench(sample_count = 50)]
+fn ks_statistic_sorted_1e6_vs_1e4(bencher: Bencher) {
+    let (reference, current) = (&*REFERENCE_SORTED, &*CURRENT_SORTED);
+    bencher
+        .counter(ItemsCount::new(reference.len() + current.len()))
+        .bench(|| ks::ks_statistic_sorted(black_box(reference), black_box(current)));
+}
+
+/// A KS p-value case: effective sample size `en = n1 n2 / (n1 + n2)` (here
+/// `n1 = n2 = 2 en`) and `D = scale / sqrt(en)`: 0.5 (p near 1, the CDF branch),
+/// 1.36 (p near 0.05) and 3.0 (p tiny, the Smirnov tail).
+#[derive(Debug, Clone, Copy)]
+struct KsCase {
+    en: u64,
+    scale: f64,
+}
+
+const KS_CASES: [KsCase; 9] = [
+    KsCase { en: 100, scale: 0.5 },
+    KsCase { en: 100, scale: 1.36 },
+    KsCase { en: 100, scale: 3.0 },
+    KsCase { en: 10_000, scale: 0.5 },
+    KsCase { en: 10_000, scale: 1.36 },
+    KsCase { en: 10_000, scale: 3.0 },
+    KsCase { en: 1_000_000, scale: 0.5 },
+    KsCase { en: 1_000_000, scale: 1.36 },
+    KsCase { en: 1_000_000, scale: 3.0 },
+];
+
+#[divan::bench(args = KS_CASES, sample_count = 100)]
+fn ks_2samp_asymp_pvalue(bencher: Bencher, case: KsCase) {
+    let n = 2 * case.en;
+    let d = case.scale / (case.en as f64).sqrt();
+    bencher.bench(|| kolmogorov::ks_2samp_asymp_pvalue(black_box(d), black_box(n), black_box(n)));
+}
+
+#[divan::bench(sample_count = 200)]
+fn chi2_pvalue_50_bins(bencher: Bencher) {
+    let mut rng = Rng(0x5EED_0003);
+    // Geometric-ish category weights, like a long-tailed categorical column.
+    let weights: Vec<f64> = (0..50).map(|k| 0.93f64.powi(k)).collect();
+    let total: f64 = weights.iter().sum();
+    let draw = |rng: &mut Rng, n: u64| -> Vec<u64> {
+        let mut counts = vec![0u64; weights.len()];
+        for _ in 0..n {
+            let mut u = rng.uniform() * total;
+            let bin = weights
+                .iter()
+                .position(|w| {
+                    u -= w;
+                    u <= 0.0
+                })
+                .unwrap_or(weights.len() - 1);
+            counts[bin] += 1;
+        }
+        counts
+    };
+    let reference = draw(&mut rng, 1_000_000);
+    let current = draw(&mut rng, 10_000);
+    bencher.bench(|| chi2::chi2_pvalue(black_box(&reference), black_box(&current)));
+}
+
+#[divan::bench(sample_count = 200)]
+fn psi_and_kl_10_bins(bencher: Bencher) {
+    let edges = bins::quantile_edges(&REFERENCE_SORTED, 10);
+    let reference = bins::bin_counts_sorted(&edges, &REFERENCE_SORTED);
+    let current = bins::bin_counts_sorted(&edges, &CURRENT_SORTED);
+    bencher.bench(|| {
+        let r = divergence::smoothed_proportions(black_box(&reference), 1e-4);
+        let c = divergence::smoothed_proportions(black_box(&current), 1e-4);
+        (divergence::psi(&r, &c), divergence::kl_divergence(&r, &c))
+    });
+}
+
+/// Sort + quantile edges + reference bin counts of one 1e6-value column: the
+/// per-column cost of loading a reference (reading the file aside).
+#[divan::bench(sample_count = 15)]
+fn numeric_profile_build_1e6(bencher: Bencher) {
+    let settings = DriftConfig::default();
+    bencher
+        .counter(ItemsCount::new(REFERENCE_ROWS))
+        .with_inputs(|| REFERENCE_VALUES.clone())
+        .bench_values(|values| NumericProfile::new(values, &settings));
+}
+
+fn numeric_column(name: &str, profile: NumericProfile) -> ColumnProfile {
+    ColumnProfile {
+        name: name.to_string(),
+        drift_type: DriftType::Data,
+        missing: 0,
+        rejected: 0,
+        detail: ProfileDetail::Numeric(profile),
+    }
+}
+
+/// Every score of one numeric column (bins, PSI, KL, KS statistic and p-value,
+/// out of range) for a sorted 1e4-row sample against a 1e6-row profile.
+#[divan::bench(sample_count = 50)]
+fn score_column_numeric_1e4_vs_1e6(bencher: Bencher) {
+    let settings = DriftConfig::default();
+    let column = numeric_column("x", NumericProfile::new(REFERENCE_VALUES.clone(), &settings));
+    let sample = ColumnSample {
+        rows: CURRENT_ROWS as u64,
+        missing: 0,
+        rejected: 0,
+        values: SampleValues::Numeric(CURRENT_SORTED.clone()),
+    };
+    bencher.bench(|| drift::score_column(black_box(&column), black_box(&sample), &settings));
+}
+
+/// The window benches' columns: 6 numeric then 2 categorical.
+const WINDOW_NUMERIC: usize = 6;
+const WINDOW_CATEGORICAL: usize = 2;
+
+fn window_plan() -> ColumnPlan {
+    ColumnPlan::new(
+        (0..WINDOW_NUMERIC)
+            .map(|i| (format!("num_{i}"), Kind::Numeric))
+            .chain((0..WINDOW_CATEGORICAL).map(|i| (format!("cat_{i}"), Kind::Categorical))),
+    )
+}
+
+/// A batch of `rows` rows over [`window_plan`]: normal numerics, categories
+/// `c0`..`c19` (plus ~1% unseen `new_*`).
+fn window_batch(rows: usize, seed: u64) -> Batch {
+    let mut rng = Rng(seed);
+    let mut columns = Vec::with_capacity(WINDOW_NUMERIC + WINDOW_CATEGORICAL);
+    for i in 0..WINDOW_NUMERIC {
+        let values: Float64Array = (0..rows).map(|_| Some(i as f64 + rng.normal())).collect();
+        columns.push(Some(ColumnArray::Numeric(values)));
+    }
+    for _ in 0..WINDOW_CATEGORICAL {
+        let values: StringArray = (0..rows)
+            .map(|_| {
+                let u = rng.uniform();
+                Some(if u < 0.01 {
+                    format!("new_{}", rng.next_u64() % 7)
+                } else {
+                    format!("c{}", (u * u * 20.0) as u32)
+                })
+            })
+            .collect();
+        columns.push(Some(ColumnArray::Categorical(values)));
+    }
+    Batch {
+        rows,
+        columns,
+        rejects: Rejects::default(),
+    }
+}
+
+/// A profile of [`window_plan`]'s columns over `REFERENCE_ROWS` generated rows.
+static WINDOW_PROFILE: LazyLock<ReferenceProfile> = LazyLock::new(|| {
+    let plan = window_plan();
+    let resolved: Vec<ResolvedColumn> = plan
+        .iter()
+        .map(|(name, kind)| ResolvedColumn {
+            name: name.to_string(),
+            kind,
+            drift_type: DriftType::Data,
+        })
+        .collect();
+    let batches: Vec<Batch> = (0..REFERENCE_ROWS / 100_000)
+        .map(|i| window_batch(100_000, 0x5EED_1000 + i as u64))
+        .collect();
+    ReferenceProfile::from_batches(
+        Path::new("generated.parquet"),
+        String::new(),
+        &resolved,
+        plan,
+        &batches,
+        &DriftConfig::default(),
+    )
+});
+
+/// A full 10,000-row window (10 pushes of 1,000 rows).
+fn full_window() -> (Window, ColumnPlan) {
+    let plan = window_plan();
+    let mut window = Window::new(CURRENT_ROWS, None, Arc::new(plan.clone()));
+    let now = SystemTime::now();
+    for i in 0..(CURRENT_ROWS / PUSH_ROWS) {
+        window.push(&window_batch(PUSH_ROWS, 0x5EED_2000 + i as u64), &plan, now);
+    }
+    (window, plan)
+}
+
+/// Pushing a 1,000-row batch into a full 10,000-row window (evicts as much).
+#[divan::bench(sample_count = 200)]
+fn window_push_1e3_rows_x8(bencher: Bencher) {
+    let (mut window, plan) = full_window();
+    let batch = window_batch(PUSH_ROWS, 0x5EED_3000);
+    let now = SystemTime::now();
+    bencher
+        .counter(ItemsCount::new(PUSH_ROWS))
+        .bench_local(|| window.push(black_box(&batch), &plan, now));
+}
+
+/// Summarising a full window for the evaluator: 10,000 rows x 8 columns
+/// (6 numeric: collect + sort; 2 categorical: category lookup).
+#[divan::bench(sample_count = 50)]
+fn window_samples_1e4_rows_x8(bencher: Bencher) {
+    let profile = &*WINDOW_PROFILE;
+    let (window, _) = full_window();
+    bencher
+        .counter(ItemsCount::new(CURRENT_ROWS))
+        .bench(|| window.samples(black_box(profile)));
+}
+
+/// The daemon's per-batch cycle: push 1,000 rows into a full 10,000-row window,
+/// summarise it and score all 8 columns against 1e6-row reference profiles.
+#[divan::bench(sample_count = 50)]
+fn window_push_samples_evaluate_1e4_x8(bencher: Bencher) {
+    let profile = &*WINDOW_PROFILE;
+    let (mut window, plan) = full_window();
+    let batch = window_batch(PUSH_ROWS, 0x5EED_3000);
+    let now = SystemTime::now();
+    bencher.bench_local(|| {
+        window.push(black_box(&batch), &plan, now);
+        let samples = window.samples(profile);
+        drift::evaluate(profile, &samples, window.rows() as u64)
+    });
+}

@@ -1,0 +1,3 @@
+//! End-to-end throughput benchmark (being written).
+
+fn main() {}
