@@ -78,8 +78,7 @@ fn sorted(mut values: Vec<f64>) -> Vec<f64> {
 static REFERENCE_VALUES: LazyLock<Vec<f64>> =
     LazyLock::new(|| normals(REFERENCE_ROWS, 0.0, 0x5EED_0001));
 /// The same values, sorted.
-static REFERENCE_SORTED: LazyLock<Vec<f64>> =
-    LazyLock::new(|| sorted(REFERENCE_VALUES.clone()));
+static REFERENCE_SORTED: LazyLock<Vec<f64>> = LazyLock::new(|| sorted(REFERENCE_VALUES.clone()));
 /// A 1e4-value current sample, slightly shifted, sorted.
 static CURRENT_SORTED: LazyLock<Vec<f64>> =
     LazyLock::new(|| sorted(normals(CURRENT_ROWS, 0.05, 0x5EED_0002)));
@@ -117,15 +116,42 @@ struct KsCase {
 }
 
 const KS_CASES: [KsCase; 9] = [
-    KsCase { en: 100, scale: 0.5 },
-    KsCase { en: 100, scale: 1.36 },
-    KsCase { en: 100, scale: 3.0 },
-    KsCase { en: 10_000, scale: 0.5 },
-    KsCase { en: 10_000, scale: 1.36 },
-    KsCase { en: 10_000, scale: 3.0 },
-    KsCase { en: 1_000_000, scale: 0.5 },
-    KsCase { en: 1_000_000, scale: 1.36 },
-    KsCase { en: 1_000_000, scale: 3.0 },
+    KsCase {
+        en: 100,
+        scale: 0.5,
+    },
+    KsCase {
+        en: 100,
+        scale: 1.36,
+    },
+    KsCase {
+        en: 100,
+        scale: 3.0,
+    },
+    KsCase {
+        en: 10_000,
+        scale: 0.5,
+    },
+    KsCase {
+        en: 10_000,
+        scale: 1.36,
+    },
+    KsCase {
+        en: 10_000,
+        scale: 3.0,
+    },
+    KsCase {
+        en: 1_000_000,
+        scale: 0.5,
+    },
+    KsCase {
+        en: 1_000_000,
+        scale: 1.36,
+    },
+    KsCase {
+        en: 1_000_000,
+        scale: 3.0,
+    },
 ];
 
 #[divan::bench(args = KS_CASES, sample_count = 100)]
@@ -199,7 +225,10 @@ fn numeric_column(name: &str, profile: NumericProfile) -> ColumnProfile {
 #[divan::bench(sample_count = 50)]
 fn score_column_numeric_1e4_vs_1e6(bencher: Bencher) {
     let settings = DriftConfig::default();
-    let column = numeric_column("x", NumericProfile::new(REFERENCE_VALUES.clone(), &settings));
+    let column = numeric_column(
+        "x",
+        NumericProfile::new(REFERENCE_VALUES.clone(), &settings),
+    );
     let sample = ColumnSample {
         rows: CURRENT_ROWS as u64,
         missing: 0,

@@ -347,6 +347,12 @@ impl ReferenceProfile {
         }
         let plan = ColumnPlan::new(resolved.iter().map(|c| (c.name.clone(), c.kind)));
         let batches = data::read_path(path, &plan)?;
+        if batches.iter().all(|b| b.rows == 0) {
+            return Err(ReferenceError::Unusable {
+                path: path.to_path_buf(),
+                message: "the reference has no rows".into(),
+            });
+        }
         let sha256 = sha256_file(path)?;
         Ok(Self::from_batches(
             path, sha256, &resolved, plan, &batches, settings,

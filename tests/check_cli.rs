@@ -1,0 +1,241 @@
+//! `drift-exporter check` as a user runs it: exit codes 0/1/2, errors that name the
+//! file and the problem, and no panic on the awkward inputs of issue 3 (empty
+//! files, zero rows, all-null and constant columns, columns on one side only,
+//! non-UTF-8 CSV, NaN/Inf).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use common::{binary, repo};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn check(reference: &Path, current: &Path, extra: &[&str]) -> Run {
+    let out = Command::new(binary())
+        .args(["check", "--reference"])
+        .arg(reference)
+        .arg("--current")
+        .arg(current)
+        .args(extra)
+        .output()
+        .expect("check runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn reference() -> PathBuf {
+    repo().join("reference-data/reference.parquet")
+}
+
+fn write_parquet(path: &Path, batch: &RecordBatch) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn small_batch(x: Vec<Option<f64>>, c: Vec<Option<&str>>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Float64, true),
+        Field::new("c", DataType::Utf8, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Float64Array::from(x)),
+        Arc::new(StringArray::from(c)),
+    ];
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+#[test]
+fn drifted_file_exits_one_and_clean_file_zero() {
+    let drifted = check(
+        &reference(),
+        &repo().join("reference-data/samples/batch-0003-drifted.ndjson"),
+        &[],
+    );
+    assert_eq!(drifted.code, 1, "{}", drifted.stderr);
+    assert!(
+        drifted.stdout.contains("dataset drift: YES"),
+        "{}",
+        drifted.stdout
+    );
+    for header in [
+        "name", "type", "kind", "rows", "psi", "kl", "ks_stat", "ks_p", "chi2_p", "drift",
+    ] {
+        assert!(
+            drifted.stdout.lines().next().unwrap().contains(header),
+            "table header lacks {header}"
+        );
+    }
+    let clean = check(
+        &reference(),
+        &repo().join("reference-data/samples/batch-0001-clean.parquet"),
+        &["--format", "json"],
+    );
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    let json: serde_json::Value = serde_json::from_str(&clean.stdout).expect("JSON output");
+    assert_eq!(json["dataset"]["drift_detected"], false);
+    assert_eq!(json["features"].as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn missing_and_unsupported_files_exit_two_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = check(&reference(), &dir.path().join("nope.csv"), &[]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("nope.csv"), "{}", missing.stderr);
+    let txt = dir.path().join("batch.txt");
+    std::fs::write(&txt, "x\n1\n").unwrap();
+    let unsupported = check(&reference(), &txt, &[]);
+    assert_eq!(unsupported.code, 2);
+    assert!(
+        unsupported.stderr.contains("batch.txt") && unsupported.stderr.contains("unsupported"),
+        "{}",
+        unsupported.stderr
+    );
+    let bad_ref = check(
+        &dir.path().join("ref.parquet"),
+        &repo().join("reference-data/samples/batch-0001-clean.parquet"),
+        &[],
+    );
+    assert_eq!(bad_ref.code, 2);
+    assert!(bad_ref.stderr.contains("ref.parquet"), "{}", bad_ref.stderr);
+}
+
+#[test]
+fn empty_and_truncated_files_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "empty.csv",
+        "empty.ndjson",
+        "empty.json",
+        "empty.parquet",
+        "empty.arrow",
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, b"").unwrap();
+        let run = check(&reference(), &path, &[]);
+        assert!(
+            run.code == 0 || run.code == 2,
+            "{name}: exit {} {}",
+            run.code,
+            run.stderr
+        );
+        if run.code == 2 {
+            assert!(run.stderr.contains(name), "{name}: {}", run.stderr);
+        }
+        assert!(!run.stderr.contains("panicked"), "{name}: {}", run.stderr);
+    }
+    let parquet =
+        std::fs::read(repo().join("reference-data/samples/batch-0001-clean.parquet")).unwrap();
+    let truncated = dir.path().join("truncated.parquet");
+    std::fs::write(&truncated, &parquet[..parquet.len() / 3]).unwrap();
+    let run = check(&reference(), &truncated, &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("truncated.parquet") && run.stderr.contains("Parquet"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn zero_rows_all_null_and_constant_columns_are_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("ref.parquet");
+    write_parquet(
+        &reference,
+        &small_batch(
+            (0..50).map(|i| Some(i as f64)).collect(),
+            (0..50)
+                .map(|i| Some(if i % 2 == 0 { "a" } else { "b" }))
+                .collect(),
+        ),
+    );
+    let zero = dir.path().join("zero.parquet");
+    write_parquet(&zero, &small_batch(vec![], vec![]));
+    let run = check(&reference, &zero, &["--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["current_rows"], 0);
+    assert!(json["features"][0]["psi"].is_null());
+    assert_eq!(json["dataset"]["features"], 0);
+
+    let nulls = dir.path().join("nulls.parquet");
+    write_parquet(&nulls, &small_batch(vec![None; 5], vec![Some("a"); 5]));
+    let run = check(&reference, &nulls, &["--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["features"][0]["missing_ratio"], 1.0);
+    assert!(json["features"][0]["psi"].is_null());
+    assert!(json["features"][1]["psi"].as_f64().is_some());
+
+    let constant = dir.path().join("constant.parquet");
+    write_parquet(
+        &constant,
+        &small_batch(vec![Some(7.0); 20], vec![Some("a"); 20]),
+    );
+    let run = check(&reference, &constant, &["--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        json["features"][0]["ks_statistic"]
+            .as_f64()
+            .map(|d| d > 0.5),
+        Some(true)
+    );
+
+    // A reference with no rows cannot be profiled: exit 2 with a reason.
+    let empty_ref = dir.path().join("empty-ref.parquet");
+    write_parquet(&empty_ref, &small_batch(vec![], vec![]));
+    let run = check(&empty_ref, &constant, &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no rows"), "{}", run.stderr);
+}
+
+#[test]
+fn columns_on_one_side_only_and_bad_values_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("odd.csv");
+    // `extra` is not in the reference; most reference columns are absent; bad bytes,
+    // a word in a numeric column and NaN/Inf are rejected values.
+    let mut body = b"amount,extra,country\n".to_vec();
+    for i in 0..200 {
+        body.extend_from_slice(format!("{}.5,zz,US\n", i % 50).as_bytes());
+    }
+    body.extend_from_slice(b"\xff\xfe,zz,\xc3\x28\nlots,zz,DE\nNaN,zz,FR\ninf,zz,FR\n");
+    std::fs::write(&csv, body).unwrap();
+    let run = check(&reference(), &csv, &["--format", "json"]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stderr);
+    let features = json["features"].as_array().unwrap();
+    let by_name = |n: &str| features.iter().find(|f| f["name"] == n).unwrap().clone();
+    assert_eq!(json["current_rows"], 204);
+    assert_eq!(
+        by_name("age")["missing_ratio"],
+        1.0,
+        "absent column = all missing"
+    );
+    assert!(by_name("age")["psi"].is_null());
+    assert!(by_name("amount")["psi"].as_f64().is_some());
+    assert!(
+        !features.iter().any(|f| f["name"] == "extra"),
+        "extra columns are ignored"
+    );
+    assert!(
+        run.stderr.contains("rejected"),
+        "the rejections are reported: {}",
+        run.stderr
+    );
+}
