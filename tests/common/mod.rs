@@ -159,6 +159,12 @@ impl Daemon {
         self.drain_logs().to_vec()
     }
 
+    /// SIGKILL: no shutdown work at all, as in a crash or an OOM kill.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
