@@ -11,6 +11,7 @@
 
 pub mod directory;
 pub mod tail;
+mod wakeup;
 
 use std::sync::Arc;
 

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::directory::{DirWatch, LogThrottle};
+use super::wakeup::{DirWatch, LogThrottle, LOG_EVERY};
 use super::SourceContext;
 use crate::config::{StartAt, TailSourceConfig};
 use crate::data::{self, Batch, DataError};
@@ -46,7 +46,6 @@ const MAX_LINE_BYTES: usize = 64 << 20;
 const COALESCE: Duration = Duration::from_millis(20);
 
 /// How long identical warnings are held back after one is logged.
-const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Follows `config.path` until shutdown or until the daemon stops taking
 /// batches. `start` is the position saved by a previous run, if any.
