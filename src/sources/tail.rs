@@ -45,8 +45,6 @@ const MAX_LINE_BYTES: usize = 64 << 20;
 /// After a file event, how long to wait for more lines before reading.
 const COALESCE: Duration = Duration::from_millis(20);
 
-/// How long identical warnings are held back after one is logged.
-
 /// Follows `config.path` until shutdown or until the daemon stops taking
 /// batches. `start` is the position saved by a previous run, if any.
 pub async fn run(config: TailSourceConfig, ctx: SourceContext, start: Option<TailPosition>) {
