@@ -239,3 +239,47 @@ fn columns_on_one_side_only_and_bad_values_are_counted() {
         run.stderr
     );
 }
+
+#[test]
+fn validate_config_accepts_the_default_and_names_bad_keys() {
+    let ok = Command::new(binary())
+        .args(["validate-config", "--config"])
+        .arg(repo().join("config/drift-exporter.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[reference]\npath = \"x.parquet\"\n\n[window]\nsize = 10\nsizes = 3\n",
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .args(["validate-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("sizes") && stderr.contains("line 6"),
+        "{stderr}"
+    );
+    // A valid file whose reference is missing names the reference.
+    let missing = dir.path().join("missing.toml");
+    std::fs::write(&missing, "[reference]\npath = \"nowhere.parquet\"\n").unwrap();
+    let out = Command::new(binary())
+        .args(["validate-config", "--config"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere.parquet"));
+}

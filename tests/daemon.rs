@@ -557,3 +557,29 @@ fn after_sigkill_no_row_is_read_twice() {
     assert!(held == 300.0 || held == 600.0, "window holds {held}");
     daemon.stop();
 }
+
+#[test]
+fn environment_and_flags_override_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
+    let mut cmd_env = vec![
+        ("DRIFT_EXPORTER__MODEL__NAME", "from-env"),
+        ("DRIFT_EXPORTER__WINDOW__SIZE", "777"),
+    ];
+    cmd_env.push(("DRIFT_EXPORTER__SERVER__TELEMETRY_PATH", "/other"));
+    let daemon = Daemon::start_with_env(&config, &cmd_env);
+    let page = common::request(&daemon.address, "GET", "/other", None, b"").unwrap();
+    assert_eq!(page.status, 200);
+    let scrape = common::Scrape::parse(&page.text());
+    assert_eq!(
+        scrape.value("drift_window_size_rows", &[("model", "from-env")]),
+        Some(777.0)
+    );
+    assert_eq!(
+        common::request(&daemon.address, "GET", "/metrics", None, b"")
+            .unwrap()
+            .status,
+        404
+    );
+    daemon.stop();
+}
