@@ -78,6 +78,8 @@ pub struct ResolvedColumn {
     pub kind: Kind,
     /// Input or output.
     pub drift_type: DriftType,
+    /// Arrow type boolean (its categories are `true` and `false`).
+    pub boolean: bool,
 }
 
 /// Decides which reference columns are scored, how, and as what, from the Arrow
@@ -140,6 +142,7 @@ pub fn resolve_columns(
                 name: name.clone(),
                 kind,
                 drift_type,
+                boolean: *field.data_type() == arrow::datatypes::DataType::Boolean,
             }),
             None if drift_type == DriftType::Prediction => {
                 return Err(column_err(
@@ -345,7 +348,13 @@ impl ReferenceProfile {
                         .into(),
             });
         }
-        let plan = ColumnPlan::new(resolved.iter().map(|c| (c.name.clone(), c.kind)));
+        let plan = ColumnPlan::new(resolved.iter().map(|c| (c.name.clone(), c.kind)))
+            .with_booleans(
+                resolved
+                    .iter()
+                    .filter(|c| c.boolean)
+                    .map(|c| c.name.as_str()),
+            );
         let batches = data::read_path(path, &plan)?;
         if batches.iter().all(|b| b.rows == 0) {
             return Err(ReferenceError::Unusable {

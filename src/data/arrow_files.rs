@@ -109,11 +109,13 @@ pub(crate) fn normalise_batch(
     let mut rejects = Rejects::default();
     let columns = plan
         .iter()
-        .map(|(name, kind)| {
+        .enumerate()
+        .map(|(i, (name, kind))| {
             batch.column_by_name(name).map(|array| {
                 normalise(
                     array,
                     kind,
+                    plan.is_boolean(i),
                     name,
                     origin,
                     row_offset,

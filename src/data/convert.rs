@@ -17,6 +17,19 @@ pub(crate) fn parse_number(text: &str) -> Result<Option<f64>, ()> {
     t.parse::<f64>().map(Some).map_err(|_| ())
 }
 
+/// The category of a boolean's text, case-insensitively (`True` -> `true`), or
+/// `None` when the text is not a boolean.
+pub(crate) fn canonical_bool(text: &str) -> Option<&'static str> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("true") {
+        Some("true")
+    } else if t.eq_ignore_ascii_case("false") {
+        Some("false")
+    } else {
+        None
+    }
+}
+
 /// Appends a parsed number, flagging non-finite values.
 pub(crate) fn push_number(
     builder: &mut Float64Builder,
@@ -46,9 +59,11 @@ pub(crate) fn push_type_error(
 /// Converts one Arrow column to the planned kind. Flags are indexed within the
 /// array; `row_offset` (the array's first row within the whole input) is only used
 /// to number rows in messages.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn normalise(
     array: &ArrayRef,
     kind: Kind,
+    boolean: bool,
     name: &str,
     origin: &str,
     row_offset: usize,
@@ -59,9 +74,10 @@ pub(crate) fn normalise(
         Kind::Numeric => {
             ColumnArray::Numeric(to_numeric(array, name, origin, row_offset, flags, rejects))
         }
-        Kind::Categorical => ColumnArray::Categorical(to_categorical(
-            array, name, origin, row_offset, flags, rejects,
-        )),
+        Kind::Categorical => {
+            let text = to_categorical(array, name, origin, row_offset, flags, rejects);
+            ColumnArray::Categorical(if boolean { canonical_bools(text) } else { text })
+        }
     }
 }
 
@@ -135,6 +151,20 @@ fn to_numeric(
     builder.finish()
 }
 
+/// Rewrites `True`/`FALSE`/... to `true`/`false` (copying only when needed).
+fn canonical_bools(text: StringArray) -> StringArray {
+    let needs = text
+        .iter()
+        .flatten()
+        .any(|v| canonical_bool(v).is_some_and(|c| c != v));
+    if !needs {
+        return text;
+    }
+    text.iter()
+        .map(|v| v.map(|v| canonical_bool(v).unwrap_or(v)))
+        .collect()
+}
+
 fn to_categorical(
     array: &ArrayRef,
     name: &str,
@@ -173,7 +203,16 @@ mod tests {
     fn run(array: ArrayRef, kind: Kind) -> (ColumnArray, Rejects) {
         let mut flags = RowFlags::new(array.len());
         let mut rejects = Rejects::default();
-        let col = normalise(&array, kind, "c", "test", 0, &mut flags, &mut rejects);
+        let col = normalise(
+            &array,
+            kind,
+            false,
+            "c",
+            "test",
+            0,
+            &mut flags,
+            &mut rejects,
+        );
         flags.fold_into(&mut rejects);
         (col, rejects)
     }
@@ -214,6 +253,34 @@ mod tests {
         assert_eq!(rejects.rows(RejectReason::Type), 1);
         assert_eq!(rejects.rows(RejectReason::NonFinite), 1);
         assert!(rejects.errors[0].contains("row 2"), "{:?}", rejects.errors);
+    }
+
+    #[test]
+    fn boolean_text_is_canonical() {
+        let mut flags = RowFlags::new(3);
+        let mut rejects = Rejects::default();
+        let array: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("True"),
+            Some("FALSE"),
+            Some("maybe"),
+        ]));
+        let col = normalise(
+            &array,
+            Kind::Categorical,
+            true,
+            "b",
+            "t",
+            0,
+            &mut flags,
+            &mut rejects,
+        );
+        let ColumnArray::Categorical(a) = col else {
+            panic!("categorical expected")
+        };
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            vec![Some("true"), Some("false"), Some("maybe")]
+        );
     }
 
     #[test]

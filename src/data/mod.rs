@@ -70,6 +70,7 @@ impl Kind {
 pub struct ColumnPlan {
     columns: Vec<(String, Kind)>,
     by_name: HashMap<String, usize>,
+    booleans: Vec<bool>,
 }
 
 impl ColumnPlan {
@@ -82,8 +83,26 @@ impl ColumnPlan {
             }
             plan.by_name.insert(name.clone(), plan.columns.len());
             plan.columns.push((name, kind));
+            plan.booleans.push(false);
         }
         plan
+    }
+
+    /// Marks categorical columns whose reference type is boolean: their text values
+    /// `True`/`FALSE`/... (as pandas writes CSV) are read as the categories
+    /// `true`/`false`, like Arrow booleans and JSON `true`/`false`.
+    pub fn with_booleans<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        for name in names {
+            if let Some(i) = self.index_of(name) {
+                self.booleans[i] = self.columns[i].1 == Kind::Categorical;
+            }
+        }
+        self
+    }
+
+    /// True when column `i` holds booleans (see [`ColumnPlan::with_booleans`]).
+    pub fn is_boolean(&self, i: usize) -> bool {
+        self.booleans.get(i).copied().unwrap_or(false)
     }
 
     /// Number of planned columns.

@@ -8,7 +8,7 @@
 use arrow::array::{Float64Builder, StringBuilder};
 use serde_json::{Map, Value};
 
-use super::convert::{parse_number, push_number, push_type_error};
+use super::convert::{canonical_bool, parse_number, push_number, push_type_error};
 use super::{Batch, ColumnArray, ColumnPlan, DataError, Kind, RejectReason, Rejects, RowFlags};
 
 enum ColumnBuilder {
@@ -83,7 +83,13 @@ impl<'a> RowsBuilder<'a> {
                     )
                 })
             }
-            (ColumnBuilder::Categorical(b), Some(Value::String(s))) => b.append_value(s),
+            (ColumnBuilder::Categorical(b), Some(Value::String(s))) => {
+                if self.plan.is_boolean(col) {
+                    b.append_value(canonical_bool(s).unwrap_or(s))
+                } else {
+                    b.append_value(s)
+                }
+            }
             (ColumnBuilder::Categorical(b), Some(Value::Bool(v))) => {
                 b.append_value(if *v { "true" } else { "false" })
             }
@@ -144,6 +150,8 @@ impl<'a> RowsBuilder<'a> {
             ColumnBuilder::Categorical(b) => {
                 if text.is_empty() {
                     b.append_null()
+                } else if self.plan.is_boolean(col) {
+                    b.append_value(canonical_bool(text).unwrap_or(text))
                 } else {
                     b.append_value(text)
                 }
@@ -429,6 +437,27 @@ mod tests {
         let err = read_json_document(br#"{"x": [1, 2], "c": ["a"]}"#, &plan(), "b").unwrap_err();
         assert!(err.to_string().contains("equally long"), "{err}");
         assert!(read_json_document(b"42", &plan(), "b").is_err());
+    }
+
+    #[test]
+    fn pandas_style_booleans_become_true_and_false() {
+        let plan = plan().with_booleans(["c"]);
+        let batch = read_csv(b"x,c\n1,True\n2,FALSE\n3,other\n", &plan, "f.csv").unwrap();
+        let Some(ColumnArray::Categorical(c)) = &batch.columns[1] else {
+            panic!()
+        };
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            vec![Some("true"), Some("false"), Some("other")]
+        );
+        let batch = read_ndjson(b"{\"c\": \"True\"}\n{\"c\": false}\n", &plan, "b", 1).unwrap();
+        let Some(ColumnArray::Categorical(c)) = &batch.columns[1] else {
+            panic!()
+        };
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            vec![Some("true"), Some("false")]
+        );
     }
 
     #[test]
