@@ -453,22 +453,15 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
     server_token.cancel();
     let deadline = tokio::time::sleep(SHUTDOWN_GRACE);
     tokio::pin!(deadline);
-    loop {
+    while !(source_tasks.is_empty() && tasks.is_empty()) {
         tokio::select! {
             Some(event) = events_rx.recv() => core.handle(event),
-            done = source_tasks.join_next() => {
-                if done.is_none() && tasks.is_empty() { break; }
-            }
-            done = tasks.join_next(), if !tasks.is_empty() => {
-                if done.is_none() && source_tasks.is_empty() { break; }
-            }
+            _ = source_tasks.join_next(), if !source_tasks.is_empty() => {}
+            _ = tasks.join_next(), if !tasks.is_empty() => {}
             _ = &mut deadline => {
                 tracing::warn!("sources still busy after the shutdown grace period; stopping anyway");
                 break;
             }
-        }
-        if source_tasks.is_empty() && tasks.is_empty() {
-            break;
         }
     }
     while let Ok(event) = events_rx.try_recv() {
