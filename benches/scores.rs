@@ -4,7 +4,7 @@
 //! profile, and the daemon's sliding window (push, samples, evaluate).
 //!
 //! Everything runs on seeded generated data (no files), so two runs measure the
-//! same work. Run all of it (about a minute on 2 cores) with
+//! same work. Run all of it (about 30 s of measuring on 2 cores) with
 //! `cargo bench --bench scores`, or a subset with a name filter, e.g.
 //! `cargo bench --bench scores -- ks_`. divan prints fastest, slowest, median and
 //! mean per benchmark; BENCHMARKS.md quotes medians. End-to-end numbers (files,
@@ -113,6 +113,12 @@ fn ks_statistic_sorted_1e6_vs_1e4(bencher: Bencher) {
 struct KsCase {
     en: u64,
     scale: f64,
+}
+
+impl std::fmt::Display for KsCase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "en={:e} D={}/sqrt(en)", self.en as f64, self.scale)
+    }
 }
 
 const KS_CASES: [KsCase; 9] = [
@@ -288,6 +294,7 @@ static WINDOW_PROFILE: LazyLock<ReferenceProfile> = LazyLock::new(|| {
             name: name.to_string(),
             kind,
             drift_type: DriftType::Data,
+            boolean: false,
         })
         .collect();
     let batches: Vec<Batch> = (0..REFERENCE_ROWS / 100_000)

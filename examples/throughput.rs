@@ -38,7 +38,7 @@ use drift_exporter::check;
 use drift_exporter::config::{ColumnsConfig, DriftConfig};
 use drift_exporter::data::{self, Batch, Rejects};
 use drift_exporter::drift;
-use drift_exporter::reference::ReferenceProfile;
+use drift_exporter::reference::{self, ReferenceProfile};
 use drift_exporter::window::Window;
 
 /// Options.
@@ -226,7 +226,9 @@ impl Generator {
     fn batch(&mut self, rows: usize) -> Result<RecordBatch> {
         let d = self.drifted;
         let rng = &mut self.rng;
-        let mut num: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(rows); NUMERIC_COLUMNS];
+        let mut num: Vec<Vec<Option<f64>>> = (0..NUMERIC_COLUMNS)
+            .map(|_| Vec::with_capacity(rows))
+            .collect();
         let mut ints: Vec<Option<i64>> = Vec::with_capacity(rows);
         let mut prediction = Vec::with_capacity(rows);
         for _ in 0..rows {
@@ -449,6 +451,13 @@ fn status_mib(field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The 1, 5 and 15 minute load averages (other work on the machine skews times).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// One row of the results table.
 struct Stage {
     name: String,
@@ -560,7 +569,10 @@ fn run_stages(files: &Files, args: &Args) -> Result<()> {
     let ref_rows = files.reference_rows as f64;
     let cur_rows = files.current_rows as f64;
     let mut stages = Vec::new();
-    println!("runs per stage: {runs}; times are wall clock per run\n");
+    println!(
+        "runs per stage: {runs}; times are wall clock per run; load average before: {}\n",
+        load_average()
+    );
 
     // `check` end to end first, while nothing else is held, so its peak RSS is
     // close to what the CLI process needs.
@@ -588,6 +600,16 @@ fn run_stages(files: &Files, args: &Args) -> Result<()> {
         runs,
         Some((ref_rows, "rows")),
         || Ok(data::read_path(&files.reference, &profile.plan)?),
+    )?;
+    stages.push(stage);
+    let (stage, _) = measure(
+        "  of which: SHA-256 of the reference file",
+        runs,
+        Some((
+            std::fs::metadata(&files.reference)?.len() as f64 / 1e6,
+            "MB",
+        )),
+        || Ok(reference::sha256_file(&files.reference)?),
     )?;
     stages.push(stage);
 
@@ -642,6 +664,7 @@ fn run_stages(files: &Files, args: &Args) -> Result<()> {
         first.dataset.drift_detected,
         if identical { "yes" } else { "NO" }
     );
+    println!("load average after: {}", load_average());
     if let Some(hwm) = status_mib("VmHWM:") {
         println!("peak RSS of the last stage: {hwm:.0} MiB (VmHWM)");
     }
