@@ -5,6 +5,7 @@
 //! Prometheus gauges and as `GET /api/v1/drift`. The JSON shape is the contract of
 //! SPEC.md section 1; scores that do not apply are `null`.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::{DriftConfig, Thresholds};
@@ -86,9 +87,11 @@ pub fn evaluate(
     current_rows: u64,
 ) -> DriftReport {
     let settings = &profile.settings;
+    // Columns are scored independently; a KS p-value on large samples can take
+    // milliseconds, so they share the cores.
     let features: Vec<ColumnReport> = profile
         .columns
-        .iter()
+        .par_iter()
         .zip(samples)
         .map(|(column, sample)| score_column(column, sample, settings))
         .collect();

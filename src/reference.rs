@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::Array;
 use arrow::datatypes::Schema;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Binning, ColumnsConfig, DriftConfig};
@@ -355,14 +356,15 @@ impl ReferenceProfile {
                     .filter(|c| c.boolean)
                     .map(|c| c.name.as_str()),
             );
-        let batches = data::read_path(path, &plan)?;
+        // Hashing the file and decoding it are independent: do both at once.
+        let (sha256, batches) = rayon::join(|| sha256_file(path), || data::read_path(path, &plan));
+        let (sha256, batches) = (sha256?, batches?);
         if batches.iter().all(|b| b.rows == 0) {
             return Err(ReferenceError::Unusable {
                 path: path.to_path_buf(),
                 message: "the reference has no rows".into(),
             });
         }
-        let sha256 = sha256_file(path)?;
         Ok(Self::from_batches(
             path, sha256, &resolved, plan, &batches, settings,
         ))
@@ -378,8 +380,9 @@ impl ReferenceProfile {
         settings: &DriftConfig,
     ) -> ReferenceProfile {
         let rows: u64 = batches.iter().map(|b| b.rows as u64).sum();
+        // Columns are independent (each numeric one is sorted once): one per core.
         let columns = resolved
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(i, column)| build_column(column, i, batches, settings))
             .collect();

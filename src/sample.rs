@@ -7,6 +7,7 @@
 //! [`crate::drift`] sees the same thing.
 
 use arrow::array::Array;
+use rayon::prelude::*;
 
 use crate::data::{Batch, ColumnArray};
 use crate::reference::{ColumnProfile, ProfileDetail, ReferenceProfile};
@@ -120,6 +121,6 @@ pub fn samples_from_batches(
             sample.absorb(column, array, batch.rows);
         }
     }
-    samples.iter_mut().for_each(ColumnSample::finish);
+    samples.par_iter_mut().for_each(ColumnSample::finish);
     (samples, rows)
 }

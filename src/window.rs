@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
 
 use crate::data::{Batch, ColumnArray, ColumnPlan, Kind, Rejects};
 use crate::reference::ReferenceProfile;
@@ -175,7 +176,7 @@ impl Window {
                 sample.absorb(column, array.as_ref(), live);
             }
         }
-        samples.iter_mut().for_each(ColumnSample::finish);
+        samples.par_iter_mut().for_each(ColumnSample::finish);
         samples
     }
 
