@@ -336,15 +336,12 @@ fn move_into(from: &Path, done_dir: &Path, name: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{ColumnPlan, Kind};
     use crate::sources::SourceEvent;
-    use std::sync::Arc;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::mpsc;
     use tokio::time::timeout;
     use tokio_util::sync::CancellationToken;
 
-    const WITHIN: Duration = Duration::from_secs(5);
-    const QUIET: Duration = Duration::from_millis(400);
+    use crate::sources::test_support::{self, QUIET, WITHIN};
 
     /// What the test side saw (acks already answered).
     #[derive(Debug)]
@@ -376,16 +373,8 @@ mod tests {
     }
 
     fn start(config: DirectorySourceConfig, processed: BTreeMap<String, FileStamp>) -> Harness {
-        let (tx, rx) = mpsc::channel(16);
-        let plan = Arc::new(ColumnPlan::new([("x".into(), Kind::Numeric)]));
-        let (_plan_tx, plan_rx) = watch::channel(plan);
-        let shutdown = CancellationToken::new();
-        let ctx = SourceContext {
-            label: format!("directory:{}", config.path.display()).into(),
-            plan: plan_rx,
-            events: tx,
-            shutdown: shutdown.clone(),
-        };
+        let (ctx, rx, shutdown) =
+            test_support::context(format!("directory:{}", config.path.display()));
         let task = tokio::spawn(run(config, ctx, processed));
         Harness { rx, shutdown, task }
     }
@@ -437,11 +426,7 @@ mod tests {
         }
 
         async fn stop(self) {
-            self.shutdown.cancel();
-            timeout(WITHIN, self.task)
-                .await
-                .expect("run stops on shutdown")
-                .unwrap();
+            test_support::stop(self.shutdown, self.task).await;
         }
     }
 

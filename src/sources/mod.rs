@@ -119,3 +119,53 @@ impl SourceContext {
         done.await.is_ok()
     }
 }
+
+/// What the source tests share: a real [`SourceContext`] over a one-column plan,
+/// and a bounded stop.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::{mpsc, watch};
+    use tokio_util::sync::CancellationToken;
+
+    use super::{SourceContext, SourceEvent};
+    use crate::data::{ColumnPlan, Kind};
+
+    /// How long a test waits for a source to do something.
+    pub(crate) const WITHIN: Duration = Duration::from_secs(5);
+    /// How long a test waits to be sure nothing more comes.
+    pub(crate) const QUIET: Duration = Duration::from_millis(400);
+
+    /// A context labelled `label` whose plan has one numeric column `x`, the
+    /// receiving end of its events and its shutdown token.
+    pub(crate) fn context(
+        label: String,
+    ) -> (
+        SourceContext,
+        mpsc::Receiver<SourceEvent>,
+        CancellationToken,
+    ) {
+        let (tx, rx) = mpsc::channel(16);
+        let plan = Arc::new(ColumnPlan::new([("x".into(), Kind::Numeric)]));
+        let (_plan_tx, plan_rx) = watch::channel(plan);
+        let shutdown = CancellationToken::new();
+        let ctx = SourceContext {
+            label: label.into(),
+            plan: plan_rx,
+            events: tx,
+            shutdown: shutdown.clone(),
+        };
+        (ctx, rx, shutdown)
+    }
+
+    /// Cancels `shutdown` and asserts the source task returns within [`WITHIN`].
+    pub(crate) async fn stop(shutdown: CancellationToken, task: tokio::task::JoinHandle<()>) {
+        shutdown.cancel();
+        tokio::time::timeout(WITHIN, task)
+            .await
+            .expect("run stops on shutdown")
+            .expect("the source task does not panic");
+    }
+}

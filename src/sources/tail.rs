@@ -504,16 +504,14 @@ fn end_of_last_line(file: &File, len: u64) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{ColumnPlan, Kind};
     use crate::sources::SourceEvent;
     use std::io::Write;
     use std::path::Path;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::mpsc;
     use tokio::time::timeout;
     use tokio_util::sync::CancellationToken;
 
-    const WITHIN: Duration = Duration::from_secs(5);
-    const QUIET: Duration = Duration::from_millis(400);
+    use crate::sources::test_support::{self, QUIET, WITHIN};
 
     struct Harness {
         rx: mpsc::Receiver<SourceEvent>,
@@ -534,16 +532,7 @@ mod tests {
     }
 
     fn start(config: TailSourceConfig, position: Option<TailPosition>) -> Harness {
-        let (tx, rx) = mpsc::channel(16);
-        let plan = Arc::new(ColumnPlan::new([("x".into(), Kind::Numeric)]));
-        let (_plan_tx, plan_rx) = watch::channel(plan);
-        let shutdown = CancellationToken::new();
-        let ctx = SourceContext {
-            label: format!("tail:{}", config.path.display()).into(),
-            plan: plan_rx,
-            events: tx,
-            shutdown: shutdown.clone(),
-        };
+        let (ctx, rx, shutdown) = test_support::context(format!("tail:{}", config.path.display()));
         let task = tokio::spawn(run(config, ctx, position));
         Harness {
             rx,
@@ -592,11 +581,7 @@ mod tests {
         }
 
         async fn stop(self) {
-            self.shutdown.cancel();
-            timeout(WITHIN, self.task)
-                .await
-                .expect("run stops on shutdown")
-                .unwrap();
+            test_support::stop(self.shutdown, self.task).await;
         }
     }
 
