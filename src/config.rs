@@ -143,7 +143,9 @@ pub struct ColumnsConfig {
     pub categorical: Vec<String>,
     /// Columns never scored.
     pub ignore: Vec<String>,
-    /// Column holding each row's event time, for a time window (optional).
+    /// Column holding each row's event time (an Arrow timestamp or date, Unix
+    /// seconds, or RFC 3339 text). Never scored; with `window.duration` set, rows
+    /// age by this time instead of their arrival time.
     pub timestamp: Option<String>,
 }
 
@@ -164,7 +166,8 @@ impl Default for ColumnsConfig {
 pub struct WindowConfig {
     /// Keep the last `size` rows.
     pub size: usize,
-    /// Also drop rows older than this (`"1h"`, `"30m"`), by arrival time.
+    /// Also drop rows older than this (`"1h"`, `"30m"`): by arrival time, or by
+    /// event time when `columns.timestamp` is set (see [`crate::window`]).
     #[serde(deserialize_with = "de_opt_duration")]
     pub duration: Option<Duration>,
     /// Below this many rows no scores are exported.

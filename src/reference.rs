@@ -365,6 +365,12 @@ impl ReferenceProfile {
                 message: "the reference has no rows".into(),
             });
         }
+        // Current data also carries the event-time column, when one is named (the
+        // reference's own timestamps are never read).
+        let plan = match &rules.timestamp {
+            Some(name) => plan.with_time_column(name),
+            None => plan,
+        };
         Ok(Self::from_batches(
             path, sha256, &resolved, plan, &batches, settings,
         ))

@@ -1,9 +1,21 @@
 //! The sliding window: the last `size` rows (and, optionally, only rows younger
 //! than `duration`), held as zero-copy slices of the batches they arrived in.
 //!
-//! Pushing a batch appends it and evicts the oldest rows beyond `size`; evicting by
-//! age drops whole batches older than `duration` (rows carry their batch's arrival
-//! time). [`Window::samples`] summarises the live rows per column for the
+//! Pushing a batch appends it and evicts the oldest rows beyond `size` (in arrival
+//! order). Evicting by age keeps rows younger than `duration`, measured one of two
+//! ways:
+//! - **arrival time** (the default): rows carry their batch's arrival time, and a
+//!   row leaves `duration` after it arrived;
+//! - **event time**, when the plan has an event-time column (`[columns]
+//!   timestamp`): a row leaves once it is more than `duration` older than the
+//!   newest event time seen, capped at the current time so that one row stamped in
+//!   the future cannot empty the window. Rows may arrive out of order; a row older
+//!   than the cut-off on arrival is never in the window. A row whose timestamp is
+//!   missing or unreadable is aged by its arrival time instead. Replaying old data
+//!   therefore fills the window as it would have been filled live, and when input
+//!   stops the window keeps its rows (the stale-input alert says so).
+//!
+//! [`Window::samples`] summarises the live rows per column for the
 //! evaluator: categorical counts by one pass, numeric values by one pass and one
 //! sort per column (about a millisecond for 10,000 rows), so a score is always
 //! computed over exactly the rows the window holds. The window can be saved to and
@@ -54,11 +66,85 @@ struct Chunk {
     start: usize,
     rows: usize,
     columns: Vec<Option<ColumnArray>>,
+    /// Each row's event time in Unix seconds (its arrival time when it has none),
+    /// when the plan has an event-time column.
+    times: Option<Vec<f64>>,
+    /// A lower bound of the live rows' `times` (exact when computed).
+    min_time: f64,
 }
 
 impl Chunk {
     fn live(&self) -> usize {
         self.rows - self.start
+    }
+
+    /// Keeps the live rows whose event time is at least `cutoff`; returns how many
+    /// rows left.
+    fn retain_since(&mut self, cutoff: f64) -> usize {
+        let live = self.live();
+        if self.min_time >= cutoff {
+            return 0;
+        }
+        let Some(times) = &self.times else {
+            // Rows without event times age by their arrival time, all together.
+            self.start = self.rows;
+            return live;
+        };
+        let keep: Vec<bool> = times[self.start..].iter().map(|&t| t >= cutoff).collect();
+        let kept = keep.iter().filter(|&&k| k).count();
+        if kept < live {
+            let (start, rows) = (self.start, self.rows);
+            self.columns = self
+                .columns
+                .iter()
+                .map(|c| {
+                    c.as_ref()
+                        .map(|c| filter_rows(&c.slice(start, rows - start), &keep))
+                })
+                .collect();
+            let times: Vec<f64> = times[start..]
+                .iter()
+                .zip(&keep)
+                .filter_map(|(&t, &k)| k.then_some(t))
+                .collect();
+            self.min_time = times.iter().copied().fold(f64::INFINITY, f64::min);
+            self.times = Some(times);
+            self.start = 0;
+            self.rows = kept;
+        } else {
+            self.min_time = times[self.start..]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+        }
+        live - kept
+    }
+}
+
+/// The rows of `column` where `keep` is true. (Written out rather than with
+/// `arrow::compute::filter` because that returns a `Result` and a type-erased
+/// array, and this cannot fail.)
+fn filter_rows(column: &ColumnArray, keep: &[bool]) -> ColumnArray {
+    match column {
+        ColumnArray::Numeric(a) => ColumnArray::Numeric(
+            a.iter()
+                .zip(keep)
+                .filter_map(|(v, &k)| k.then_some(v))
+                .collect(),
+        ),
+        ColumnArray::Categorical(a) => ColumnArray::Categorical(
+            a.iter()
+                .zip(keep)
+                .filter_map(|(v, &k)| k.then_some(v))
+                .collect(),
+        ),
+    }
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
     }
 }
 
@@ -70,6 +156,8 @@ pub struct Window {
     plan: Arc<ColumnPlan>,
     chunks: VecDeque<Chunk>,
     rows: usize,
+    /// The newest event time seen (Unix seconds), or -inf.
+    newest: f64,
 }
 
 impl Window {
@@ -81,6 +169,7 @@ impl Window {
             plan,
             chunks: VecDeque::new(),
             rows: 0,
+            newest: f64::NEG_INFINITY,
         }
     }
 
@@ -112,17 +201,50 @@ impl Window {
         if batch.rows == 0 {
             return;
         }
-        let columns = remap(&batch.columns, batch_plan, &self.plan);
+        let mut columns = remap(&batch.columns, batch_plan, &self.plan);
         // Only the last `size` rows of an oversized batch can ever be live.
         let start = batch.rows.saturating_sub(self.size);
+        let rows = batch.rows - start;
+        if start > 0 {
+            columns = columns
+                .iter()
+                .map(|c| c.as_ref().map(|c| c.slice(start, rows)))
+                .collect();
+        }
+        let arrival = unix_seconds(arrived);
+        let times = self.plan.time_column().map(|t| match columns.get(t) {
+            Some(Some(ColumnArray::Numeric(a))) => {
+                // Only real timestamps move the newest event time: a row aged by
+                // its arrival time must not push replayed rows out.
+                let stamped = a.iter().flatten().filter(|v| v.is_finite());
+                self.newest = stamped.fold(self.newest, f64::max);
+                a.iter()
+                    .map(|v| v.filter(|v| v.is_finite()).unwrap_or(arrival))
+                    .collect::<Vec<f64>>()
+            }
+            _ => vec![arrival; rows],
+        });
+        let min_time = times
+            .as_ref()
+            .map_or(arrival, |t| t.iter().copied().fold(f64::INFINITY, f64::min));
         self.chunks.push_back(Chunk {
             arrived,
-            start,
-            rows: batch.rows,
+            start: 0,
+            rows,
             columns,
+            times,
+            min_time,
         });
-        self.rows += batch.rows - start;
+        self.rows += rows;
         self.evict_to_size();
+        if self.by_event_time() {
+            self.evict_expired(arrived);
+        }
+    }
+
+    /// True when rows age by their event time (see the module docs).
+    pub fn by_event_time(&self) -> bool {
+        self.duration.is_some() && self.plan.time_column().is_some()
     }
 
     fn evict_to_size(&mut self) {
@@ -141,11 +263,30 @@ impl Window {
         }
     }
 
-    /// Drops rows that arrived before `now - duration`. Returns true if any left.
+    /// Drops rows older than `duration`: by arrival (rows that arrived before
+    /// `now - duration`) or by event time (see the module docs). Returns true if
+    /// any left.
     pub fn evict_expired(&mut self, now: SystemTime) -> bool {
         let Some(duration) = self.duration else {
             return false;
         };
+        if self.by_event_time() {
+            // With no timestamp seen yet, every row is aged by its arrival time.
+            let now = unix_seconds(now);
+            let newest = if self.newest.is_finite() {
+                self.newest.min(now)
+            } else {
+                now
+            };
+            let cutoff = newest - duration.as_secs_f64();
+            let mut left = 0;
+            for chunk in &mut self.chunks {
+                left += chunk.retain_since(cutoff);
+            }
+            self.chunks.retain(|c| c.live() > 0);
+            self.rows -= left;
+            return left > 0;
+        }
         let Some(cutoff) = now.checked_sub(duration) else {
             return false;
         };
@@ -410,6 +551,141 @@ mod tests {
         assert!(w.evict_expired(now));
         assert_eq!(live_x(&w), vec![3.0, 4.0]);
         assert!(!w.evict_expired(now));
+    }
+
+    fn timed_plan() -> Arc<ColumnPlan> {
+        Arc::new(
+            ColumnPlan::new([
+                ("x".to_string(), Kind::Numeric),
+                ("c".to_string(), Kind::Categorical),
+            ])
+            .with_time_column("ts"),
+        )
+    }
+
+    /// Rows `x` = value with event times `ts` (None: no timestamp).
+    fn timed_batch(rows: &[(f64, Option<f64>)]) -> Batch {
+        let x: Float64Array = rows.iter().map(|r| Some(r.0)).collect();
+        let c: StringArray = rows.iter().map(|r| Some(format!("c{}", r.0))).collect();
+        let ts: Float64Array = rows.iter().map(|r| r.1).collect();
+        Batch {
+            rows: rows.len(),
+            columns: vec![
+                Some(ColumnArray::Numeric(x)),
+                Some(ColumnArray::Categorical(c)),
+                Some(ColumnArray::Numeric(ts)),
+            ],
+            rejects: Rejects::default(),
+        }
+    }
+
+    fn sorted_x(w: &Window) -> Vec<f64> {
+        let mut x = live_x(w);
+        x.sort_by(f64::total_cmp);
+        x
+    }
+
+    #[test]
+    fn event_time_keeps_rows_within_duration_of_the_newest() {
+        let p = timed_plan();
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        let mut w = Window::new(100, Some(Duration::from_secs(60)), p.clone());
+        assert!(w.by_event_time());
+        // Out of order within and across batches.
+        w.push(
+            &timed_batch(&[(1.0, Some(1000.0)), (2.0, Some(900.0))]),
+            &p,
+            now,
+        );
+        w.push(
+            &timed_batch(&[(3.0, Some(1050.0)), (4.0, Some(950.0))]),
+            &p,
+            now,
+        );
+        // newest = 1050, cut-off 990: rows at 900 and 950 left.
+        assert_eq!(sorted_x(&w), vec![1.0, 3.0]);
+        assert_eq!(w.rows(), 2);
+        // A late row is never in the window; a newer one pushes 1000 out.
+        w.push(
+            &timed_batch(&[(5.0, Some(10.0)), (6.0, Some(1070.0))]),
+            &p,
+            now,
+        );
+        assert_eq!(sorted_x(&w), vec![3.0, 6.0]);
+        // Time passing does not age rows: only newer timestamps do.
+        assert!(!w.evict_expired(now + Duration::from_secs(3600)));
+        assert_eq!(w.rows(), 2);
+        // The saved window restores the same rows and the same newest time.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.arrow");
+        w.save(&path).unwrap();
+        let mut back = Window::new(100, Some(Duration::from_secs(60)), p.clone());
+        assert_eq!(back.restore(&path).unwrap(), 2);
+        back.push(&timed_batch(&[(7.0, Some(1120.0))]), &p, now);
+        assert_eq!(sorted_x(&back), vec![6.0, 7.0]);
+    }
+
+    #[test]
+    fn event_time_from_the_future_is_capped_at_now() {
+        let p = timed_plan();
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        let mut w = Window::new(100, Some(Duration::from_secs(60)), p.clone());
+        w.push(&timed_batch(&[(1.0, Some(9_990.0))]), &p, now);
+        w.push(&timed_batch(&[(2.0, Some(1e12))]), &p, now);
+        assert_eq!(sorted_x(&w), vec![1.0, 2.0], "cut-off is now - 60 s");
+        assert!(w.evict_expired(now + Duration::from_secs(100)));
+        assert_eq!(sorted_x(&w), vec![2.0]);
+    }
+
+    #[test]
+    fn rows_without_timestamps_age_by_arrival() {
+        let p = timed_plan();
+        let t0 = UNIX_EPOCH + Duration::from_secs(10_000);
+        let mut w = Window::new(100, Some(Duration::from_secs(60)), p.clone());
+        // No timestamp seen yet: the cut-off follows the clock.
+        w.push(&timed_batch(&[(1.0, None)]), &p, t0);
+        assert!(w.evict_expired(t0 + Duration::from_secs(61)));
+        assert_eq!(w.rows(), 0);
+        // A row without a timestamp does not move the newest event time.
+        w.push(&timed_batch(&[(2.0, Some(5_000.0))]), &p, t0);
+        w.push(&timed_batch(&[(3.0, None), (4.0, Some(5_030.0))]), &p, t0);
+        assert_eq!(sorted_x(&w), vec![2.0, 3.0, 4.0]);
+        // A batch without the column at all is aged by arrival too.
+        let mut plain = batch(10..12);
+        plain.columns.push(None);
+        w.push(&plain, &p, t0 - Duration::from_secs(6_000));
+        assert!(w.evict_expired(t0));
+        assert_eq!(
+            sorted_x(&w),
+            vec![2.0, 3.0, 4.0],
+            "arrived before the cut-off"
+        );
+        w.push(
+            &timed_batch(&[(5.0, Some(10_040.0))]),
+            &p,
+            t0 + Duration::from_secs(50),
+        );
+        assert_eq!(sorted_x(&w), vec![3.0, 5.0], "cut-off 9,980 passes 5,030");
+    }
+
+    #[test]
+    fn size_and_event_time_limits_work_together() {
+        let p = timed_plan();
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        let mut w = Window::new(3, Some(Duration::from_secs(60)), p.clone());
+        let rows: Vec<(f64, Option<f64>)> = (0..10)
+            .map(|i| (i as f64, Some(1000.0 + i as f64)))
+            .collect();
+        w.push(&timed_batch(&rows), &p, now);
+        assert_eq!(sorted_x(&w), vec![7.0, 8.0, 9.0]);
+        w.push(&timed_batch(&[(10.0, Some(1068.0))]), &p, now);
+        assert_eq!(sorted_x(&w), vec![8.0, 9.0, 10.0]);
+        w.push(&timed_batch(&[(11.0, Some(1070.0))]), &p, now);
+        assert_eq!(
+            sorted_x(&w),
+            vec![10.0, 11.0],
+            "1009 is older than 1070 - 60"
+        );
     }
 
     #[test]

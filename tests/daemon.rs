@@ -280,6 +280,72 @@ fn http_ingest_of_every_content_type_matches_check() {
 }
 
 #[test]
+fn event_time_window_keeps_the_last_duration_of_timestamps() {
+    // 1,200 rows stamped 10 s apart, ending five hours ago (a replay), sent out of
+    // order; the window is one hour of event time: the last 361 stamps, plus a row
+    // whose timestamp is unreadable (rejected value, aged by its arrival time).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        .floor();
+    let last = now - 5.0 * 3600.0;
+    let lines = drifted_lines();
+    let n = lines.len();
+    let stamped: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let body = line.trim_end().trim_end_matches('}');
+            if i == 0 {
+                format!("{body}, \"ts\": \"not a time\"}}")
+            } else {
+                format!("{body}, \"ts\": {}}}", last - 10.0 * (n - 1 - i) as f64)
+            }
+        })
+        .collect();
+    let kept: Vec<&String> = stamped
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i == 0 || i >= n - 361)
+        .map(|(_, l)| l)
+        .collect();
+    // A fixed shuffle: every 7th row first, then the others backwards.
+    let mut order: Vec<usize> = (0..n).step_by(7).collect();
+    order.extend((0..n).rev().filter(|i| i % 7 != 0));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = base_config(
+        dir.path(),
+        "[[sources]]\ntype = \"http\"\n",
+        "[columns]\ntimestamp = \"ts\"\n",
+    );
+    let daemon = Daemon::start_with_env(&config, &[("DRIFT_EXPORTER__WINDOW__DURATION", "1h")]);
+    for part in order.chunks(300) {
+        let body: String = part.iter().map(|&i| stamped[i].clone() + "\n").collect();
+        let response = daemon.ingest("application/x-ndjson", body.as_bytes());
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    wait_for_rows(&daemon, kept.len() as f64);
+    let scrape = daemon.scrape();
+    assert_eq!(scrape.sum("drift_ingested_rows_total", &[]), n as f64);
+    assert_eq!(
+        scrape.sum("drift_rejected_rows_total", &[("reason", "type")]),
+        1.0
+    );
+    assert!(
+        !scrape.by_feature("drift_psi").contains_key("ts"),
+        "the timestamp is never scored"
+    );
+    let same_rows = dir.path().join("kept.ndjson");
+    let text: String = kept.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&same_rows, text).unwrap();
+    let (_, report) = check_json(&reference(), &same_rows, None);
+    assert_gauges_match(&scrape, &report);
+    daemon.stop();
+}
+
+#[test]
 fn restart_mid_stream_neither_loses_nor_repeats_rows() {
     let lines = drifted_lines();
     let chunks: Vec<String> = lines.chunks(300).map(|c| c.join("\n") + "\n").collect();

@@ -10,8 +10,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::file::reader::ChunkReader;
 
-use super::convert::normalise;
-use super::{Batch, ColumnPlan, DataError, Rejects, RowFlags};
+use super::convert::{normalise, to_event_seconds};
+use super::{Batch, ColumnArray, ColumnPlan, DataError, Rejects, RowFlags};
 
 /// Rows per decoded Parquet batch.
 const PARQUET_BATCH_ROWS: usize = 64 * 1024;
@@ -112,6 +112,16 @@ pub(crate) fn normalise_batch(
         .enumerate()
         .map(|(i, (name, kind))| {
             batch.column_by_name(name).map(|array| {
+                if plan.is_time(i) {
+                    return ColumnArray::Numeric(to_event_seconds(
+                        array,
+                        name,
+                        origin,
+                        row_offset,
+                        &mut flags,
+                        &mut rejects,
+                    ));
+                }
                 normalise(
                     array,
                     kind,

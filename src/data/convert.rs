@@ -3,8 +3,9 @@
 //! row: numeric ones become NaN (never scored, not missing), categorical ones null.
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Float64Builder, StringArray};
+use arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 use arrow::compute::{can_cast_types, cast};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 
 use super::{ColumnArray, Kind, RejectReason, Rejects, RowFlags};
 
@@ -151,6 +152,138 @@ fn to_numeric(
     builder.finish()
 }
 
+/// Parses an event time: a number of Unix seconds (fractions allowed) or a date
+/// and time as RFC 3339 / ISO 8601 text (`2026-11-23T08:00:00Z`, with a space for
+/// the `T`, an offset, or none for UTC; a bare date is its midnight UTC).
+/// `Ok(None)` is an empty cell; `Err(())` text that is neither.
+pub(crate) fn parse_event_time(text: &str) -> Result<Option<f64>, ()> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(seconds) = t.parse::<f64>() {
+        return if seconds.is_finite() {
+            Ok(Some(seconds))
+        } else {
+            Err(())
+        };
+    }
+    string_to_timestamp_nanos(t)
+        // Whole seconds and the fraction apart: nanoseconds since 1970 need more
+        // than f64's 53 bits.
+        .map(|nanos| {
+            Some(
+                nanos.div_euclid(1_000_000_000) as f64
+                    + nanos.rem_euclid(1_000_000_000) as f64 / 1e9,
+            )
+        })
+        .map_err(|_| ())
+}
+
+/// Appends an event time parsed from text, or a null and a `type` rejection.
+pub(crate) fn push_event_time(
+    builder: &mut Float64Builder,
+    text: &str,
+    row: usize,
+    flags: &mut RowFlags,
+    rejects: &mut Rejects,
+    message: impl FnOnce() -> String,
+) {
+    match parse_event_time(text) {
+        Ok(v) => builder.append_option(v),
+        Err(()) => {
+            flags.flag(row, RejectReason::Type);
+            rejects.message(message);
+            builder.append_null();
+        }
+    }
+}
+
+/// The message for an event time that cannot be read.
+pub(crate) fn bad_event_time(origin: &str, place: &str, name: &str, found: &str) -> String {
+    format!(
+        "{origin}: {place}: column `{name}`: expected a timestamp (RFC 3339 text or Unix seconds), found {found}; the row keeps its arrival time"
+    )
+}
+
+/// Converts an Arrow column to event times in Unix seconds: timestamps of any
+/// unit and time zone and dates exactly (to the millisecond), numbers as seconds,
+/// text by [`parse_event_time`]. A value that is none of these is null, flagged
+/// `type` (the window then ages the row by its arrival time).
+pub(crate) fn to_event_seconds(
+    array: &ArrayRef,
+    name: &str,
+    origin: &str,
+    row_offset: usize,
+    flags: &mut RowFlags,
+    rejects: &mut Rejects,
+) -> Float64Array {
+    let data_type = array.data_type();
+    let millis = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let temporal = matches!(
+        data_type,
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+    );
+    if temporal {
+        if let Ok(cast) = cast(array, &millis) {
+            return cast
+                .as_primitive::<TimestampMillisecondType>()
+                .iter()
+                .map(|v| v.map(|ms| ms as f64 / 1e3))
+                .collect();
+        }
+    }
+    let mut builder = Float64Builder::with_capacity(array.len());
+    let row = |i: usize| format!("row {}", row_offset + i + 1);
+    if data_type.is_numeric() {
+        if let Ok(cast) = cast(array, &DataType::Float64) {
+            for (i, v) in cast
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .iter()
+                .enumerate()
+            {
+                match v {
+                    Some(v) if !v.is_finite() => {
+                        flags.flag(i, RejectReason::NonFinite);
+                        rejects.message(|| bad_event_time(origin, &row(i), name, &v.to_string()));
+                        builder.append_null();
+                    }
+                    v => builder.append_option(v),
+                }
+            }
+            return builder.finish();
+        }
+    }
+    if is_text(data_type) {
+        if let Ok(text) = cast(array, &DataType::Utf8) {
+            for (i, cell) in text.as_string::<i32>().iter().enumerate() {
+                match cell {
+                    None => builder.append_null(),
+                    Some(cell) => push_event_time(&mut builder, cell, i, flags, rejects, || {
+                        bad_event_time(origin, &row(i), name, &format!("{cell:?}"))
+                    }),
+                }
+            }
+            return builder.finish();
+        }
+    }
+    for i in 0..array.len() {
+        builder.append_null();
+        if !array.is_null(i) {
+            flags.flag(i, RejectReason::Type);
+            rejects.message(|| {
+                bad_event_time(
+                    origin,
+                    &row(i),
+                    name,
+                    &format!("a value of type {data_type}"),
+                )
+            });
+        }
+    }
+    builder.finish()
+}
+
 /// Rewrites `True`/`FALSE`/... to `true`/`false` (copying only when needed).
 fn canonical_bools(text: StringArray) -> StringArray {
     let needs = text
@@ -215,6 +348,81 @@ mod tests {
         );
         flags.fold_into(&mut rejects);
         (col, rejects)
+    }
+
+    fn event_seconds(array: ArrayRef) -> (Vec<Option<f64>>, Rejects) {
+        let mut flags = RowFlags::new(array.len());
+        let mut rejects = Rejects::default();
+        let out = to_event_seconds(&array, "ts", "test", 0, &mut flags, &mut rejects);
+        flags.fold_into(&mut rejects);
+        (out.iter().collect(), rejects)
+    }
+
+    #[test]
+    fn event_times_parse_rfc3339_and_unix_seconds() {
+        // 2026-11-23T08:00:00Z
+        let t = 1_795_420_800.0;
+        assert_eq!(parse_event_time("2026-11-23T08:00:00Z"), Ok(Some(t)));
+        assert_eq!(parse_event_time("2026-11-23 08:00:00"), Ok(Some(t)));
+        assert_eq!(parse_event_time("2026-11-23T09:30:00+01:30"), Ok(Some(t)));
+        assert_eq!(
+            parse_event_time("2026-11-23T08:00:00.250Z"),
+            Ok(Some(t + 0.25))
+        );
+        assert_eq!(parse_event_time("2026-11-23"), Ok(Some(t - 8.0 * 3600.0)));
+        assert_eq!(parse_event_time(" 1795420800.5 "), Ok(Some(t + 0.5)));
+        assert_eq!(parse_event_time(""), Ok(None));
+        assert_eq!(parse_event_time("yesterday"), Err(()));
+        assert_eq!(parse_event_time("inf"), Err(()));
+    }
+
+    #[test]
+    fn arrow_timestamps_of_every_unit_and_zone_become_seconds() {
+        use arrow::array::{
+            Date32Array, TimestampMicrosecondArray, TimestampNanosecondArray, TimestampSecondArray,
+        };
+        let t = 1_795_420_800i64;
+        let cases: Vec<ArrayRef> = vec![
+            Arc::new(TimestampSecondArray::from(vec![Some(t), None])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![Some(t * 1_000_000), None])
+                    .with_timezone("+05:00"),
+            ),
+            Arc::new(TimestampNanosecondArray::from(vec![
+                Some(t * 1_000_000_000),
+                None,
+            ])),
+            Arc::new(Int64Array::from(vec![Some(t), None])),
+            Arc::new(StringArray::from(vec![Some("2026-11-23T08:00:00Z"), None])),
+        ];
+        for array in cases {
+            let data_type = array.data_type().clone();
+            let (values, rejects) = event_seconds(array);
+            assert_eq!(values, vec![Some(t as f64), None], "{data_type}");
+            assert_eq!(rejects.total_rows(), 0, "{data_type}");
+        }
+        let days = Date32Array::from(vec![Some(20_415)]);
+        assert_eq!(
+            event_seconds(Arc::new(days)).0,
+            vec![Some(20_415.0 * 86_400.0)]
+        );
+    }
+
+    #[test]
+    fn unreadable_event_times_are_type_rejects_naming_the_row() {
+        let (values, rejects) = event_seconds(Arc::new(StringArray::from(vec![
+            Some("2026-11-23T08:00:00Z"),
+            Some("soon"),
+        ])));
+        assert_eq!(values[1], None);
+        assert_eq!(rejects.rows(RejectReason::Type), 1);
+        assert!(rejects.errors[0].contains("row 2"), "{:?}", rejects.errors);
+        assert!(rejects.errors[0].contains("`ts`"), "{:?}", rejects.errors);
+        let (values, rejects) = event_seconds(Arc::new(BooleanArray::from(vec![true])));
+        assert_eq!(values, vec![None]);
+        assert_eq!(rejects.rows(RejectReason::Type), 1);
+        let (_, rejects) = event_seconds(Arc::new(Float64Array::from(vec![f64::NAN])));
+        assert_eq!(rejects.rows(RejectReason::NonFinite), 1);
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub struct ColumnPlan {
     columns: Vec<(String, Kind)>,
     by_name: HashMap<String, usize>,
     booleans: Vec<bool>,
+    time: Option<usize>,
 }
 
 impl ColumnPlan {
@@ -98,6 +99,31 @@ impl ColumnPlan {
             }
         }
         self
+    }
+
+    /// Appends the event-time column `name` (`[columns] timestamp`), read as Unix
+    /// seconds into a numeric column after the scored ones: an Arrow timestamp or
+    /// date, a number of seconds, or RFC 3339 text (see `convert::parse_event_time`). It is
+    /// never scored; the window uses it to age rows. A name already planned is
+    /// left as it is.
+    pub fn with_time_column(mut self, name: &str) -> Self {
+        if self.index_of(name).is_none() {
+            self.by_name.insert(name.to_string(), self.columns.len());
+            self.time = Some(self.columns.len());
+            self.columns.push((name.to_string(), Kind::Numeric));
+            self.booleans.push(false);
+        }
+        self
+    }
+
+    /// The position of the event-time column, if one is planned.
+    pub fn time_column(&self) -> Option<usize> {
+        self.time
+    }
+
+    /// True when column `i` is the event-time column.
+    pub fn is_time(&self, i: usize) -> bool {
+        self.time == Some(i)
     }
 
     /// True when column `i` holds booleans (see [`ColumnPlan::with_booleans`]).

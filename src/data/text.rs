@@ -8,12 +8,16 @@
 use arrow::array::{Float64Builder, StringBuilder};
 use serde_json::{Map, Value};
 
-use super::convert::{canonical_bool, parse_number, push_number, push_type_error};
+use super::convert::{
+    bad_event_time, canonical_bool, parse_number, push_event_time, push_number, push_type_error,
+};
 use super::{Batch, ColumnArray, ColumnPlan, DataError, Kind, RejectReason, Rejects, RowFlags};
 
 enum ColumnBuilder {
     Numeric(Float64Builder),
     Categorical(StringBuilder),
+    /// The event-time column, as Unix seconds.
+    Time(Float64Builder),
 }
 
 /// Accumulates rows column by column for one batch.
@@ -30,7 +34,11 @@ impl<'a> RowsBuilder<'a> {
     fn new(plan: &'a ColumnPlan, origin: &'a str, capacity: usize) -> Self {
         let builders = plan
             .iter()
-            .map(|(_, kind)| match kind {
+            .enumerate()
+            .map(|(i, (_, kind))| match kind {
+                _ if plan.is_time(i) => {
+                    ColumnBuilder::Time(Float64Builder::with_capacity(capacity))
+                }
                 Kind::Numeric => ColumnBuilder::Numeric(Float64Builder::with_capacity(capacity)),
                 Kind::Categorical => {
                     ColumnBuilder::Categorical(StringBuilder::with_capacity(capacity, capacity * 8))
@@ -56,7 +64,7 @@ impl<'a> RowsBuilder<'a> {
 
     fn push_null(&mut self, col: usize) {
         match &mut self.builders[col] {
-            ColumnBuilder::Numeric(b) => b.append_null(),
+            ColumnBuilder::Numeric(b) | ColumnBuilder::Time(b) => b.append_null(),
             ColumnBuilder::Categorical(b) => b.append_null(),
         }
     }
@@ -67,6 +75,21 @@ impl<'a> RowsBuilder<'a> {
         let origin = self.origin;
         let name = self.plan.name(col);
         match (&mut self.builders[col], value) {
+            (ColumnBuilder::Time(b), None | Some(Value::Null)) => b.append_null(),
+            (ColumnBuilder::Time(b), Some(Value::String(text))) => {
+                push_event_time(b, text, row, &mut self.flags, &mut self.rejects, || {
+                    bad_event_time(origin, label, name, &describe(&Value::String(text.clone())))
+                })
+            }
+            (ColumnBuilder::Time(b), Some(Value::Number(n))) if n.as_f64().is_some() => {
+                b.append_option(n.as_f64())
+            }
+            (ColumnBuilder::Time(b), Some(other)) => {
+                b.append_null();
+                self.flags.flag(row, RejectReason::Type);
+                self.rejects
+                    .message(|| bad_event_time(origin, label, name, &describe(other)));
+            }
             (ColumnBuilder::Numeric(b), None | Some(Value::Null)) => b.append_null(),
             (ColumnBuilder::Categorical(b), None | Some(Value::Null)) => b.append_null(),
             (ColumnBuilder::Numeric(b), Some(Value::Number(n))) => match n.as_f64() {
@@ -133,11 +156,17 @@ impl<'a> RowsBuilder<'a> {
                 match &mut self.builders[col] {
                     ColumnBuilder::Numeric(b) => b.append_value(f64::NAN),
                     ColumnBuilder::Categorical(b) => b.append_null(),
+                    ColumnBuilder::Time(b) => b.append_null(),
                 }
                 return;
             }
         };
         match &mut self.builders[col] {
+            ColumnBuilder::Time(b) => {
+                push_event_time(b, text, row, &mut self.flags, &mut self.rejects, || {
+                    bad_event_time(origin, &format!("line {line}"), name, &format!("{text:?}"))
+                })
+            }
             ColumnBuilder::Numeric(b) => {
                 match parse_number(text) {
                     Ok(None) => b.append_null(),
@@ -168,7 +197,9 @@ impl<'a> RowsBuilder<'a> {
             .zip(present)
             .map(|(b, &present)| {
                 let col = match b {
-                    ColumnBuilder::Numeric(mut b) => ColumnArray::Numeric(b.finish()),
+                    ColumnBuilder::Numeric(mut b) | ColumnBuilder::Time(mut b) => {
+                        ColumnArray::Numeric(b.finish())
+                    }
                     ColumnBuilder::Categorical(mut b) => ColumnArray::Categorical(b.finish()),
                 };
                 present.then_some(col)
@@ -457,6 +488,43 @@ mod tests {
         assert_eq!(
             c.iter().collect::<Vec<_>>(),
             vec![Some("true"), Some("false")]
+        );
+    }
+
+    #[test]
+    fn the_event_time_column_is_read_as_unix_seconds() {
+        let plan = plan().with_time_column("ts");
+        let t = 1_795_420_800.0;
+        let body = b"{\"x\": 1, \"ts\": \"2026-11-23T08:00:00Z\"}\n{\"x\": 2, \"ts\": 1795420801}\n{\"x\": 3, \"ts\": \"later\"}\n{\"x\": 4, \"ts\": [1]}\n{\"x\": 5}\n";
+        let batch = read_ndjson(body, &plan, "log", 7).unwrap();
+        let Some(ColumnArray::Numeric(ts)) = &batch.columns[2] else {
+            panic!("numeric event times expected")
+        };
+        let ts: Vec<Option<f64>> = ts.iter().collect();
+        assert_eq!(ts, vec![Some(t), Some(t + 1.0), None, None, None]);
+        assert_eq!(batch.rows, 5, "rows with bad timestamps are kept");
+        assert_eq!(batch.rejects.rows(RejectReason::Type), 2);
+        assert!(
+            batch.rejects.errors[0].contains("line 9"),
+            "{:?}",
+            batch.rejects.errors
+        );
+        assert!(
+            batch.rejects.errors[0].contains("`ts`"),
+            "{:?}",
+            batch.rejects.errors
+        );
+
+        let batch = read_csv(b"x,ts\n1,2026-11-23 08:00:00\n2,\n3,noon\n", &plan, "f.csv").unwrap();
+        let Some(ColumnArray::Numeric(ts)) = &batch.columns[2] else {
+            panic!("numeric event times expected")
+        };
+        assert_eq!(ts.iter().collect::<Vec<_>>(), vec![Some(t), None, None]);
+        assert_eq!(batch.rejects.rows(RejectReason::Type), 1);
+        assert!(
+            batch.rejects.errors[0].contains("line 4"),
+            "{:?}",
+            batch.rejects.errors
         );
     }
 
