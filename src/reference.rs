@@ -84,8 +84,11 @@ pub struct ResolvedColumn {
 }
 
 /// Decides which reference columns are scored, how, and as what, from the Arrow
-/// schema and `[columns]`. Names in `[columns]` that the reference lacks are errors
-/// (except the default prediction column name `prediction`).
+/// schema and `[columns]`. Names in `columns.prediction` and `columns.categorical`
+/// that the reference lacks are errors (except the default prediction column name
+/// `prediction`): they change what is measured, so a typo must not pass. Names in
+/// `columns.ignore` that it lacks are only logged: ignoring an absent column is
+/// harmless, and one config often serves references of several model versions.
 pub fn resolve_columns(
     schema: &Schema,
     rules: &ColumnsConfig,
@@ -101,11 +104,18 @@ pub fn resolve_columns(
     let lists: [(&str, &Vec<String>, bool); 3] = [
         ("columns.prediction", &rules.prediction, !default_prediction),
         ("columns.categorical", &rules.categorical, true),
-        ("columns.ignore", &rules.ignore, true),
+        ("columns.ignore", &rules.ignore, false),
     ];
     for (key, list, must_exist) in lists {
         for name in list {
-            if must_exist && !names.contains(&name.as_str()) {
+            let missing = !names.contains(&name.as_str());
+            if missing && key == "columns.ignore" {
+                tracing::warn!(
+                    reference = %path.display(),
+                    "{key}: column `{name}` is not in the reference; nothing to ignore"
+                );
+            }
+            if missing && must_exist {
                 return Err(column_err(
                     key,
                     format!(
@@ -521,7 +531,8 @@ mod tests {
         ]);
         let rules = ColumnsConfig {
             categorical: vec!["zip".into()],
-            ignore: vec!["id".into()],
+            // `timestamp` is absent: ignoring it is allowed (and logged).
+            ignore: vec!["id".into(), "timestamp".into()],
             ..ColumnsConfig::default()
         };
         let cols = resolve_columns(&schema, &rules, Path::new("r.parquet")).unwrap();

@@ -283,3 +283,88 @@ fn validate_config_accepts_the_default_and_names_bad_keys() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere.parquet"));
 }
+
+#[test]
+fn the_spec_example_config_validates_against_the_sample_reference() {
+    // SPEC.md section 3, verbatim but for the paths: its `ignore` names `id` and
+    // `timestamp`, which the sample reference lacks; that is logged, not fatal.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("spec.toml");
+    let body = r#"
+[server]
+listen = "0.0.0.0:9877"
+
+[model]
+name = "fraud-detector"          # the `model` label on every series
+version = "2026-11-01"           # optional; exported in drift_model_info
+
+[reference]
+path = "REFERENCE"
+
+[columns]                        # all optional: by default every reference column is a feature,
+prediction = ["prediction"]      # kind from its Arrow type (numbers numeric, strings/bools categorical)
+categorical = ["country"]        # force a kind
+ignore = ["id", "timestamp"]
+
+[window]
+size = 10000                     # sliding window: the last N rows
+# duration = "1h"                # or a time window (rows with their arrival time or a timestamp column)
+min_rows = 100                   # below this no scores are exported (only window rows)
+
+[drift]
+bins = 10
+binning = "quantile"              # or "uniform"
+epsilon = 1e-4
+max_categories = 50
+[drift.thresholds]
+psi = 0.2
+kl_divergence = 0.1
+ks_pvalue = 0.05
+chi2_pvalue = 0.05
+drifted_ratio = 0.5
+
+[[sources]]
+type = "directory"               # new files in a folder: .parquet .arrow .ipc .csv .ndjson .jsonl
+path = "data/incoming"
+[[sources]]
+type = "tail"                    # a JSON-lines file that grows; follows rotation and truncation
+path = "/var/log/model/predictions.jsonl"
+[[sources]]
+type = "http"                    # POST /ingest on the server's address
+"#
+    .replace("REFERENCE", &reference().display().to_string());
+    std::fs::write(&config, body).unwrap();
+    let out = Command::new(binary())
+        .args(["validate-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("8 scored columns"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.contains("`id` is not in the reference"), "{stderr}");
+    // A name that changes what is measured must exist.
+    std::fs::write(
+        &config,
+        format!(
+            "[reference]\npath = \"{}\"\n[columns]\ncategorical = [\"contry\"]\n",
+            reference().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .args(["validate-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("columns.categorical") && stderr.contains("contry"),
+        "{stderr}"
+    );
+}
