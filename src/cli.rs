@@ -139,29 +139,31 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     #[test]
     fn command_line_is_well_formed() {
         Cli::command().debug_assert();
     }
 
     #[test]
-    fn no_subcommand_means_serve_with_web_flags() {
+    fn no_subcommand_means_serve_with_web_flags() -> TestResult {
         let cli = Cli::try_parse_from([
             "drift-exporter",
             "--web.listen-address",
             "127.0.0.1:1",
             "--log.format",
             "json",
-        ])
-        .unwrap();
+        ])?;
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.listen_address.as_deref(), Some("127.0.0.1:1"));
         assert_eq!(cli.serve.log.format, LogFormat::Json);
         assert_eq!(cli.serve.config, PathBuf::from(DEFAULT_CONFIG));
+        Ok(())
     }
 
     #[test]
-    fn check_takes_its_flags() {
+    fn check_takes_its_flags() -> TestResult {
         let cli = Cli::try_parse_from([
             "drift-exporter",
             "check",
@@ -171,12 +173,12 @@ mod tests {
             "c.csv",
             "--format",
             "json",
-        ])
-        .unwrap();
+        ])?;
         let Some(Command::Check(args)) = cli.command else {
             panic!("check expected")
         };
         assert_eq!(args.format, CheckFormat::Json);
         assert_eq!(args.current, PathBuf::from("c.csv"));
+        Ok(())
     }
 }

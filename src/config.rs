@@ -633,47 +633,55 @@ fn apply_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(),
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, Path::new("/etc/drift/c.toml"), Vec::new())
     }
 
     #[test]
-    fn empty_file_gives_defaults() {
-        let c = parse("").unwrap();
+    fn empty_file_gives_defaults() -> TestResult {
+        let c = parse("")?;
         assert_eq!(c.drift, DriftConfig::default());
         assert_eq!(c.window.size, 10_000);
         assert_eq!(c.server.listen, "0.0.0.0:9877");
         assert_eq!(c.columns.prediction, vec!["prediction".to_string()]);
+        Ok(())
     }
 
     #[test]
-    fn unknown_key_is_named_with_its_line() {
+    fn unknown_key_is_named_with_its_line() -> TestResult {
         let err = parse("[drift]\nbins = 10\nbinz = 3\n")
-            .unwrap_err()
+            .err()
+            .ok_or("expected an error")?
             .to_string();
         assert!(err.contains("binz"), "{err}");
         assert!(err.contains("line 3"), "{err}");
+        Ok(())
     }
 
     #[test]
-    fn unknown_key_in_a_source_is_an_error() {
+    fn unknown_key_in_a_source_is_an_error() -> TestResult {
         let err = parse("[[sources]]\ntype = \"tail\"\npath = \"x\"\nfollow = true\n")
-            .unwrap_err()
+            .err()
+            .ok_or("expected an error")?
             .to_string();
         assert!(err.contains("follow"), "{err}");
+        Ok(())
     }
 
     #[test]
-    fn relative_paths_follow_the_config_file() {
-        let c = parse("[reference]\npath = \"ref.parquet\"\n[[sources]]\ntype = \"directory\"\npath = \"/abs/in\"\n").unwrap();
+    fn relative_paths_follow_the_config_file() -> TestResult {
+        let c = parse("[reference]\npath = \"ref.parquet\"\n[[sources]]\ntype = \"directory\"\npath = \"/abs/in\"\n")?;
         assert_eq!(
-            c.reference.path.unwrap(),
+            c.reference.path.ok_or("expected a reference path")?,
             PathBuf::from("/etc/drift/ref.parquet")
         );
         let SourceConfig::Directory(d) = &c.sources[0] else {
             panic!()
         };
         assert_eq!(d.path, PathBuf::from("/abs/in"));
+        Ok(())
     }
 
     #[test]
@@ -687,15 +695,16 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_can_be_disabled() {
-        let c = parse("[drift.thresholds]\nkl_divergence = false\npsi = 1\n").unwrap();
+    fn thresholds_can_be_disabled() -> TestResult {
+        let c = parse("[drift.thresholds]\nkl_divergence = false\npsi = 1\n")?;
         assert_eq!(c.drift.thresholds.kl_divergence, None);
         assert_eq!(c.drift.thresholds.psi, Some(1.0));
         assert!(parse("[drift.thresholds]\npsi = true\n").is_err());
+        Ok(())
     }
 
     #[test]
-    fn environment_overrides_the_file() {
+    fn environment_overrides_the_file() -> TestResult {
         let env = vec![
             ("DRIFT_EXPORTER__DRIFT__BINS".to_string(), "20".to_string()),
             (
@@ -708,36 +717,38 @@ mod tests {
             ),
             ("OTHER".to_string(), "x".to_string()),
         ];
-        let c = Config::from_toml("[drift]\nbins = 5\n", Path::new("c.toml"), env).unwrap();
+        let c = Config::from_toml("[drift]\nbins = 5\n", Path::new("c.toml"), env)?;
         assert_eq!(c.drift.bins, 20);
         assert_eq!(c.model.name, "fraud");
         assert_eq!(c.sources, vec![SourceConfig::Http(HttpSourceConfig {})]);
+        Ok(())
     }
 
     #[test]
-    fn bad_environment_override_names_the_variable() {
+    fn bad_environment_override_names_the_variable() -> TestResult {
         let env = vec![("DRIFT_EXPORTER__DRIFT__BINZ".to_string(), "20".to_string())];
         let err = Config::from_toml("", Path::new("c.toml"), env)
-            .unwrap_err()
+            .err()
+            .ok_or("expected an error")?
             .to_string();
         assert!(err.contains("DRIFT_EXPORTER__DRIFT__BINZ"), "{err}");
+        Ok(())
     }
 
     #[test]
-    fn nonsense_values_are_rejected() {
+    fn nonsense_values_are_rejected() -> TestResult {
         assert!(parse("[drift]\nbins = 0\n")
-            .unwrap_err()
+            .err()
+            .ok_or("expected an error")?
             .to_string()
             .contains("drift.bins"));
         assert!(parse("[drift]\nepsilon = 0.0\n").is_err());
         assert!(parse("[window]\nsize = 10\nmin_rows = 20\n").is_err());
         assert!(parse("[window]\nduration = \"soon\"\n").is_err());
         assert_eq!(
-            parse("[window]\nduration = \"1h\"\n")
-                .unwrap()
-                .window
-                .duration,
+            parse("[window]\nduration = \"1h\"\n")?.window.duration,
             Some(Duration::from_secs(3600))
         );
+        Ok(())
     }
 }

@@ -334,6 +334,8 @@ mod tests {
     use crate::drift::{ColumnReport, DatasetReport};
     use crate::reference::DriftType;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     fn report(psi: Option<f64>) -> DriftReport {
         DriftReport {
             reference_rows: 10,
@@ -363,8 +365,8 @@ mod tests {
     }
 
     #[test]
-    fn scores_appear_and_disappear_with_the_report() {
-        let m = Metrics::new().unwrap();
+    fn scores_appear_and_disappear_with_the_report() -> TestResult {
+        let m = Metrics::new()?;
         m.publish_report("m", &report(Some(0.5)), true, 1.0);
         let text = m.render();
         assert!(
@@ -383,5 +385,6 @@ mod tests {
         );
         assert!(text.contains("drift_window_rows{"), "{text}");
         assert!(text.contains("drift_exporter_build_info{"), "{text}");
+        Ok(())
     }
 }

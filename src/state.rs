@@ -204,16 +204,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn missing_file_is_empty_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = State::load(&dir.path().join("none.json")).unwrap();
+    fn missing_file_is_empty_state() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let state = State::load(&dir.path().join("none.json"))?;
         assert!(state.sources.is_empty());
+        Ok(())
     }
 
     #[test]
-    fn round_trips_through_the_file() {
-        let dir = tempfile::tempdir().unwrap();
+    fn round_trips_through_the_file() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("sub/state.json");
         let mut state = State::default();
         let stamp = FileStamp {
@@ -234,22 +237,27 @@ mod tests {
             line: 3,
         };
         state.apply("tail:log", CheckpointUpdate::Tail(pos));
-        state.save(&path).unwrap();
-        let back = State::load(&path).unwrap();
+        state.save(&path)?;
+        let back = State::load(&path)?;
         assert_eq!(back, state);
         assert_eq!(
             back.processed_files("directory:in").get("a.csv"),
             Some(&stamp)
         );
         assert_eq!(back.tail_position("tail:log"), Some(pos));
+        Ok(())
     }
 
     #[test]
-    fn corrupt_file_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
+    fn corrupt_file_is_an_error_naming_it() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("state.json");
-        std::fs::write(&path, "{not json").unwrap();
-        let err = State::load(&path).unwrap_err().to_string();
+        std::fs::write(&path, "{not json")?;
+        let err = State::load(&path)
+            .err()
+            .ok_or("expected an error")?
+            .to_string();
         assert!(err.contains("state.json"), "{err}");
+        Ok(())
     }
 }

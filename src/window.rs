@@ -504,6 +504,8 @@ pub fn remap(
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     fn plan() -> Arc<ColumnPlan> {
         Arc::new(ColumnPlan::new([
             ("x".to_string(), Kind::Numeric),
@@ -524,33 +526,35 @@ mod tests {
         }
     }
 
-    fn live_x(w: &Window) -> Vec<f64> {
-        let rb = w.to_record_batch().unwrap();
-        rb.column(0).as_primitive::<Float64Type>().values().to_vec()
+    fn live_x(w: &Window) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+        let rb = w.to_record_batch()?;
+        Ok(rb.column(0).as_primitive::<Float64Type>().values().to_vec())
     }
 
     #[test]
-    fn keeps_the_last_size_rows() {
+    fn keeps_the_last_size_rows() -> TestResult {
         let p = plan();
         let mut w = Window::new(5, None, p.clone());
         w.push(&batch(0..3), &p, SystemTime::now());
         w.push(&batch(3..7), &p, SystemTime::now());
         assert_eq!(w.rows(), 5);
-        assert_eq!(live_x(&w), vec![2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(live_x(&w)?, vec![2.0, 3.0, 4.0, 5.0, 6.0]);
         w.push(&batch(7..20), &p, SystemTime::now());
-        assert_eq!(live_x(&w), vec![15.0, 16.0, 17.0, 18.0, 19.0]);
+        assert_eq!(live_x(&w)?, vec![15.0, 16.0, 17.0, 18.0, 19.0]);
+        Ok(())
     }
 
     #[test]
-    fn evicts_by_age() {
+    fn evicts_by_age() -> TestResult {
         let p = plan();
         let mut w = Window::new(100, Some(Duration::from_secs(60)), p.clone());
         let now = SystemTime::now();
         w.push(&batch(0..3), &p, now - Duration::from_secs(120));
         w.push(&batch(3..5), &p, now);
         assert!(w.evict_expired(now));
-        assert_eq!(live_x(&w), vec![3.0, 4.0]);
+        assert_eq!(live_x(&w)?, vec![3.0, 4.0]);
         assert!(!w.evict_expired(now));
+        Ok(())
     }
 
     fn timed_plan() -> Arc<ColumnPlan> {
@@ -579,14 +583,14 @@ mod tests {
         }
     }
 
-    fn sorted_x(w: &Window) -> Vec<f64> {
-        let mut x = live_x(w);
+    fn sorted_x(w: &Window) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+        let mut x = live_x(w)?;
         x.sort_by(f64::total_cmp);
-        x
+        Ok(x)
     }
 
     #[test]
-    fn event_time_keeps_rows_within_duration_of_the_newest() {
+    fn event_time_keeps_rows_within_duration_of_the_newest() -> TestResult {
         let p = timed_plan();
         let now = UNIX_EPOCH + Duration::from_secs(10_000);
         let mut w = Window::new(100, Some(Duration::from_secs(60)), p.clone());
@@ -603,7 +607,7 @@ mod tests {
             now,
         );
         // newest = 1050, cut-off 990: rows at 900 and 950 left.
-        assert_eq!(sorted_x(&w), vec![1.0, 3.0]);
+        assert_eq!(sorted_x(&w)?, vec![1.0, 3.0]);
         assert_eq!(w.rows(), 2);
         // A late row is never in the window; a newer one pushes 1000 out.
         w.push(
@@ -611,34 +615,36 @@ mod tests {
             &p,
             now,
         );
-        assert_eq!(sorted_x(&w), vec![3.0, 6.0]);
+        assert_eq!(sorted_x(&w)?, vec![3.0, 6.0]);
         // Time passing does not age rows: only newer timestamps do.
         assert!(!w.evict_expired(now + Duration::from_secs(3600)));
         assert_eq!(w.rows(), 2);
         // The saved window restores the same rows and the same newest time.
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("w.arrow");
-        w.save(&path).unwrap();
+        w.save(&path)?;
         let mut back = Window::new(100, Some(Duration::from_secs(60)), p.clone());
-        assert_eq!(back.restore(&path).unwrap(), 2);
+        assert_eq!(back.restore(&path)?, 2);
         back.push(&timed_batch(&[(7.0, Some(1120.0))]), &p, now);
-        assert_eq!(sorted_x(&back), vec![6.0, 7.0]);
+        assert_eq!(sorted_x(&back)?, vec![6.0, 7.0]);
+        Ok(())
     }
 
     #[test]
-    fn event_time_from_the_future_is_capped_at_now() {
+    fn event_time_from_the_future_is_capped_at_now() -> TestResult {
         let p = timed_plan();
         let now = UNIX_EPOCH + Duration::from_secs(10_000);
         let mut w = Window::new(100, Some(Duration::from_secs(60)), p.clone());
         w.push(&timed_batch(&[(1.0, Some(9_990.0))]), &p, now);
         w.push(&timed_batch(&[(2.0, Some(1e12))]), &p, now);
-        assert_eq!(sorted_x(&w), vec![1.0, 2.0], "cut-off is now - 60 s");
+        assert_eq!(sorted_x(&w)?, vec![1.0, 2.0], "cut-off is now - 60 s");
         assert!(w.evict_expired(now + Duration::from_secs(100)));
-        assert_eq!(sorted_x(&w), vec![2.0]);
+        assert_eq!(sorted_x(&w)?, vec![2.0]);
+        Ok(())
     }
 
     #[test]
-    fn rows_without_timestamps_age_by_arrival() {
+    fn rows_without_timestamps_age_by_arrival() -> TestResult {
         let p = timed_plan();
         let t0 = UNIX_EPOCH + Duration::from_secs(10_000);
         let mut w = Window::new(100, Some(Duration::from_secs(60)), p.clone());
@@ -649,14 +655,14 @@ mod tests {
         // A row without a timestamp does not move the newest event time.
         w.push(&timed_batch(&[(2.0, Some(5_000.0))]), &p, t0);
         w.push(&timed_batch(&[(3.0, None), (4.0, Some(5_030.0))]), &p, t0);
-        assert_eq!(sorted_x(&w), vec![2.0, 3.0, 4.0]);
+        assert_eq!(sorted_x(&w)?, vec![2.0, 3.0, 4.0]);
         // A batch without the column at all is aged by arrival too.
         let mut plain = batch(10..12);
         plain.columns.push(None);
         w.push(&plain, &p, t0 - Duration::from_secs(6_000));
         assert!(w.evict_expired(t0));
         assert_eq!(
-            sorted_x(&w),
+            sorted_x(&w)?,
             vec![2.0, 3.0, 4.0],
             "arrived before the cut-off"
         );
@@ -665,11 +671,12 @@ mod tests {
             &p,
             t0 + Duration::from_secs(50),
         );
-        assert_eq!(sorted_x(&w), vec![3.0, 5.0], "cut-off 9,980 passes 5,030");
+        assert_eq!(sorted_x(&w)?, vec![3.0, 5.0], "cut-off 9,980 passes 5,030");
+        Ok(())
     }
 
     #[test]
-    fn size_and_event_time_limits_work_together() {
+    fn size_and_event_time_limits_work_together() -> TestResult {
         let p = timed_plan();
         let now = UNIX_EPOCH + Duration::from_secs(10_000);
         let mut w = Window::new(3, Some(Duration::from_secs(60)), p.clone());
@@ -677,35 +684,34 @@ mod tests {
             .map(|i| (i as f64, Some(1000.0 + i as f64)))
             .collect();
         w.push(&timed_batch(&rows), &p, now);
-        assert_eq!(sorted_x(&w), vec![7.0, 8.0, 9.0]);
+        assert_eq!(sorted_x(&w)?, vec![7.0, 8.0, 9.0]);
         w.push(&timed_batch(&[(10.0, Some(1068.0))]), &p, now);
-        assert_eq!(sorted_x(&w), vec![8.0, 9.0, 10.0]);
+        assert_eq!(sorted_x(&w)?, vec![8.0, 9.0, 10.0]);
         w.push(&timed_batch(&[(11.0, Some(1070.0))]), &p, now);
         assert_eq!(
-            sorted_x(&w),
+            sorted_x(&w)?,
             vec![10.0, 11.0],
             "1009 is older than 1070 - 60"
         );
+        Ok(())
     }
 
     #[test]
-    fn save_and_restore_give_the_same_rows() {
-        let dir = tempfile::tempdir().unwrap();
+    fn save_and_restore_give_the_same_rows() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("window.arrow");
         let p = plan();
         let mut w = Window::new(6, None, p.clone());
         w.push(&batch(0..4), &p, UNIX_EPOCH + Duration::from_secs(10));
         w.push(&batch(4..8), &p, UNIX_EPOCH + Duration::from_secs(20));
-        w.save(&path).unwrap();
+        w.save(&path)?;
         let mut back = Window::new(6, None, p.clone());
-        assert_eq!(back.restore(&path).unwrap(), 6);
-        assert_eq!(live_x(&back), live_x(&w));
-        assert_eq!(
-            back.to_record_batch().unwrap(),
-            w.to_record_batch().unwrap()
-        );
+        assert_eq!(back.restore(&path)?, 6);
+        assert_eq!(live_x(&back)?, live_x(&w)?);
+        assert_eq!(back.to_record_batch()?, w.to_record_batch()?);
         let mut none = Window::new(6, None, p);
-        assert_eq!(none.restore(&dir.path().join("missing.arrow")).unwrap(), 0);
+        assert_eq!(none.restore(&dir.path().join("missing.arrow"))?, 0);
+        Ok(())
     }
 
     #[test]

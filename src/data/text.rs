@@ -405,6 +405,8 @@ mod tests {
     use super::*;
     use arrow::array::Array;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     fn plan() -> ColumnPlan {
         ColumnPlan::new([
             ("x".to_string(), Kind::Numeric),
@@ -413,9 +415,9 @@ mod tests {
     }
 
     #[test]
-    fn ndjson_counts_malformed_lines_and_wrong_types() {
+    fn ndjson_counts_malformed_lines_and_wrong_types() -> TestResult {
         let body = b"{\"x\": 1.5, \"c\": \"a\"}\nnot json\n\n{\"x\": \"oops\", \"c\": 7}\n[1]\n{\"c\": true}\n";
-        let batch = read_ndjson(body, &plan(), "body", 1).unwrap();
+        let batch = read_ndjson(body, &plan(), "body", 1)?;
         assert_eq!(batch.rows, 3);
         assert_eq!(batch.rejects.dropped_rows, 2);
         assert_eq!(batch.rejects.rows(RejectReason::Parse), 2);
@@ -437,12 +439,13 @@ mod tests {
         };
         assert!(x.value(1).is_nan());
         assert!(x.is_null(2));
+        Ok(())
     }
 
     #[test]
-    fn csv_handles_missing_columns_bad_rows_and_bad_bytes() {
+    fn csv_handles_missing_columns_bad_rows_and_bad_bytes() -> TestResult {
         let body = b"x,other\n1,z\n2\nfoo,z\n\xff\xfe,z\ninf,z\n";
-        let batch = read_csv(body, &plan(), "f.csv").unwrap();
+        let batch = read_csv(body, &plan(), "f.csv")?;
         assert_eq!(batch.rows, 4);
         assert!(batch.columns[1].is_none(), "c is not in the header");
         assert_eq!(batch.rejects.rows(RejectReason::Parse), 1);
@@ -454,26 +457,28 @@ mod tests {
             "{:?}",
             batch.rejects.errors
         );
+        Ok(())
     }
 
     #[test]
-    fn json_document_accepts_rows_and_columns() {
-        let rows =
-            read_json_document(br#"[{"x": 1}, {"x": 2, "c": "b"}, 3]"#, &plan(), "b").unwrap();
+    fn json_document_accepts_rows_and_columns() -> TestResult {
+        let rows = read_json_document(br#"[{"x": 1}, {"x": 2, "c": "b"}, 3]"#, &plan(), "b")?;
         assert_eq!(rows.rows, 2);
         assert_eq!(rows.rejects.dropped_rows, 1);
-        let cols = read_json_document(br#"{"x": [1, 2, 3], "c": ["a", null, "b"]}"#, &plan(), "b")
-            .unwrap();
+        let cols = read_json_document(br#"{"x": [1, 2, 3], "c": ["a", null, "b"]}"#, &plan(), "b")?;
         assert_eq!(cols.rows, 3);
-        let err = read_json_document(br#"{"x": [1, 2], "c": ["a"]}"#, &plan(), "b").unwrap_err();
+        let err = read_json_document(br#"{"x": [1, 2], "c": ["a"]}"#, &plan(), "b")
+            .err()
+            .ok_or("expected an error")?;
         assert!(err.to_string().contains("equally long"), "{err}");
         assert!(read_json_document(b"42", &plan(), "b").is_err());
+        Ok(())
     }
 
     #[test]
-    fn pandas_style_booleans_become_true_and_false() {
+    fn pandas_style_booleans_become_true_and_false() -> TestResult {
         let plan = plan().with_booleans(["c"]);
-        let batch = read_csv(b"x,c\n1,True\n2,FALSE\n3,other\n", &plan, "f.csv").unwrap();
+        let batch = read_csv(b"x,c\n1,True\n2,FALSE\n3,other\n", &plan, "f.csv")?;
         let Some(ColumnArray::Categorical(c)) = &batch.columns[1] else {
             panic!()
         };
@@ -481,7 +486,7 @@ mod tests {
             c.iter().collect::<Vec<_>>(),
             vec![Some("true"), Some("false"), Some("other")]
         );
-        let batch = read_ndjson(b"{\"c\": \"True\"}\n{\"c\": false}\n", &plan, "b", 1).unwrap();
+        let batch = read_ndjson(b"{\"c\": \"True\"}\n{\"c\": false}\n", &plan, "b", 1)?;
         let Some(ColumnArray::Categorical(c)) = &batch.columns[1] else {
             panic!()
         };
@@ -489,14 +494,15 @@ mod tests {
             c.iter().collect::<Vec<_>>(),
             vec![Some("true"), Some("false")]
         );
+        Ok(())
     }
 
     #[test]
-    fn the_event_time_column_is_read_as_unix_seconds() {
+    fn the_event_time_column_is_read_as_unix_seconds() -> TestResult {
         let plan = plan().with_time_column("ts");
         let t = 1_795_420_800.0;
         let body = b"{\"x\": 1, \"ts\": \"2026-11-23T08:00:00Z\"}\n{\"x\": 2, \"ts\": 1795420801}\n{\"x\": 3, \"ts\": \"later\"}\n{\"x\": 4, \"ts\": [1]}\n{\"x\": 5}\n";
-        let batch = read_ndjson(body, &plan, "log", 7).unwrap();
+        let batch = read_ndjson(body, &plan, "log", 7)?;
         let Some(ColumnArray::Numeric(ts)) = &batch.columns[2] else {
             panic!("numeric event times expected")
         };
@@ -515,7 +521,7 @@ mod tests {
             batch.rejects.errors
         );
 
-        let batch = read_csv(b"x,ts\n1,2026-11-23 08:00:00\n2,\n3,noon\n", &plan, "f.csv").unwrap();
+        let batch = read_csv(b"x,ts\n1,2026-11-23 08:00:00\n2,\n3,noon\n", &plan, "f.csv")?;
         let Some(ColumnArray::Numeric(ts)) = &batch.columns[2] else {
             panic!("numeric event times expected")
         };
@@ -526,12 +532,14 @@ mod tests {
             "{:?}",
             batch.rejects.errors
         );
+        Ok(())
     }
 
     #[test]
-    fn empty_inputs_give_empty_batches() {
-        assert_eq!(read_ndjson(b"", &plan(), "b", 1).unwrap().rows, 0);
-        assert_eq!(read_csv(b"", &plan(), "b").unwrap().rows, 0);
-        assert_eq!(read_csv(b"x,c\n", &plan(), "b").unwrap().rows, 0);
+    fn empty_inputs_give_empty_batches() -> TestResult {
+        assert_eq!(read_ndjson(b"", &plan(), "b", 1)?.rows, 0);
+        assert_eq!(read_csv(b"", &plan(), "b")?.rows, 0);
+        assert_eq!(read_csv(b"x,c\n", &plan(), "b")?.rows, 0);
+        Ok(())
     }
 }

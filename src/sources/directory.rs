@@ -343,6 +343,8 @@ mod tests {
 
     use crate::sources::test_support::{self, QUIET, WITHIN};
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     /// What the test side saw (acks already answered).
     #[derive(Debug)]
     enum Seen {
@@ -381,11 +383,20 @@ mod tests {
 
     impl Harness {
         /// The next event within `within`, acknowledged.
-        async fn next(&mut self, within: Duration) -> Option<Seen> {
-            let event = timeout(within, self.rx.recv()).await.ok()??;
-            Some(match event {
+        async fn next(
+            &mut self,
+            within: Duration,
+        ) -> Result<Option<Seen>, Box<dyn std::error::Error>> {
+            let Some(event) = timeout(within, self.rx.recv()).await.ok().flatten() else {
+                return Ok(None);
+            };
+            Ok(Some(match event {
                 SourceEvent::Batch(batch) => {
-                    batch.ack.expect("batches carry an ack").send(()).unwrap();
+                    batch
+                        .ack
+                        .ok_or("batches carry an ack")?
+                        .send(())
+                        .map_err(|()| "the ack receiver is gone")?;
                     Seen::Batch {
                         rows: batch.batches.iter().map(|b| b.rows).sum(),
                         checkpoint: batch.checkpoint,
@@ -398,127 +409,135 @@ mod tests {
                     ack,
                     ..
                 } => {
-                    ack.expect("errors carry an ack").send(()).unwrap();
+                    ack.ok_or("errors carry an ack")?
+                        .send(())
+                        .map_err(|()| "the ack receiver is gone")?;
                     Seen::Error {
                         reason,
                         message,
                         checkpoint,
                     }
                 }
-            })
+            }))
         }
 
         /// The next batch: (file name, rows).
-        async fn batch(&mut self) -> (String, usize) {
-            match self.next(WITHIN).await {
+        async fn batch(&mut self) -> Result<(String, usize), Box<dyn std::error::Error>> {
+            match self.next(WITHIN).await? {
                 Some(Seen::Batch {
                     rows,
                     checkpoint: Some(CheckpointUpdate::FileDone { name, .. }),
-                }) => (name, rows),
+                }) => Ok((name, rows)),
                 other => panic!("expected a file batch, got {other:?}"),
             }
         }
 
-        async fn assert_quiet(&mut self) {
-            if let Some(seen) = self.next(QUIET).await {
+        async fn assert_quiet(&mut self) -> TestResult {
+            if let Some(seen) = self.next(QUIET).await? {
                 panic!("expected nothing more, got {seen:?}");
             }
+            Ok(())
         }
 
-        async fn stop(self) {
-            test_support::stop(self.shutdown, self.task).await;
+        async fn stop(self) -> TestResult {
+            test_support::stop(self.shutdown, self.task).await
         }
     }
 
-    fn write(path: &Path, text: &str) {
-        std::fs::write(path, text).unwrap();
+    fn write(path: &Path, text: &str) -> TestResult {
+        std::fs::write(path, text)?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn files_are_picked_up_once_in_name_order() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn files_are_picked_up_once_in_name_order() -> TestResult {
+        let dir = tempfile::tempdir()?;
         write(
             &dir.path().join("b.ndjson"),
             "{\"x\":1}\n{\"x\":2}\n{\"x\":3}\n",
-        );
-        write(&dir.path().join("a.csv"), "x\n1\n2\n");
+        )?;
+        write(&dir.path().join("a.csv"), "x\n1\n2\n")?;
         let mut h = start(config(dir.path()), BTreeMap::new());
-        assert_eq!(h.batch().await, ("a.csv".into(), 2));
-        assert_eq!(h.batch().await, ("b.ndjson".into(), 3));
-        write(&dir.path().join("c.jsonl"), "{\"x\":4}\n");
-        assert_eq!(h.batch().await, ("c.jsonl".into(), 1));
-        h.assert_quiet().await;
-        h.stop().await;
+        assert_eq!(h.batch().await?, ("a.csv".into(), 2));
+        assert_eq!(h.batch().await?, ("b.ndjson".into(), 3));
+        write(&dir.path().join("c.jsonl"), "{\"x\":4}\n")?;
+        assert_eq!(h.batch().await?, ("c.jsonl".into(), 1));
+        h.assert_quiet().await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn dotfiles_tmp_files_and_folders_are_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        write(&dir.path().join(".hidden.csv"), "x\n1\n");
-        write(&dir.path().join("partial.csv.tmp"), "x\n1\n");
-        write(&dir.path().join("notes.txt"), "x\n1\n");
-        std::fs::create_dir(dir.path().join("sub.csv")).unwrap();
-        write(&dir.path().join("sub.csv/inner.csv"), "x\n1\n");
+    async fn dotfiles_tmp_files_and_folders_are_ignored() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        write(&dir.path().join(".hidden.csv"), "x\n1\n")?;
+        write(&dir.path().join("partial.csv.tmp"), "x\n1\n")?;
+        write(&dir.path().join("notes.txt"), "x\n1\n")?;
+        std::fs::create_dir(dir.path().join("sub.csv"))?;
+        write(&dir.path().join("sub.csv/inner.csv"), "x\n1\n")?;
         let mut h = start(config(dir.path()), BTreeMap::new());
-        h.assert_quiet().await;
+        h.assert_quiet().await?;
         // A temp file renamed into place is picked up.
         std::fs::rename(
             dir.path().join("partial.csv.tmp"),
             dir.path().join("partial.csv"),
-        )
-        .unwrap();
-        assert_eq!(h.batch().await, ("partial.csv".into(), 1));
-        h.assert_quiet().await;
-        h.stop().await;
+        )?;
+        assert_eq!(h.batch().await?, ("partial.csv".into(), 1));
+        h.assert_quiet().await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn a_growing_file_is_read_only_once_it_settles() {
+    async fn a_growing_file_is_read_only_once_it_settles() -> TestResult {
         use std::io::Write;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir()?;
         let mut cfg = config(dir.path());
         cfg.settle = Duration::from_millis(600);
         let path = dir.path().join("growing.csv");
-        let mut file = std::fs::File::create(&path).unwrap();
-        file.write_all(b"x\n").unwrap();
+        let mut file = std::fs::File::create(&path)?;
+        file.write_all(b"x\n")?;
         let mut h = start(cfg, BTreeMap::new());
         for i in 0..6 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            writeln!(file, "{i}").unwrap();
+            writeln!(file, "{i}")?;
             assert!(h.rx.try_recv().is_err(), "read before the file settled");
         }
         drop(file);
-        assert_eq!(h.batch().await, ("growing.csv".into(), 6));
-        h.assert_quiet().await;
-        h.stop().await;
+        assert_eq!(h.batch().await?, ("growing.csv".into(), 6));
+        h.assert_quiet().await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn processed_files_are_skipped_unless_rewritten() {
-        let dir = tempfile::tempdir().unwrap();
-        write(&dir.path().join("a.csv"), "x\n1\n");
-        write(&dir.path().join("b.csv"), "x\n1\n2\n");
-        write(&dir.path().join("c.csv"), "x\n1\n2\n3\n");
-        let stamp = |name: &str| FileStamp::of(&std::fs::metadata(dir.path().join(name)).unwrap());
+    async fn processed_files_are_skipped_unless_rewritten() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        write(&dir.path().join("a.csv"), "x\n1\n")?;
+        write(&dir.path().join("b.csv"), "x\n1\n2\n")?;
+        write(&dir.path().join("c.csv"), "x\n1\n2\n3\n")?;
+        let stamp =
+            |name: &str| std::fs::metadata(dir.path().join(name)).map(|m| FileStamp::of(&m));
         let mut processed = BTreeMap::new();
-        processed.insert("a.csv".to_string(), stamp("a.csv"));
+        processed.insert("a.csv".to_string(), stamp("a.csv")?);
         // c.csv was processed when it was shorter: it has been rewritten since.
-        let mut old = stamp("c.csv");
+        let mut old = stamp("c.csv")?;
         old.len -= 2;
         processed.insert("c.csv".to_string(), old);
         let mut h = start(config(dir.path()), processed);
-        assert_eq!(h.batch().await, ("b.csv".into(), 2));
-        assert_eq!(h.batch().await, ("c.csv".into(), 3));
-        h.assert_quiet().await;
-        h.stop().await;
+        assert_eq!(h.batch().await?, ("b.csv".into(), 2));
+        assert_eq!(h.batch().await?, ("c.csv".into(), 3));
+        h.assert_quiet().await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn a_truncated_parquet_file_is_reported_unreadable_once() {
-        let dir = tempfile::tempdir().unwrap();
-        write(&dir.path().join("x.parquet"), "PAR1garbage");
+    async fn a_truncated_parquet_file_is_reported_unreadable_once() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        write(&dir.path().join("x.parquet"), "PAR1garbage")?;
         let mut h = start(config(dir.path()), BTreeMap::new());
-        match h.next(WITHIN).await {
+        match h.next(WITHIN).await? {
             Some(Seen::Error {
                 reason,
                 message,
@@ -530,23 +549,24 @@ mod tests {
             }
             other => panic!("expected an unreadable error, got {other:?}"),
         }
-        write(&dir.path().join("y.csv"), "x\n1\n");
-        assert_eq!(h.batch().await, ("y.csv".into(), 1));
-        h.assert_quiet().await;
-        h.stop().await;
+        write(&dir.path().join("y.csv"), "x\n1\n")?;
+        assert_eq!(h.batch().await?, ("y.csv".into(), 1));
+        h.assert_quiet().await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn done_files_are_moved_aside() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn done_files_are_moved_aside() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let incoming = dir.path().join("incoming");
-        std::fs::create_dir(&incoming).unwrap();
+        std::fs::create_dir(&incoming)?;
         let done = dir.path().join("done");
-        write(&incoming.join("a.csv"), "x\n1\n2\n");
+        write(&incoming.join("a.csv"), "x\n1\n2\n")?;
         let mut cfg = config(&incoming);
         cfg.done_dir = Some(done.clone());
         let mut h = start(cfg, BTreeMap::new());
-        assert_eq!(h.batch().await, ("a.csv".into(), 2));
+        assert_eq!(h.batch().await?, ("a.csv".into(), 2));
         let moved = timeout(WITHIN, async {
             while !done.join("a.csv").exists() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -555,41 +575,47 @@ mod tests {
         .await;
         assert!(moved.is_ok(), "a.csv was not moved to the done folder");
         assert!(!incoming.join("a.csv").exists());
-        h.assert_quiet().await;
-        h.stop().await;
+        h.assert_quiet().await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn a_missing_folder_is_waited_for() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn a_missing_folder_is_waited_for() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let incoming = dir.path().join("later");
         let mut h = start(config(&incoming), BTreeMap::new());
-        h.assert_quiet().await;
-        std::fs::create_dir(&incoming).unwrap();
-        write(&incoming.join("a.csv"), "x\n1\n");
-        assert_eq!(h.batch().await, ("a.csv".into(), 1));
-        h.stop().await;
+        h.assert_quiet().await?;
+        std::fs::create_dir(&incoming)?;
+        write(&incoming.join("a.csv"), "x\n1\n")?;
+        assert_eq!(h.batch().await?, ("a.csv".into(), 1));
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn file_events_wake_the_source_between_polls() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn file_events_wake_the_source_between_polls() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let mut cfg = config(dir.path());
         cfg.poll_interval = Duration::from_secs(30);
         let mut h = start(cfg, BTreeMap::new());
         tokio::time::sleep(Duration::from_millis(200)).await;
-        write(&dir.path().join("a.csv"), "x\n1\n");
-        assert_eq!(h.batch().await, ("a.csv".into(), 1));
-        h.stop().await;
+        write(&dir.path().join("a.csv"), "x\n1\n")?;
+        assert_eq!(h.batch().await?, ("a.csv".into(), 1));
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn run_returns_when_the_daemon_is_gone() {
-        let dir = tempfile::tempdir().unwrap();
-        write(&dir.path().join("a.csv"), "x\n1\n");
+    async fn run_returns_when_the_daemon_is_gone() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        write(&dir.path().join("a.csv"), "x\n1\n")?;
         let h = start(config(dir.path()), BTreeMap::new());
         drop(h.rx);
-        timeout(WITHIN, h.task).await.expect("run returns").unwrap();
+        timeout(WITHIN, h.task)
+            .await
+            .map_err(|e| format!("run returns: {e}"))??;
+        Ok(())
     }
 
     #[test]

@@ -161,11 +161,15 @@ pub(crate) mod test_support {
     }
 
     /// Cancels `shutdown` and asserts the source task returns within [`WITHIN`].
-    pub(crate) async fn stop(shutdown: CancellationToken, task: tokio::task::JoinHandle<()>) {
+    pub(crate) async fn stop(
+        shutdown: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
         shutdown.cancel();
         tokio::time::timeout(WITHIN, task)
             .await
-            .expect("run stops on shutdown")
-            .expect("the source task does not panic");
+            .map_err(|e| format!("run stops on shutdown: {e}"))?
+            .map_err(|e| format!("the source task does not panic: {e}"))?;
+        Ok(())
     }
 }

@@ -513,6 +513,8 @@ mod tests {
 
     use crate::sources::test_support::{self, QUIET, WITHIN};
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     struct Harness {
         rx: mpsc::Receiver<SourceEvent>,
         shutdown: CancellationToken,
@@ -545,10 +547,20 @@ mod tests {
 
     impl Harness {
         /// Rows of the next batch within `within` (acknowledged), None if none came.
-        async fn next_rows(&mut self, within: Duration) -> Option<usize> {
-            match timeout(within, self.rx.recv()).await.ok()?? {
+        async fn next_rows(
+            &mut self,
+            within: Duration,
+        ) -> Result<Option<usize>, Box<dyn std::error::Error>> {
+            let Some(event) = timeout(within, self.rx.recv()).await.ok().flatten() else {
+                return Ok(None);
+            };
+            match event {
                 SourceEvent::Batch(batch) => {
-                    batch.ack.expect("batches carry an ack").send(()).unwrap();
+                    batch
+                        .ack
+                        .ok_or("batches carry an ack")?
+                        .send(())
+                        .map_err(|()| "the ack receiver is gone")?;
                     match batch.checkpoint {
                         Some(CheckpointUpdate::Tail(p)) => self.position = Some(p),
                         other => panic!("expected a tail checkpoint, got {other:?}"),
@@ -556,64 +568,66 @@ mod tests {
                     for b in &batch.batches {
                         self.errors.extend(b.rejects.errors.iter().cloned());
                     }
-                    Some(batch.batches.iter().map(|b| b.rows).sum())
+                    Ok(Some(batch.batches.iter().map(|b| b.rows).sum()))
                 }
                 SourceEvent::Error { message, .. } => panic!("unexpected error: {message}"),
             }
         }
 
         /// Receives batches until `expected` rows have come; fails on more.
-        async fn rows(&mut self, expected: usize) {
+        async fn rows(&mut self, expected: usize) -> TestResult {
             let mut total = 0;
             while total < expected {
-                match self.next_rows(WITHIN).await {
+                match self.next_rows(WITHIN).await? {
                     Some(rows) => total += rows,
                     None => panic!("got {total} rows, expected {expected}"),
                 }
             }
             assert_eq!(total, expected, "more rows than expected");
+            Ok(())
         }
 
-        async fn assert_quiet(&mut self) {
-            if let Some(rows) = self.next_rows(QUIET).await {
+        async fn assert_quiet(&mut self) -> TestResult {
+            if let Some(rows) = self.next_rows(QUIET).await? {
                 panic!("expected nothing more, got {rows} rows");
             }
+            Ok(())
         }
 
-        async fn stop(self) {
-            test_support::stop(self.shutdown, self.task).await;
+        async fn stop(self) -> TestResult {
+            test_support::stop(self.shutdown, self.task).await
         }
     }
 
-    fn append(path: &Path, text: &str) {
+    fn append(path: &Path, text: &str) -> TestResult {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path)
-            .unwrap();
-        file.write_all(text.as_bytes()).unwrap();
+            .open(path)?;
+        file.write_all(text.as_bytes())?;
+        Ok(())
     }
 
     fn lines(range: std::ops::Range<u32>) -> String {
         range.map(|i| format!("{{\"x\":{i}}}\n")).collect()
     }
 
-    fn identity(path: &Path) -> (u64, u64, u64) {
-        let meta = std::fs::metadata(path).unwrap();
-        (meta.dev(), meta.ino(), meta.len())
+    fn identity(path: &Path) -> Result<(u64, u64, u64), Box<dyn std::error::Error>> {
+        let meta = std::fs::metadata(path)?;
+        Ok((meta.dev(), meta.ino(), meta.len()))
     }
 
     #[tokio::test]
-    async fn appended_lines_are_delivered() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn appended_lines_are_delivered() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
-        append(&path, &lines(0..2));
+        append(&path, &lines(0..2))?;
         let mut h = start(config(&path, StartAt::Beginning), None);
-        h.rows(2).await;
-        append(&path, &lines(2..5));
-        h.rows(3).await;
-        h.assert_quiet().await;
-        let (dev, ino, len) = identity(&path);
+        h.rows(2).await?;
+        append(&path, &lines(2..5))?;
+        h.rows(3).await?;
+        h.assert_quiet().await?;
+        let (dev, ino, len) = identity(&path)?;
         let expected = TailPosition {
             dev,
             ino,
@@ -621,41 +635,43 @@ mod tests {
             line: 5,
         };
         assert_eq!(h.position, Some(expected));
-        h.stop().await;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn a_partial_line_waits_for_its_newline() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn a_partial_line_waits_for_its_newline() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
-        append(&path, "{\"x\":1}\n{\"x\":");
+        append(&path, "{\"x\":1}\n{\"x\":")?;
         let mut h = start(config(&path, StartAt::Beginning), None);
-        h.rows(1).await;
-        h.assert_quiet().await;
+        h.rows(1).await?;
+        h.assert_quiet().await?;
         assert_eq!(h.position.map(|p| (p.offset, p.line)), Some((8, 1)));
-        append(&path, "2}\n");
-        h.rows(1).await;
+        append(&path, "2}\n")?;
+        h.rows(1).await?;
         assert_eq!(h.position.map(|p| (p.offset, p.line)), Some((16, 2)));
         assert!(h.errors.is_empty(), "{:?}", h.errors);
-        h.stop().await;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn rotation_by_rename_delivers_every_line_once() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn rotation_by_rename_delivers_every_line_once() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
-        append(&path, &lines(0..3));
+        append(&path, &lines(0..3))?;
         let mut h = start(config(&path, StartAt::Beginning), None);
-        h.rows(3).await;
+        h.rows(3).await?;
         // Two more lines and an unterminated one, then logrotate's create mode.
-        append(&path, &lines(3..5));
-        append(&path, "{\"x\":5}");
-        std::fs::rename(&path, dir.path().join("p.jsonl.1")).unwrap();
+        append(&path, &lines(3..5))?;
+        append(&path, "{\"x\":5}")?;
+        std::fs::rename(&path, dir.path().join("p.jsonl.1"))?;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        append(&path, &lines(6..10));
-        h.rows(3 + 4).await;
-        h.assert_quiet().await;
-        let (dev, ino, len) = identity(&path);
+        append(&path, &lines(6..10))?;
+        h.rows(3 + 4).await?;
+        h.assert_quiet().await?;
+        let (dev, ino, len) = identity(&path)?;
         let expected = TailPosition {
             dev,
             ino,
@@ -664,41 +680,41 @@ mod tests {
         };
         assert_eq!(h.position, Some(expected));
         assert!(h.errors.is_empty(), "{:?}", h.errors);
-        append(&path, &lines(10..12));
-        h.rows(2).await;
-        h.stop().await;
+        append(&path, &lines(10..12))?;
+        h.rows(2).await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn copytruncate_restarts_at_the_beginning() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn copytruncate_restarts_at_the_beginning() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
-        append(&path, &lines(0..3));
+        append(&path, &lines(0..3))?;
         let mut h = start(config(&path, StartAt::Beginning), None);
-        h.rows(3).await;
-        std::fs::copy(&path, dir.path().join("p.jsonl.1")).unwrap();
+        h.rows(3).await?;
+        std::fs::copy(&path, dir.path().join("p.jsonl.1"))?;
         std::fs::OpenOptions::new()
             .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+            .open(&path)?
+            .set_len(0)?;
         tokio::time::sleep(Duration::from_millis(150)).await;
-        append(&path, &lines(3..5));
-        h.rows(2).await;
-        h.assert_quiet().await;
-        let (_, _, len) = identity(&path);
+        append(&path, &lines(3..5))?;
+        h.rows(2).await?;
+        h.assert_quiet().await?;
+        let (_, _, len) = identity(&path)?;
         assert_eq!(h.position.map(|p| (p.offset, p.line)), Some((len, 2)));
-        h.stop().await;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn resumes_from_a_saved_position() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn resumes_from_a_saved_position() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
-        append(&path, &lines(0..3));
-        let (dev, ino, offset) = identity(&path);
-        append(&path, "{\"x\":3}\nnot json\n");
+        append(&path, &lines(0..3))?;
+        let (dev, ino, offset) = identity(&path)?;
+        append(&path, "{\"x\":3}\nnot json\n")?;
         let saved = TailPosition {
             dev,
             ino,
@@ -706,8 +722,8 @@ mod tests {
             line: 3,
         };
         let mut h = start(config(&path, StartAt::Beginning), Some(saved));
-        h.rows(1).await;
-        h.assert_quiet().await;
+        h.rows(1).await?;
+        h.assert_quiet().await?;
         // Row numbers continue from the saved line count.
         assert!(
             h.errors.iter().any(|e| e.contains("line 5")),
@@ -715,17 +731,18 @@ mod tests {
             h.errors
         );
         assert_eq!(h.position.map(|p| p.line), Some(5));
-        h.stop().await;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn a_file_replaced_while_stopped_is_read_from_its_start() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn a_file_replaced_while_stopped_is_read_from_its_start() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
-        append(&path, &lines(0..3));
-        let (dev, ino, offset) = identity(&path);
-        std::fs::rename(&path, dir.path().join("p.jsonl.1")).unwrap();
-        append(&path, &lines(3..5));
+        append(&path, &lines(0..3))?;
+        let (dev, ino, offset) = identity(&path)?;
+        std::fs::rename(&path, dir.path().join("p.jsonl.1"))?;
+        append(&path, &lines(3..5))?;
         let saved = TailPosition {
             dev,
             ino,
@@ -733,60 +750,65 @@ mod tests {
             line: 3,
         };
         let mut h = start(config(&path, StartAt::Beginning), Some(saved));
-        h.rows(2).await;
-        h.assert_quiet().await;
-        h.stop().await;
+        h.rows(2).await?;
+        h.assert_quiet().await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn start_at_end_skips_what_is_there() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn start_at_end_skips_what_is_there() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
-        append(&path, &lines(0..3));
-        append(&path, "{\"x\":");
+        append(&path, &lines(0..3))?;
+        append(&path, "{\"x\":")?;
         let mut h = start(config(&path, StartAt::End), None);
-        h.assert_quiet().await;
+        h.assert_quiet().await?;
         // The line being written at start-up is completed and counts.
-        append(&path, "3}\n");
-        append(&path, &lines(4..6));
-        h.rows(3).await;
-        h.stop().await;
+        append(&path, "3}\n")?;
+        append(&path, &lines(4..6))?;
+        h.rows(3).await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn start_at_end_reads_a_file_created_later_whole() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn start_at_end_reads_a_file_created_later_whole() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
         let mut h = start(config(&path, StartAt::End), None);
-        h.assert_quiet().await;
-        append(&path, &lines(0..2));
-        h.rows(2).await;
-        h.stop().await;
+        h.assert_quiet().await?;
+        append(&path, &lines(0..2))?;
+        h.rows(2).await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn a_missing_file_is_waited_for() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn a_missing_file_is_waited_for() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("later.jsonl");
         let mut h = start(config(&path, StartAt::Beginning), None);
-        h.assert_quiet().await;
-        append(&path, &lines(0..2));
-        h.rows(2).await;
-        h.stop().await;
+        h.assert_quiet().await?;
+        append(&path, &lines(0..2))?;
+        h.rows(2).await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[tokio::test]
-    async fn file_events_wake_the_source_between_polls() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn file_events_wake_the_source_between_polls() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
-        append(&path, &lines(0..1));
+        append(&path, &lines(0..1))?;
         let mut cfg = config(&path, StartAt::Beginning);
         cfg.poll_interval = Duration::from_secs(30);
         let mut h = start(cfg, None);
-        h.rows(1).await;
-        append(&path, &lines(1..3));
-        h.rows(2).await;
-        h.stop().await;
+        h.rows(1).await?;
+        append(&path, &lines(1..3))?;
+        h.rows(2).await?;
+        h.stop().await?;
+        Ok(())
     }
 
     #[test]
@@ -801,28 +823,30 @@ mod tests {
     }
 
     #[test]
-    fn long_lines_are_read_whole() {
-        let dir = tempfile::tempdir().unwrap();
+    fn long_lines_are_read_whole() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("long.jsonl");
         let long = format!("{{\"x\":1,\"pad\":\"{}\"}}\n", "a".repeat(CHUNK_BYTES + 10));
-        std::fs::write(&path, format!("{long}{{\"x\":2}}\n")).unwrap();
-        let file = File::open(&path).unwrap();
-        let chunk = read_chunk(&file, 0, false).unwrap().unwrap();
+        std::fs::write(&path, format!("{long}{{\"x\":2}}\n"))?;
+        let file = File::open(&path)?;
+        let chunk = read_chunk(&file, 0, false)?.ok_or("expected a chunk")?;
         assert_eq!(chunk.end, long.len() as u64);
         assert_eq!(chunk.lines, 1);
         assert_eq!(chunk.bytes.as_deref(), Some(long.as_bytes()));
-        let rest = read_chunk(&file, chunk.end, false).unwrap().unwrap();
+        let rest = read_chunk(&file, chunk.end, false)?.ok_or("expected a chunk")?;
         assert_eq!(rest.bytes.as_deref(), Some(&b"{\"x\":2}\n"[..]));
+        Ok(())
     }
 
     #[test]
-    fn the_end_of_the_last_line_is_found() {
-        let dir = tempfile::tempdir().unwrap();
+    fn the_end_of_the_last_line_is_found() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("p.jsonl");
-        std::fs::write(&path, "ab\ncd\nef").unwrap();
-        let file = File::open(&path).unwrap();
-        assert_eq!(end_of_last_line(&file, 8).unwrap(), 6);
-        std::fs::write(&path, "abc").unwrap();
-        assert_eq!(end_of_last_line(&file, 3).unwrap(), 0);
+        std::fs::write(&path, "ab\ncd\nef")?;
+        let file = File::open(&path)?;
+        assert_eq!(end_of_last_line(&file, 8)?, 6);
+        std::fs::write(&path, "abc")?;
+        assert_eq!(end_of_last_line(&file, 3)?, 0);
+        Ok(())
     }
 }
