@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -26,7 +26,7 @@ use crate::reference::{ReferenceError, ReferenceProfile};
 use crate::server::{self, AppState};
 use crate::sources::{self, SourceContext, SourceEvent};
 use crate::state::{State, StateError};
-use crate::window::Window;
+use crate::window::{unix_seconds, Window};
 
 /// How often the window and state are saved while running (and at shutdown).
 const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(10);
@@ -105,11 +105,6 @@ pub fn load_profile(config: &Config, config_path: &Path) -> Result<ReferenceProf
 /// The window snapshot file that goes with a state file.
 pub fn window_path(state_path: &Path) -> PathBuf {
     state_path.with_extension("window.arrow")
-}
-
-fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The loop's own state.

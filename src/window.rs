@@ -141,7 +141,8 @@ fn filter_rows(column: &ColumnArray, keep: &[bool]) -> ColumnArray {
     }
 }
 
-fn unix_seconds(t: SystemTime) -> f64 {
+/// Seconds since the Unix epoch (negative before it).
+pub(crate) fn unix_seconds(t: SystemTime) -> f64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
