@@ -240,13 +240,18 @@ fn columns_on_one_side_only_and_bad_values_are_counted() {
     );
 }
 
+/// Runs `drift-exporter validate-config --config <config>`.
+fn validate_config(config: impl AsRef<Path>) -> std::process::Output {
+    Command::new(binary())
+        .args(["validate-config", "--config"])
+        .arg(config.as_ref())
+        .output()
+        .expect("drift-exporter runs")
+}
+
 #[test]
 fn validate_config_accepts_the_default_and_names_bad_keys() {
-    let ok = Command::new(binary())
-        .args(["validate-config", "--config"])
-        .arg(repo().join("config/drift-exporter.toml"))
-        .output()
-        .unwrap();
+    let ok = validate_config(repo().join("config/drift-exporter.toml"));
     assert_eq!(
         ok.status.code(),
         Some(0),
@@ -261,11 +266,7 @@ fn validate_config_accepts_the_default_and_names_bad_keys() {
         "[reference]\npath = \"x.parquet\"\n\n[window]\nsize = 10\nsizes = 3\n",
     )
     .unwrap();
-    let out = Command::new(binary())
-        .args(["validate-config", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = validate_config(&bad);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -275,11 +276,7 @@ fn validate_config_accepts_the_default_and_names_bad_keys() {
     // A valid file whose reference is missing names the reference.
     let missing = dir.path().join("missing.toml");
     std::fs::write(&missing, "[reference]\npath = \"nowhere.parquet\"\n").unwrap();
-    let out = Command::new(binary())
-        .args(["validate-config", "--config"])
-        .arg(&missing)
-        .output()
-        .unwrap();
+    let out = validate_config(&missing);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere.parquet"));
 }
@@ -334,11 +331,7 @@ type = "http"                    # POST /ingest on the server's address
 "#
     .replace("REFERENCE", &reference().display().to_string());
     std::fs::write(&config, body).unwrap();
-    let out = Command::new(binary())
-        .args(["validate-config", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = validate_config(&config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -356,11 +349,7 @@ type = "http"                    # POST /ingest on the server's address
         ),
     )
     .unwrap();
-    let out = Command::new(binary())
-        .args(["validate-config", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = validate_config(&config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
