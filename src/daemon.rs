@@ -7,7 +7,15 @@
 //! of the last batch). SIGTERM/SIGINT stop the sources and the server, apply what
 //! is in flight, and save the state file and the window; SIGHUP reloads the config
 //! (a bad new config is logged and the old one kept).
+//!
+//! Durability: every batch is appended to the [`journal`](crate::journal) before it
+//! is counted (and before an HTTP request is answered); every 10 s, and at
+//! shutdown, the window is saved with the sources' checkpoints in its metadata and
+//! the journal emptied. Start-up restores that snapshot and replays the journal,
+//! so even after `SIGKILL` the window and the checkpoints are those of the moment
+//! the process died.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -19,17 +27,22 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, SourceConfig};
-use crate::data::{ColumnPlan, Rejects};
+use crate::data::{Batch, ColumnPlan, Rejects};
 use crate::drift;
+use crate::journal::{Journal, JournalError};
 use crate::metrics::Metrics;
 use crate::reference::{ReferenceError, ReferenceProfile};
 use crate::server::{self, AppState};
 use crate::sources::{self, SourceContext, SourceEvent};
-use crate::state::{State, StateError};
-use crate::window::{unix_seconds, Window};
+use crate::state::{CheckpointUpdate, State, StateError};
+use crate::window::{columns_of, unix_seconds, Window};
 
 /// How often the window and state are saved while running (and at shutdown).
 const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(10);
+/// A journal larger than this is folded into a snapshot at once.
+const JOURNAL_LIMIT: u64 = 64 << 20;
+/// The window file's metadata key that holds the state (checkpoints) as JSON.
+const STATE_METADATA: &str = "drift_exporter.state";
 /// How long shutdown waits for sources and requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -56,6 +69,9 @@ pub enum DaemonError {
     /// The state file is unreadable.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The journal is unreadable.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     /// Metric registration failed (a bug).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -107,6 +123,81 @@ pub fn window_path(state_path: &Path) -> PathBuf {
     state_path.with_extension("window.arrow")
 }
 
+/// The journal file that goes with a state file.
+pub fn journal_path(state_path: &Path) -> PathBuf {
+    state_path.with_extension("journal")
+}
+
+/// Rebuilds the window and the checkpoints of the last run: the window snapshot
+/// (with the state in its metadata; the state file when the snapshot has none),
+/// then every journal entry written after it. Returns them, the journal open for
+/// appending, and how many entries were replayed.
+fn restore(
+    config: &Config,
+    plan: Arc<ColumnPlan>,
+    state_path: &Path,
+) -> Result<(Window, State, Journal, usize), DaemonError> {
+    let mut window = Window::new(config.window.size, config.window.duration, plan.clone());
+    let saved_state = match window.restore(&window_path(state_path)) {
+        Ok((rows, metadata)) => {
+            if rows > 0 {
+                tracing::info!(rows, "window restored from the last snapshot");
+            }
+            metadata
+                .and_then(|m| m.get(STATE_METADATA).cloned())
+                .and_then(|json| match serde_json::from_str::<State>(&json) {
+                    Ok(state) => Some(state),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the window snapshot's checkpoints are unreadable; using the state file");
+                        None
+                    }
+                })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot restore the window; starting empty");
+            None
+        }
+    };
+    let mut state = match saved_state {
+        Some(state) => state,
+        None => State::load(state_path)?,
+    };
+    let path = journal_path(state_path);
+    let replay = Journal::read(&path, state.journal_seq)?;
+    if replay.dropped_bytes > 0 {
+        tracing::warn!(
+            journal = %path.display(),
+            bytes = replay.dropped_bytes,
+            "the journal ends with an incomplete entry (the process stopped while writing it); its rows are read again from their source"
+        );
+    }
+    let replayed = replay.entries.len();
+    for entry in replay.entries {
+        for record in &entry.batches {
+            let batch = Batch {
+                rows: record.num_rows(),
+                columns: columns_of(record, &plan),
+                rejects: Rejects::default(),
+            };
+            window.push(&batch, &plan, entry.arrived);
+        }
+        if let Some(update) = entry.checkpoint {
+            state.apply(&entry.source, update);
+        }
+        state.journal_seq = entry.seq;
+    }
+    if replayed > 0 {
+        tracing::info!(
+            entries = replayed,
+            window_rows = window.rows(),
+            "journal replayed: the window and checkpoints are those of the last run's end"
+        );
+    }
+    let last_seq = replay.last_seq.max(state.journal_seq);
+    let journal = Journal::open(&path, replay.valid_len, last_seq)?;
+    Ok((window, state, journal, replayed))
+}
+
 /// The loop's own state.
 struct Core {
     config: Config,
@@ -115,6 +206,9 @@ struct Core {
     window: Window,
     state: State,
     state_path: PathBuf,
+    journal: Journal,
+    /// The last journal append failed (logged once until one succeeds).
+    journal_failing: bool,
     metrics: Arc<Metrics>,
     app: Arc<AppState>,
     plan_tx: watch::Sender<Arc<ColumnPlan>>,
@@ -140,6 +234,13 @@ impl Core {
                     rows += b.rows as u64;
                     rejects.merge(&b.rejects);
                 }
+                self.journal(
+                    &batch.source,
+                    now,
+                    &batch.plan,
+                    &batch.batches,
+                    batch.checkpoint.as_ref(),
+                );
                 let seconds = batch.parse_seconds + started.elapsed().as_secs_f64();
                 self.metrics.record_batch(
                     &self.config.model.name,
@@ -154,7 +255,6 @@ impl Core {
                 }
                 if let Some(update) = batch.checkpoint {
                     self.state.apply(&batch.source, update);
-                    self.save_state();
                 }
                 tracing::debug!(source = %batch.source, rows, window_rows = self.window.rows(), "batch added");
                 self.dirty = true;
@@ -173,8 +273,10 @@ impl Core {
                 tracing::warn!(source = %source, reason, "{message}");
                 self.metrics.record_source_error(&source, reason);
                 if let Some(update) = checkpoint {
+                    let plan = self.window.plan().clone();
+                    self.journal(&source, SystemTime::now(), &plan, &[], Some(&update));
                     self.state.apply(&source, update);
-                    self.save_state();
+                    self.unsaved = true;
                 }
                 if let Some(ack) = ack {
                     let _ = ack.send(());
@@ -201,20 +303,60 @@ impl Core {
         }
     }
 
-    fn save_state(&self) {
-        if let Err(e) = self.state.save(&self.state_path) {
-            tracing::error!(error = %e, "cannot save the state file; a restart may read some input again");
+    /// Appends a delivered batch to the journal (before it is counted or answered).
+    fn journal(
+        &mut self,
+        source: &str,
+        arrived: SystemTime,
+        plan: &ColumnPlan,
+        batches: &[Batch],
+        checkpoint: Option<&CheckpointUpdate>,
+    ) {
+        match self
+            .journal
+            .append(source, arrived, plan, batches, checkpoint)
+        {
+            Ok(seq) => {
+                self.state.journal_seq = seq;
+                self.journal_failing = false;
+            }
+            Err(e) => {
+                if !self.journal_failing {
+                    tracing::error!(error = %e, "cannot append to the journal; until the next snapshot a crash loses the newest rows");
+                }
+                self.journal_failing = true;
+            }
+        }
+        if self.journal.len() > JOURNAL_LIMIT {
+            self.save_snapshot();
         }
     }
 
+    /// Saves the window with the checkpoints in its metadata (one atomic file),
+    /// then empties the journal, then writes the state file (a readable copy, and
+    /// the fallback when the window file is gone).
     fn save_snapshot(&mut self) {
-        self.save_state();
-        let path = window_path(&self.state_path);
-        match self.window.save(&path) {
-            Ok(()) => self.unsaved = false,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot save the window; a restart will start with fewer rows")
+        let mut metadata = HashMap::new();
+        match serde_json::to_string(&self.state) {
+            Ok(json) => {
+                metadata.insert(STATE_METADATA.to_string(), json);
             }
+            Err(e) => tracing::error!(error = %e, "cannot encode the checkpoints"),
+        }
+        let path = window_path(&self.state_path);
+        match self.window.save(&path, metadata) {
+            Ok(()) => {
+                self.unsaved = false;
+                if let Err(e) = self.journal.reset() {
+                    tracing::error!(error = %e, "cannot empty the journal; it keeps growing until the next snapshot");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot save the window; the journal keeps the rows until the next snapshot")
+            }
+        }
+        if let Err(e) = self.state.save(&self.state_path) {
+            tracing::error!(error = %e, "cannot save the state file");
         }
     }
 
@@ -369,13 +511,7 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
         .path
         .clone()
         .unwrap_or_else(|| PathBuf::from("drift-exporter.state.json"));
-    let state = State::load(&state_path)?;
-    let mut window = Window::new(config.window.size, config.window.duration, plan);
-    match window.restore(&window_path(&state_path)) {
-        Ok(0) => {}
-        Ok(rows) => tracing::info!(rows, "window restored from the last run"),
-        Err(e) => tracing::warn!(error = %e, "cannot restore the window; starting empty"),
-    }
+    let (window, state, journal, replayed) = restore(&config, plan, &state_path)?;
     let mut core = Core {
         config,
         options,
@@ -383,6 +519,8 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
         window,
         state,
         state_path,
+        journal,
+        journal_failing: false,
         metrics,
         app: app.clone(),
         plan_tx,
@@ -390,6 +528,10 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
         unsaved: false,
         last_reject_log: Default::default(),
     };
+    if replayed > 0 {
+        // Fold the replayed entries into a snapshot now, so the journal starts empty.
+        core.save_snapshot();
+    }
     core.publish_setup();
     core.evaluate();
     app.ready.store(true, Ordering::Release);

@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod data;
 pub mod drift;
 pub mod healthcheck;
+pub mod journal;
 pub mod logging;
 pub mod metrics;
 pub mod reference;

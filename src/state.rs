@@ -2,9 +2,11 @@
 //! neither skips nor double-counts (vector's checkpoints, in one small JSON file).
 //!
 //! The daemon owns the state: a source attaches a [`CheckpointUpdate`] to each
-//! batch, and the daemon records it only after the batch is in the window, then
-//! writes the file atomically (temp file + rename). Sources read their starting
-//! point from it once, at start-up.
+//! batch, and the daemon records it only after the batch is in the window and in
+//! the journal ([`crate::journal`]). The state is saved with each window snapshot
+//! (in its metadata, so rows and positions change in one rename) and, as readable
+//! JSON, to this file atomically (temp file + rename). Sources read their starting
+//! point from it once, at start-up, after the journal is replayed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,7 +85,8 @@ pub enum SourceCheckpoint {
 }
 
 /// What one delivered batch moves a checkpoint to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CheckpointUpdate {
     /// A directory source finished a file.
     FileDone {
@@ -105,6 +108,9 @@ pub struct State {
     /// Checkpoints by source label.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceCheckpoint>,
+    /// The last journal entry these checkpoints include (see [`crate::journal`]).
+    #[serde(default)]
+    pub journal_seq: u64,
 }
 
 impl State {

@@ -21,7 +21,7 @@
 //! computed over exactly the rows the window holds. The window can be saved to and
 //! restored from an Arrow IPC file, so a restart resumes with the same rows.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -382,11 +382,20 @@ impl Window {
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
     }
 
-    /// Saves the live rows to an Arrow IPC file (atomically).
-    pub fn save(&self, path: &Path) -> Result<(), WindowError> {
+    /// Saves the live rows to an Arrow IPC file (atomically), with `metadata` in
+    /// its schema (the daemon keeps its checkpoints there, so that the rows and
+    /// the input positions they came from are written in one rename).
+    pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<(), WindowError> {
         let name = path.display().to_string();
         let batch = self
             .to_record_batch()
+            .map_err(|source| WindowError::Arrow {
+                path: name.clone(),
+                source,
+            })?;
+        let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
+        let batch = batch
+            .with_schema(schema)
             .map_err(|source| WindowError::Arrow {
                 path: name.clone(),
                 source,
@@ -412,12 +421,16 @@ impl Window {
     }
 
     /// Restores rows saved by [`Window::save`]. Columns are matched by name and
-    /// kind; a missing file restores nothing. Returns the rows restored.
-    pub fn restore(&mut self, path: &Path) -> Result<usize, WindowError> {
+    /// kind; a missing file restores nothing. Returns the rows restored and the
+    /// saved metadata (`None` when there is no file).
+    pub fn restore(
+        &mut self,
+        path: &Path,
+    ) -> Result<(usize, Option<HashMap<String, String>>), WindowError> {
         let name = path.display().to_string();
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, None)),
             Err(source) => return Err(WindowError::Io { path: name, source }),
         };
         let arrow_err = |source| WindowError::Arrow {
@@ -426,6 +439,7 @@ impl Window {
         };
         let reader = arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
             .map_err(arrow_err)?;
+        let metadata: HashMap<String, String> = reader.schema().as_ref().metadata().clone().into();
         let mut restored = 0;
         for batch in reader {
             let batch = batch.map_err(arrow_err)?;
@@ -436,22 +450,7 @@ impl Window {
             else {
                 continue;
             };
-            let columns: Vec<Option<ColumnArray>> = self
-                .plan
-                .iter()
-                .map(|(name, kind)| {
-                    let array = batch.column_by_name(name)?;
-                    match (kind, array.data_type()) {
-                        (Kind::Numeric, DataType::Float64) => Some(ColumnArray::Numeric(
-                            array.as_primitive::<Float64Type>().clone(),
-                        )),
-                        (Kind::Categorical, DataType::Utf8) => {
-                            Some(ColumnArray::Categorical(array.as_string::<i32>().clone()))
-                        }
-                        _ => None,
-                    }
-                })
-                .collect();
+            let columns = columns_of(&batch, &self.plan);
             // Rows of one arrival time become one chunk again.
             let mut start = 0;
             while start < batch.num_rows() {
@@ -475,8 +474,55 @@ impl Window {
                 start = end;
             }
         }
-        Ok(restored)
+        Ok((restored, Some(metadata)))
     }
+}
+
+/// The plan's columns of a record batch written by [`record_batch_of`] (or a saved
+/// window), matched by name and kind (`Float64` numeric, `Utf8` categorical).
+pub(crate) fn columns_of(batch: &RecordBatch, plan: &ColumnPlan) -> Vec<Option<ColumnArray>> {
+    plan.iter()
+        .map(|(name, kind)| {
+            let array = batch.column_by_name(name)?;
+            match (kind, array.data_type()) {
+                (Kind::Numeric, DataType::Float64) => Some(ColumnArray::Numeric(
+                    array.as_primitive::<Float64Type>().clone(),
+                )),
+                (Kind::Categorical, DataType::Utf8) => {
+                    Some(ColumnArray::Categorical(array.as_string::<i32>().clone()))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// A batch's present columns as a record batch (`Float64` or `Utf8` fields named
+/// as in `plan`), the inverse of [`columns_of`].
+pub(crate) fn record_batch_of(
+    batch: &Batch,
+    plan: &ColumnPlan,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (i, (name, _)) in plan.iter().enumerate() {
+        match batch.columns.get(i).and_then(Option::as_ref) {
+            Some(ColumnArray::Numeric(a)) => {
+                fields.push(Field::new(name, DataType::Float64, true));
+                arrays.push(Arc::new(a.clone()));
+            }
+            Some(ColumnArray::Categorical(a)) => {
+                fields.push(Field::new(name, DataType::Utf8, true));
+                arrays.push(Arc::new(a.clone()));
+            }
+            None => {}
+        }
+    }
+    RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        arrays,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.rows)),
+    )
 }
 
 /// Re-orders `columns` (laid out by `from`) into `to`'s layout, by name; a column
@@ -623,9 +669,9 @@ mod tests {
         // The saved window restores the same rows and the same newest time.
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("w.arrow");
-        w.save(&path)?;
+        w.save(&path, HashMap::new())?;
         let mut back = Window::new(100, Some(Duration::from_secs(60)), p.clone());
-        assert_eq!(back.restore(&path)?, 2);
+        assert_eq!(back.restore(&path)?.0, 2);
         back.push(&timed_batch(&[(7.0, Some(1120.0))]), &p, now);
         assert_eq!(sorted_x(&back)?, vec![6.0, 7.0]);
         Ok(())
@@ -705,13 +751,14 @@ mod tests {
         let mut w = Window::new(6, None, p.clone());
         w.push(&batch(0..4), &p, UNIX_EPOCH + Duration::from_secs(10));
         w.push(&batch(4..8), &p, UNIX_EPOCH + Duration::from_secs(20));
-        w.save(&path)?;
+        let metadata = HashMap::from([("k".to_string(), "v".to_string())]);
+        w.save(&path, metadata.clone())?;
         let mut back = Window::new(6, None, p.clone());
-        assert_eq!(back.restore(&path)?, 6);
+        assert_eq!(back.restore(&path)?, (6, Some(metadata)));
         assert_eq!(live_x(&back)?, live_x(&w)?);
         assert_eq!(back.to_record_batch()?, w.to_record_batch()?);
         let mut none = Window::new(6, None, p);
-        assert_eq!(none.restore(&dir.path().join("missing.arrow"))?, 0);
+        assert_eq!(none.restore(&dir.path().join("missing.arrow"))?, (0, None));
         Ok(())
     }
 
