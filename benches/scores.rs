@@ -21,6 +21,7 @@ use divan::{black_box, Bencher};
 use drift_exporter::config::DriftConfig;
 use drift_exporter::data::{Batch, ColumnArray, ColumnPlan, Kind, Rejects};
 use drift_exporter::drift;
+use drift_exporter::journal::Journal;
 use drift_exporter::reference::{
     ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile, ResolvedColumn,
 };
@@ -310,6 +311,28 @@ fn window_push_1e3_rows_x8(bencher: Bencher) {
     bencher
         .counter(ItemsCount::new(PUSH_ROWS))
         .bench_local(|| window.push(black_box(&batch), &plan, now));
+}
+
+/// Appending a 1,000-row batch (8 columns) to the journal, as the daemon does for
+/// every batch before counting it: Arrow IPC encoding, SHA-256, one write. The
+/// journal is emptied every 1,000 appends, as a snapshot would.
+#[divan::bench(sample_count = 200)]
+fn journal_append_1e3_rows_x8(bencher: Bencher) {
+    let plan = window_plan();
+    let batch = [window_batch(PUSH_ROWS, 0x5EED_3000)];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut journal = Journal::open(&dir.path().join("journal"), 0, 0).expect("journal");
+    let now = SystemTime::now();
+    let mut appended = 0u32;
+    bencher.counter(ItemsCount::new(PUSH_ROWS)).bench_local(|| {
+        appended += 1;
+        if appended % 1000 == 0 {
+            journal.reset().expect("reset");
+        }
+        journal
+            .append("bench", now, &plan, black_box(&batch), None)
+            .expect("append")
+    });
 }
 
 /// Summarising a full window for the evaluator: 10,000 rows x 8 columns
