@@ -259,12 +259,25 @@ impl Default for Thresholds {
     }
 }
 
-/// `[state]`: where file sources keep their checkpoints.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+/// `[state]`: where file sources keep their checkpoints (and the window its
+/// snapshot and journal).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     /// The state file (JSON). Default: `drift-exporter.state.json` beside the config.
     pub path: Option<PathBuf>,
+    /// How often the window is saved (and the journal emptied) while input flows.
+    #[serde(deserialize_with = "de_duration")]
+    pub snapshot_interval: Duration,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: None,
+            snapshot_interval: Duration::from_secs(10),
+        }
+    }
 }
 
 /// One `[[sources]]` entry.

@@ -37,9 +37,8 @@ use crate::sources::{self, SourceContext, SourceEvent};
 use crate::state::{CheckpointUpdate, State, StateError};
 use crate::window::{columns_of, unix_seconds, Window};
 
-/// How often the window and state are saved while running (and at shutdown).
-const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(10);
-/// A journal larger than this is folded into a snapshot at once.
+/// A journal larger than this is folded into a snapshot at once (between the
+/// `state.snapshot_interval` ticks).
 const JOURNAL_LIMIT: u64 = 64 << 20;
 /// The window file's metadata key that holds the state (checkpoints) as JSON.
 const STATE_METADATA: &str = "drift_exporter.state";
@@ -398,8 +397,13 @@ impl Core {
                 return;
             }
         };
-        if new.sources != self.config.sources || new.server != self.config.server {
-            tracing::warn!("changes to [server] and [[sources]] take effect after a restart");
+        if new.sources != self.config.sources
+            || new.server != self.config.server
+            || new.state != self.config.state
+        {
+            tracing::warn!(
+                "changes to [server], [state] and [[sources]] take effect after a restart"
+            );
         }
         let profile_changed = new.reference != self.config.reference
             || new.columns != self.config.columns
@@ -424,10 +428,15 @@ impl Core {
             }
         }
         self.window.set_limits(new.window.size, new.window.duration);
-        let (sources, server) = (self.config.sources.clone(), self.config.server.clone());
+        let (sources, server, state) = (
+            self.config.sources.clone(),
+            self.config.server.clone(),
+            self.config.state.clone(),
+        );
         self.config = new;
         self.config.sources = sources;
         self.config.server = server;
+        self.config.state = state;
         self.publish_setup();
         self.dirty = true;
         tracing::info!("config reloaded");
@@ -561,7 +570,12 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
         .min(Duration::from_secs(1));
     let mut tick = tokio::time::interval(delay.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut snapshot = tokio::time::interval(SNAPSHOT_INTERVAL);
+    let mut snapshot = tokio::time::interval(
+        core.config
+            .state
+            .snapshot_interval
+            .max(Duration::from_millis(10)),
+    );
     snapshot.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

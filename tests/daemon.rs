@@ -631,6 +631,54 @@ fn after_sigkill_the_window_and_positions_are_those_of_the_crash() {
 }
 
 #[test]
+fn a_crash_after_a_snapshot_restores_it_and_replays_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("predictions.jsonl");
+    let sources = format!(
+        "[[sources]]\ntype = \"tail\"\npath = \"{}\"\npoll_interval = \"100ms\"\n[[sources]]\ntype = \"http\"\n",
+        log.display()
+    );
+    let config = base_config(dir.path(), &sources, "snapshot_interval = \"2s\"\n");
+    let window_file = dir.path().join("state/state.window.arrow");
+    let journal = dir.path().join("state/state.journal");
+    let journal_len = || std::fs::metadata(&journal).map_or(0, |m| m.len());
+    let lines = drifted_lines();
+    std::fs::write(&log, lines[..300].join("\n") + "\n").unwrap();
+    let daemon = Daemon::start(&config);
+    wait_for_rows(&daemon, 300.0);
+    // The first snapshot takes the 300 rows and empties the journal.
+    let snapshotted = wait_until(Duration::from_secs(10), || {
+        window_file.exists() && journal_len() == 0
+    });
+    assert!(snapshotted, "no snapshot within 10 s");
+    let posted = daemon.ingest(
+        "application/x-ndjson",
+        (lines[300..450].join("\n") + "\n").as_bytes(),
+    );
+    assert_eq!(posted.status, 200, "{}", posted.text());
+    assert!(
+        journal_len() > 0,
+        "the posted rows are journaled before the answer"
+    );
+    daemon.kill_hard();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all((lines[450..600].join("\n") + "\n").as_bytes())
+        .unwrap();
+    drop(f);
+    let daemon = Daemon::start(&config);
+    wait_for_rows(&daemon, 600.0);
+    std::thread::sleep(Duration::from_millis(800));
+    let scrape = daemon.scrape();
+    assert_eq!(scrape.sum("drift_ingested_rows_total", &[]), 150.0);
+    assert_eq!(window_rows(&daemon), 600.0);
+    let all = dir.path().join("all.ndjson");
+    std::fs::write(&all, lines[..600].join("\n") + "\n").unwrap();
+    let (_, report) = check_json(&reference(), &all, None);
+    assert_gauges_match(&scrape, &report);
+    daemon.stop();
+}
+
+#[test]
 fn environment_and_flags_override_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
