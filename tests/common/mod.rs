@@ -40,21 +40,26 @@ impl Daemon {
 
     pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(binary());
-        cmd.args(["serve", "--config"])
-            .arg(config)
-            .args([
-                "--web.listen-address",
-                "127.0.0.1:0",
-                "--log.format",
-                "json",
-                "--log.level",
-                "info",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args(["serve", "--config"]).arg(config);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `serve` command line) with the listen address, log format and
+    /// level appended (the flags override the config), and waits as [`Daemon::start`].
+    pub fn spawn(mut cmd: Command) -> Daemon {
+        cmd.args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.format",
+            "json",
+            "--log.level",
+            "info",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("the binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (tx, rx) = mpsc::channel();
