@@ -1,12 +1,20 @@
 //! Property tests of the score invariants: PSI and KL are non-negative and zero
 //! for identical samples, the KS statistic lies in [0, 1], is symmetric and equals
 //! its brute-force definition, p-values lie in [0, 1] and fall as D grows, and a
-//! whole report does not depend on the order of the current rows.
+//! whole report does not depend on the order of the current rows; an event-time
+//! window holds exactly the rows within `duration` of the newest timestamp.
 
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use arrow::array::{AsArray, Float64Array};
+use arrow::datatypes::Float64Type;
 use drift_exporter::config::DriftConfig;
+use drift_exporter::data::{Batch, ColumnArray, ColumnPlan, Kind, Rejects};
 use drift_exporter::reference::{ColumnProfile, DriftType, NumericProfile, ProfileDetail};
 use drift_exporter::sample::{ColumnSample, SampleValues};
 use drift_exporter::stats::{bins, chi2, divergence, kolmogorov, ks};
+use drift_exporter::window::Window;
 use proptest::prelude::*;
 
 fn values() -> impl Strategy<Value = Vec<f64>> {
@@ -131,6 +139,54 @@ proptest! {
             let i = bins::bin_index(&edges, x);
             prop_assert!(i == 0 || edges[i - 1] <= x);
             prop_assert!(i == edges.len() || x < edges[i]);
+        }
+    }
+
+    #[test]
+    fn event_time_window_equals_a_filter_on_the_newest_timestamp(
+        rows in prop::collection::vec((0u32..1000, prop::option::of(0u32..3000)), 1..300),
+        cuts in prop::collection::vec(1usize..50, 1..10),
+        duration in 1u64..1500,
+    ) {
+        // Rows stamped around `now` (some in the future), pushed in batches.
+        let now_s = 100_000.0;
+        let now = UNIX_EPOCH + Duration::from_secs(100_000);
+        let stamp = |offset: u32| now_s - 2000.0 + offset as f64;
+        let plan = Arc::new(ColumnPlan::new([("x".to_string(), Kind::Numeric)]).with_time_column("ts"));
+        let mut window = Window::new(100_000, Some(Duration::from_secs(duration)), plan.clone());
+        let mut at = 0;
+        for &n in cuts.iter().cycle() {
+            if at >= rows.len() {
+                break;
+            }
+            let part = &rows[at..(at + n).min(rows.len())];
+            at += part.len();
+            let x: Float64Array = part.iter().map(|r| Some(r.0 as f64)).collect();
+            let ts: Float64Array = part.iter().map(|r| r.1.map(stamp)).collect();
+            let batch = Batch {
+                rows: part.len(),
+                columns: vec![Some(ColumnArray::Numeric(x)), Some(ColumnArray::Numeric(ts))],
+                rejects: Rejects::default(),
+            };
+            window.push(&batch, &plan, now);
+        }
+        let newest = rows.iter().filter_map(|r| r.1.map(stamp)).fold(f64::NEG_INFINITY, f64::max);
+        let base = if newest.is_finite() { newest.min(now_s) } else { now_s };
+        let cutoff = base - duration as f64;
+        let mut want: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.1.map_or(now_s, stamp) >= cutoff)
+            .map(|r| r.0 as f64)
+            .collect();
+        want.sort_by(f64::total_cmp);
+        let saved = window.to_record_batch().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut got: Vec<f64> = saved.column(0).as_primitive::<Float64Type>().values().to_vec();
+        got.sort_by(f64::total_cmp);
+        prop_assert_eq!(window.rows(), want.len());
+        prop_assert_eq!(got, want);
+        // Time passing alone changes nothing once the newest stamp is in the past.
+        if newest.is_finite() && newest <= now_s {
+            prop_assert!(!window.evict_expired(now + Duration::from_secs(86_400)));
         }
     }
 
