@@ -586,19 +586,25 @@ fn which(name: &str) -> Option<PathBuf> {
     })
 }
 
-#[test]
-fn after_sigkill_the_window_and_positions_are_those_of_the_crash() {
+/// Tails 300 lines, takes 150 more over HTTP, SIGKILLs the daemon, appends 150 more
+/// lines and starts it again: the window must hold each of the 600 rows once, with
+/// `check`'s scores, and the second run must read only the new lines. `state` is
+/// added to `[state]`; `after_tail(state folder)` runs once the 300 lines are in,
+/// `before_kill(state folder)` just before the kill.
+fn crash_mid_stream(state: &str, after_tail: impl Fn(&Path), before_kill: impl Fn(&Path)) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("predictions.jsonl");
     let sources = format!(
         "[[sources]]\ntype = \"tail\"\npath = \"{}\"\npoll_interval = \"100ms\"\n[[sources]]\ntype = \"http\"\n",
         log.display()
     );
-    let config = base_config(dir.path(), &sources, "");
+    let config = base_config(dir.path(), &sources, state);
+    let state_dir = dir.path().join("state");
     let lines = drifted_lines();
     std::fs::write(&log, lines[..300].join("\n") + "\n").unwrap();
     let daemon = Daemon::start(&config);
     wait_for_rows(&daemon, 300.0);
+    after_tail(&state_dir);
     let posted = daemon.ingest(
         "application/x-ndjson",
         (lines[300..450].join("\n") + "\n").as_bytes(),
@@ -606,7 +612,7 @@ fn after_sigkill_the_window_and_positions_are_those_of_the_crash() {
     assert_eq!(posted.status, 200, "{}", posted.text());
     wait_for_rows(&daemon, 450.0);
     assert_eq!(daemon.scrape().sum("drift_ingested_rows_total", &[]), 450.0);
-    // Killed long before the 10 s snapshot: only the journal has these rows.
+    before_kill(&state_dir);
     daemon.kill_hard();
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     f.write_all((lines[450..600].join("\n") + "\n").as_bytes())
@@ -631,51 +637,27 @@ fn after_sigkill_the_window_and_positions_are_those_of_the_crash() {
 }
 
 #[test]
+fn after_sigkill_the_window_and_positions_are_those_of_the_crash() {
+    // Killed long before the 10 s snapshot: only the journal has the rows.
+    crash_mid_stream("", |_| {}, |_| {});
+}
+
+#[test]
 fn a_crash_after_a_snapshot_restores_it_and_replays_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("predictions.jsonl");
-    let sources = format!(
-        "[[sources]]\ntype = \"tail\"\npath = \"{}\"\npoll_interval = \"100ms\"\n[[sources]]\ntype = \"http\"\n",
-        log.display()
+    let journal_len =
+        |state: &Path| std::fs::metadata(state.join("state.journal")).map_or(0, |m| m.len());
+    crash_mid_stream(
+        "snapshot_interval = \"4s\"\n",
+        // The first snapshot takes the 300 tailed rows and empties the journal.
+        |state| {
+            let snapshotted = wait_until(Duration::from_secs(10), || {
+                state.join("state.window.arrow").exists() && journal_len(state) == 0
+            });
+            assert!(snapshotted, "no snapshot within 10 s");
+        },
+        // The posted rows are only in the journal (journaled before the answer).
+        |state| assert!(journal_len(state) > 0),
     );
-    let config = base_config(dir.path(), &sources, "snapshot_interval = \"2s\"\n");
-    let window_file = dir.path().join("state/state.window.arrow");
-    let journal = dir.path().join("state/state.journal");
-    let journal_len = || std::fs::metadata(&journal).map_or(0, |m| m.len());
-    let lines = drifted_lines();
-    std::fs::write(&log, lines[..300].join("\n") + "\n").unwrap();
-    let daemon = Daemon::start(&config);
-    wait_for_rows(&daemon, 300.0);
-    // The first snapshot takes the 300 rows and empties the journal.
-    let snapshotted = wait_until(Duration::from_secs(10), || {
-        window_file.exists() && journal_len() == 0
-    });
-    assert!(snapshotted, "no snapshot within 10 s");
-    let posted = daemon.ingest(
-        "application/x-ndjson",
-        (lines[300..450].join("\n") + "\n").as_bytes(),
-    );
-    assert_eq!(posted.status, 200, "{}", posted.text());
-    assert!(
-        journal_len() > 0,
-        "the posted rows are journaled before the answer"
-    );
-    daemon.kill_hard();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    f.write_all((lines[450..600].join("\n") + "\n").as_bytes())
-        .unwrap();
-    drop(f);
-    let daemon = Daemon::start(&config);
-    wait_for_rows(&daemon, 600.0);
-    std::thread::sleep(Duration::from_millis(800));
-    let scrape = daemon.scrape();
-    assert_eq!(scrape.sum("drift_ingested_rows_total", &[]), 150.0);
-    assert_eq!(window_rows(&daemon), 600.0);
-    let all = dir.path().join("all.ndjson");
-    std::fs::write(&all, lines[..600].join("\n") + "\n").unwrap();
-    let (_, report) = check_json(&reference(), &all, None);
-    assert_gauges_match(&scrape, &report);
-    daemon.stop();
 }
 
 #[test]
