@@ -357,3 +357,56 @@ type = "http"                    # POST /ingest on the server's address
         "{stderr}"
     );
 }
+
+#[test]
+fn a_timestamp_column_is_read_but_never_scored_by_check() {
+    // The drifted sample with a `ts` field (one of them unreadable): with
+    // `columns.timestamp = "ts"` the report is the same as without, and the bad
+    // timestamp is named.
+    let dir = tempfile::tempdir().unwrap();
+    let sample = repo().join("reference-data/samples/batch-0003-drifted.ndjson");
+    let stamped: String = std::fs::read_to_string(&sample)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let ts = if i == 3 {
+                "\"not a time\"".to_string()
+            } else {
+                format!("\"2026-11-23T08:{:02}:00Z\"", i % 60)
+            };
+            format!(
+                "{}, \"ts\": {ts}}}\n",
+                line.trim_end().trim_end_matches('}')
+            )
+        })
+        .collect();
+    let current = dir.path().join("stamped.ndjson");
+    std::fs::write(&current, stamped).unwrap();
+    let config = dir.path().join("ts.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[reference]\npath = \"{}\"\n[columns]\ntimestamp = \"ts\"\n",
+            reference().display()
+        ),
+    )
+    .unwrap();
+    let with = check(
+        &reference(),
+        &current,
+        &["--format", "json", "--config", config.to_str().unwrap()],
+    );
+    let without = check(&reference(), &sample, &["--format", "json"]);
+    assert_eq!(with.code, without.code, "{}", with.stderr);
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&with.stdout).expect("JSON output"),
+        serde_json::from_str(&without.stdout).expect("JSON output"),
+    );
+    assert_eq!(a["features"], b["features"]);
+    assert!(
+        with.stderr.contains("line 4") && with.stderr.contains("`ts`"),
+        "{}",
+        with.stderr
+    );
+}
