@@ -11,6 +11,7 @@
 
 mod arrow_files;
 mod convert;
+mod json_row;
 mod text;
 
 use std::collections::HashMap;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::convert::{
     bad_event_time, canonical_bool, parse_number, push_event_time, push_number, push_type_error,
 };
+use super::json_row::{parse_row, Cell, Row};
 use super::{Batch, ColumnArray, ColumnPlan, DataError, Kind, RejectReason, Rejects, RowFlags};
 
 enum ColumnBuilder {
@@ -71,28 +72,29 @@ impl<'a> RowsBuilder<'a> {
 
     /// Appends a JSON value to column `col` of row `row` (`label` numbers the row in
     /// messages, e.g. the line number).
-    fn push_json(&mut self, col: usize, row: usize, label: &str, value: Option<&Value>) {
+    fn push_json(&mut self, col: usize, row: usize, label: &Place, value: Option<&Cell>) {
         let origin = self.origin;
         let name = self.plan.name(col);
         match (&mut self.builders[col], value) {
-            (ColumnBuilder::Time(b), None | Some(Value::Null)) => b.append_null(),
-            (ColumnBuilder::Time(b), Some(Value::String(text))) => {
+            (ColumnBuilder::Time(b), None | Some(Cell::Null)) => b.append_null(),
+            (ColumnBuilder::Time(b), Some(cell @ Cell::Str(text))) => {
                 push_event_time(b, text, row, &mut self.flags, &mut self.rejects, || {
-                    bad_event_time(origin, label, name, &describe(&Value::String(text.clone())))
+                    bad_event_time(origin, &label.to_string(), name, &cell.describe())
                 })
             }
-            (ColumnBuilder::Time(b), Some(Value::Number(n))) if n.as_f64().is_some() => {
+            (ColumnBuilder::Time(b), Some(Cell::Number(n))) if n.as_f64().is_some() => {
                 b.append_option(n.as_f64())
             }
             (ColumnBuilder::Time(b), Some(other)) => {
                 b.append_null();
                 self.flags.flag(row, RejectReason::Type);
-                self.rejects
-                    .message(|| bad_event_time(origin, label, name, &describe(other)));
+                self.rejects.message(|| {
+                    bad_event_time(origin, &label.to_string(), name, &other.describe())
+                });
             }
-            (ColumnBuilder::Numeric(b), None | Some(Value::Null)) => b.append_null(),
-            (ColumnBuilder::Categorical(b), None | Some(Value::Null)) => b.append_null(),
-            (ColumnBuilder::Numeric(b), Some(Value::Number(n))) => match n.as_f64() {
+            (ColumnBuilder::Numeric(b), None | Some(Cell::Null)) => b.append_null(),
+            (ColumnBuilder::Categorical(b), None | Some(Cell::Null)) => b.append_null(),
+            (ColumnBuilder::Numeric(b), Some(Cell::Number(n))) => match n.as_f64() {
                 Some(v) => push_number(b, v, row, &mut self.flags),
                 None => push_type_error(b, row, &mut self.flags, &mut self.rejects, || {
                     format!("{origin}: {label}: field `{name}`: number {n} is not representable")
@@ -102,30 +104,28 @@ impl<'a> RowsBuilder<'a> {
                 push_type_error(b, row, &mut self.flags, &mut self.rejects, || {
                     format!(
                         "{origin}: {label}: field `{name}`: expected a number, found {}",
-                        describe(other)
+                        other.describe()
                     )
                 })
             }
-            (ColumnBuilder::Categorical(b), Some(Value::String(s))) => {
+            (ColumnBuilder::Categorical(b), Some(Cell::Str(s))) => {
                 if self.plan.is_boolean(col) {
                     b.append_value(canonical_bool(s).unwrap_or(s))
                 } else {
                     b.append_value(s)
                 }
             }
-            (ColumnBuilder::Categorical(b), Some(Value::Bool(v))) => {
+            (ColumnBuilder::Categorical(b), Some(Cell::Bool(v))) => {
                 b.append_value(if *v { "true" } else { "false" })
             }
-            (ColumnBuilder::Categorical(b), Some(Value::Number(n))) => {
-                b.append_value(n.to_string())
-            }
+            (ColumnBuilder::Categorical(b), Some(Cell::Number(n))) => b.append_value(n.to_string()),
             (ColumnBuilder::Categorical(b), Some(other)) => {
                 b.append_null();
                 self.flags.flag(row, RejectReason::Type);
                 self.rejects.message(|| {
                     format!(
                         "{origin}: {label}: field `{name}`: expected a category, found {}",
-                        describe(other)
+                        other.describe()
                     )
                 });
             }
@@ -133,12 +133,20 @@ impl<'a> RowsBuilder<'a> {
     }
 
     /// Appends one JSON object as a row.
-    fn push_object(&mut self, object: &Map<String, Value>, label: &str) {
+    fn push_object(&mut self, object: &Map<String, Value>, label: &Place) {
         let row = self.begin_row();
         for col in 0..self.builders.len() {
             let name = self.plan.name(col);
-            let value = object.get(name);
-            self.push_json(col, row, label, value);
+            let value = object.get(name).map(Cell::of);
+            self.push_json(col, row, label, value.as_ref());
+        }
+    }
+
+    /// Appends a row decoded by [`parse_row`]: one slot per plan column.
+    fn push_slots(&mut self, slots: &[Option<Cell>], label: &Place) {
+        let row = self.begin_row();
+        for (col, value) in slots.iter().enumerate() {
+            self.push_json(col, row, label, value.as_ref());
         }
     }
 
@@ -213,18 +221,18 @@ impl<'a> RowsBuilder<'a> {
     }
 }
 
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) => {
-            let short: String = s.chars().take(40).collect();
-            format!("string {short:?}")
-        }
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
+/// Where a row is, for messages: `line 7` (NDJSON) or `row 3` (a JSON document),
+/// formatted only when a message is written.
+struct Place(&'static str, u64);
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
     }
+}
+
+fn describe(value: &Value) -> String {
+    Cell::of(value).describe()
 }
 
 /// Reads newline-delimited JSON. `first_line` numbers the first line of `bytes`
@@ -238,18 +246,19 @@ pub fn read_ndjson(
 ) -> Result<Batch, DataError> {
     let estimate = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
     let mut rows = RowsBuilder::new(plan, origin, estimate);
+    let mut slots: Vec<Option<Cell>> = vec![None; plan.len()];
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_no = first_line + i as u64;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        match serde_json::from_slice::<Value>(line) {
-            Ok(Value::Object(object)) => rows.push_object(&object, &format!("line {line_no}")),
-            Ok(other) => rows.rejects.drop_row(|| {
+        match parse_row(line, plan, &mut slots) {
+            Ok(Row::Object) => rows.push_slots(&slots, &Place("line", line_no)),
+            Ok(Row::Other(other)) => rows.rejects.drop_row(|| {
                 format!(
                     "{origin}: line {line_no}: expected a JSON object, found {}",
-                    describe(&other)
+                    other.describe()
                 )
             }),
             Err(e) => rows
@@ -279,7 +288,7 @@ pub fn read_json_document(
             let mut rows = RowsBuilder::new(plan, origin, items.len());
             for (i, item) in items.iter().enumerate() {
                 match item {
-                    Value::Object(object) => rows.push_object(object, &format!("row {}", i + 1)),
+                    Value::Object(object) => rows.push_object(object, &Place("row", i as u64 + 1)),
                     other => rows.rejects.drop_row(|| {
                         format!(
                             "{origin}: row {}: expected a JSON object, found {}",
@@ -322,9 +331,10 @@ pub fn read_json_document(
             let mut rows = RowsBuilder::new(plan, origin, n);
             for i in 0..n {
                 let row = rows.begin_row();
-                let label = format!("row {}", i + 1);
+                let label = Place("row", i as u64 + 1);
                 for (col, array) in arrays.iter().enumerate() {
-                    rows.push_json(col, row, &label, array.and_then(|a| a.get(i)));
+                    let value = array.and_then(|a| a.get(i)).map(Cell::of);
+                    rows.push_json(col, row, &label, value.as_ref());
                 }
             }
             let present: Vec<bool> = arrays.iter().map(Option::is_some).collect();

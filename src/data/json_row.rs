@@ -1,0 +1,319 @@
+//! One JSON object decoded straight into the planned columns' cells, without
+//! building a `serde_json::Value` for the whole line: keys that are not planned
+//! are skipped unparsed-into-memory (`IgnoredAny`), strings without escapes are
+//! borrowed from the input, arrays and objects are only named. This is what the
+//! NDJSON reader (the tail source's hot path) runs per line; it yields exactly
+//! the cells a `Value` would (the same numbers through `serde_json::Number`, the
+//! last of duplicate keys), so both paths score alike.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Number, Value};
+
+use super::ColumnPlan;
+
+/// A JSON value as far as a column needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(Cow<'a, str>),
+    Array,
+    Object,
+}
+
+impl<'a> Cell<'a> {
+    /// The cell of a parsed value (borrowing its text).
+    pub(crate) fn of(value: &'a Value) -> Cell<'a> {
+        match value {
+            Value::Null => Cell::Null,
+            Value::Bool(b) => Cell::Bool(*b),
+            Value::Number(n) => Cell::Number(n.clone()),
+            Value::String(s) => Cell::Str(Cow::Borrowed(s)),
+            Value::Array(_) => Cell::Array,
+            Value::Object(_) => Cell::Object,
+        }
+    }
+
+    /// How messages name the value: `number 3`, `string "abc"`, `an array`...
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Cell::Null => "null".into(),
+            Cell::Bool(b) => format!("boolean {b}"),
+            Cell::Number(n) => format!("number {n}"),
+            Cell::Str(s) => {
+                let short: String = s.chars().take(40).collect();
+                format!("string {short:?}")
+            }
+            Cell::Array => "an array".into(),
+            Cell::Object => "an object".into(),
+        }
+    }
+}
+
+struct CellVisitor;
+
+impl<'de> Visitor<'de> for CellVisitor {
+    type Value = Cell<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Cell<'de>, E> {
+        Ok(Cell::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Cell<'de>, E> {
+        Ok(Cell::Number(v.into()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Cell<'de>, E> {
+        Ok(Cell::Number(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Cell<'de>, E> {
+        Number::from_f64(v)
+            .map(Cell::Number)
+            .ok_or_else(|| E::custom("number out of range"))
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Cell<'de>, E> {
+        Ok(Cell::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Cell<'de>, E> {
+        Ok(Cell::Str(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Cell<'de>, E> {
+        Ok(Cell::Str(Cow::Owned(v)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cell<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Cell::Array)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cell<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Cell::Object)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cell<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CellVisitor)
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// What a line held.
+#[derive(Debug)]
+pub(crate) enum Row<'de> {
+    /// An object: its planned fields are in the slots.
+    Object,
+    /// Something else, to be named in the message.
+    Other(Cell<'de>),
+}
+
+/// Decodes one line into `slots` (one per plan column, `None` where the object has
+/// no such field), leaving other fields unread into memory.
+struct RowSeed<'s, 'de> {
+    plan: &'s ColumnPlan,
+    slots: &'s mut [Option<Cell<'de>>],
+}
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_, 'de> {
+    type Value = Row<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Row<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_, 'de> {
+    type Value = Row<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row<'de>, A::Error> {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match self.plan.index_of(&key) {
+                Some(i) => self.slots[i] = Some(map.next_value::<Cell<'de>>()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Row::Object)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Row<'de>, E> {
+        CellVisitor.visit_unit().map(Row::Other)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Row<'de>, E> {
+        CellVisitor.visit_bool(v).map(Row::Other)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Row<'de>, E> {
+        CellVisitor.visit_i64(v).map(Row::Other)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Row<'de>, E> {
+        CellVisitor.visit_u64(v).map(Row::Other)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Row<'de>, E> {
+        CellVisitor.visit_f64(v).map(Row::Other)
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Row<'de>, E> {
+        CellVisitor.visit_borrowed_str(v).map(Row::Other)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Row<'de>, E> {
+        CellVisitor.visit_str(v).map(Row::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Row<'de>, A::Error> {
+        CellVisitor.visit_seq(seq).map(Row::Other)
+    }
+}
+
+/// Parses one line (a whole JSON text, nothing after it) into `slots`, which must
+/// have one entry per plan column and are cleared first.
+pub(crate) fn parse_row<'de>(
+    line: &'de [u8],
+    plan: &ColumnPlan,
+    slots: &mut [Option<Cell<'de>>],
+) -> Result<Row<'de>, serde_json::Error> {
+    slots.iter_mut().for_each(|s| *s = None);
+    let mut deserializer = serde_json::Deserializer::from_slice(line);
+    let row = RowSeed { plan, slots }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Kind;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn plan() -> ColumnPlan {
+        ColumnPlan::new([
+            ("x".to_string(), Kind::Numeric),
+            ("c".to_string(), Kind::Categorical),
+            ("t".to_string(), Kind::Categorical),
+        ])
+    }
+
+    /// The cells a parsed `Value` gives for the same line.
+    fn by_value(line: &str) -> Result<Vec<Option<Cell<'static>>>, serde_json::Error> {
+        let value: Value = serde_json::from_str(line)?;
+        Ok(plan()
+            .iter()
+            .map(|(name, _)| {
+                value.get(name).map(|v| match Cell::of(v) {
+                    Cell::Str(s) => Cell::Str(Cow::Owned(s.into_owned())),
+                    Cell::Null => Cell::Null,
+                    Cell::Bool(b) => Cell::Bool(b),
+                    Cell::Number(n) => Cell::Number(n),
+                    Cell::Array => Cell::Array,
+                    Cell::Object => Cell::Object,
+                })
+            })
+            .collect())
+    }
+
+    #[test]
+    fn cells_equal_those_of_a_parsed_value() -> TestResult {
+        let lines = [
+            r#"{"x": 1.5, "c": "a", "other": {"deep": [1, 2, {"x": 9}]}}"#,
+            r#"{"x": -7, "c": "esc\"aped\u00e9", "t": true}"#,
+            r#"{"x": 18446744073709551615, "c": 3, "t": null}"#,
+            r#"{"x": 1e300, "c": 0.1, "t": [1]}"#,
+            r#"{"x": "text", "c": {"a": 1}, "x": 2}"#,
+            r#"{}"#,
+            r#"{"\u0078": 4}"#,
+        ];
+        let plan = plan();
+        let mut slots = vec![None; plan.len()];
+        for line in lines {
+            let row = parse_row(line.as_bytes(), &plan, &mut slots)?;
+            assert!(matches!(row, Row::Object), "{line}");
+            assert_eq!(slots, by_value(line)?, "{line}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn non_objects_and_bad_lines_are_told_apart() -> TestResult {
+        let plan = plan();
+        let mut slots = vec![None; plan.len()];
+        for (line, want) in [
+            ("[1, 2]", "an array"),
+            ("42", "number 42"),
+            ("\"s\"", "string \"s\""),
+            ("null", "null"),
+        ] {
+            match parse_row(line.as_bytes(), &plan, &mut slots)? {
+                Row::Other(cell) => assert_eq!(cell.describe(), want),
+                Row::Object => return Err(format!("{line} is not an object").into()),
+            }
+        }
+        for bad in [
+            "{\"x\": ",
+            "{\"x\": 1} trailing",
+            "not json",
+            "{\"x\": 1e999}",
+        ] {
+            let err = parse_row(bad.as_bytes(), &plan, &mut slots).err();
+            let want = serde_json::from_str::<Value>(bad)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(err.map(|e| e.to_string()), want, "{bad}");
+        }
+        Ok(())
+    }
+}
