@@ -315,7 +315,7 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<(Entry, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{ColumnArray, Kind, Rejects};
+    use crate::data::{ColumnArray, Rejects};
     use crate::state::TailPosition;
     use crate::window::columns_of;
     use arrow::array::{Float64Array, StringArray};
@@ -323,10 +323,7 @@ mod tests {
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     fn plan() -> ColumnPlan {
-        ColumnPlan::new([
-            ("x".to_string(), Kind::Numeric),
-            ("c".to_string(), Kind::Categorical),
-        ])
+        crate::data::test_plan()
     }
 
     fn batch(x: &[f64], with_c: bool) -> Batch {

@@ -554,10 +554,7 @@ mod tests {
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     fn plan() -> Arc<ColumnPlan> {
-        Arc::new(ColumnPlan::new([
-            ("x".to_string(), Kind::Numeric),
-            ("c".to_string(), Kind::Categorical),
-        ]))
+        Arc::new(crate::data::test_plan())
     }
 
     fn batch(values: std::ops::Range<i32>) -> Batch {

@@ -432,6 +432,15 @@ pub enum DataError {
     },
 }
 
+/// The two-column plan the unit tests share: `x` numeric, `c` categorical.
+#[cfg(test)]
+pub(crate) fn test_plan() -> ColumnPlan {
+    ColumnPlan::new([
+        ("x".to_string(), Kind::Numeric),
+        ("c".to_string(), Kind::Categorical),
+    ])
+}
+
 /// Origin text of a path, for messages.
 pub(crate) fn origin_of(path: &Path) -> String {
     path.display().to_string()

@@ -418,10 +418,7 @@ mod tests {
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     fn plan() -> ColumnPlan {
-        ColumnPlan::new([
-            ("x".to_string(), Kind::Numeric),
-            ("c".to_string(), Kind::Categorical),
-        ])
+        crate::data::test_plan()
     }
 
     #[test]
