@@ -18,15 +18,15 @@ use arrow::array::{Float64Array, StringArray};
 use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 
-use drift_exporter::config::DriftConfig;
+use drift_exporter::config::{ProfileSettings, ScoringSettings};
 use drift_exporter::data::{Batch, ColumnArray, ColumnPlan, Kind, Rejects};
 use drift_exporter::drift;
-use drift_exporter::journal::Journal;
 use drift_exporter::reference::{
     ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile, ResolvedColumn,
 };
 use drift_exporter::sample::{ColumnSample, SampleValues};
 use drift_exporter::stats::{bins, chi2, divergence, kolmogorov, ks};
+use drift_exporter::store::Journal;
 use drift_exporter::window::Window;
 
 fn main() {
@@ -190,7 +190,7 @@ fn psi_and_kl_10_bins(bencher: Bencher) {
 /// per-column cost of loading a reference (reading the file aside).
 #[divan::bench(sample_count = 15)]
 fn numeric_profile_build_1e6(bencher: Bencher) {
-    let settings = DriftConfig::default();
+    let settings = ProfileSettings::default();
     bencher
         .counter(ItemsCount::new(REFERENCE_ROWS))
         .with_inputs(|| REFERENCE_VALUES.clone())
@@ -211,7 +211,7 @@ fn numeric_column(name: &str, profile: NumericProfile) -> ColumnProfile {
 /// out of range) for a sorted 1e4-row sample against a 1e6-row profile.
 #[divan::bench(sample_count = 50)]
 fn score_column_numeric_1e4_vs_1e6(bencher: Bencher) {
-    let settings = DriftConfig::default();
+    let settings = ProfileSettings::default();
     let column = numeric_column(
         "x",
         NumericProfile::new(REFERENCE_VALUES.clone(), &settings),
@@ -222,6 +222,7 @@ fn score_column_numeric_1e4_vs_1e6(bencher: Bencher) {
         rejected: 0,
         values: SampleValues::Numeric(CURRENT_SORTED.clone()),
     };
+    let settings = ScoringSettings::default();
     bencher.bench(|| drift::score_column(black_box(&column), black_box(&sample), &settings));
 }
 
@@ -287,7 +288,7 @@ static WINDOW_PROFILE: LazyLock<ReferenceProfile> = LazyLock::new(|| {
         &resolved,
         plan,
         &batches,
-        &DriftConfig::default(),
+        &ProfileSettings::default(),
     )
 });
 
@@ -357,6 +358,11 @@ fn window_push_samples_evaluate_1e4_x8(bencher: Bencher) {
     bencher.bench_local(|| {
         window.push(black_box(&batch), &plan, now);
         let samples = window.samples(profile);
-        drift::evaluate(profile, &samples, window.rows() as u64)
+        drift::evaluate(
+            profile,
+            &samples,
+            window.rows() as u64,
+            &ScoringSettings::default(),
+        )
     });
 }

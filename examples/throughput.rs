@@ -35,7 +35,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use drift_exporter::check;
-use drift_exporter::config::{ColumnsConfig, DriftConfig};
+use drift_exporter::config::{ColumnsConfig, ProfileSettings, ScoringSettings};
 use drift_exporter::data::{self, Batch, Rejects};
 use drift_exporter::drift;
 use drift_exporter::reference::{self, ReferenceProfile};
@@ -544,7 +544,7 @@ fn print_table(stages: &[Stage]) {
 
 fn run_stages(files: &Files, args: &Args) -> Result<()> {
     let runs = args.runs;
-    let settings = DriftConfig::default();
+    let settings = ProfileSettings::default();
     let rules = ColumnsConfig::default();
     let ref_rows = files.reference_rows as f64;
     let cur_rows = files.current_rows as f64;
@@ -598,7 +598,13 @@ fn run_stages(files: &Files, args: &Args) -> Result<()> {
             format!("current {format}: read + sample + score (profile loaded)"),
             runs,
             Some((cur_rows, "rows")),
-            || Ok(check::check_file(&profile, path)?),
+            || {
+                Ok(check::check_file(
+                    &profile,
+                    &ScoringSettings::default(),
+                    path,
+                )?)
+            },
         )?;
         stages.push(stage);
     }
@@ -712,7 +718,12 @@ fn window_stages(
                 let t0 = Instant::now();
                 window.push(batch, &plan, now);
                 let samples = window.samples(profile);
-                last = Some(drift::evaluate(profile, &samples, window.rows() as u64));
+                last = Some(drift::evaluate(
+                    profile,
+                    &samples,
+                    window.rows() as u64,
+                    &ScoringSettings::default(),
+                ));
                 if window.rows() >= args.window {
                     cycles.push(t0.elapsed());
                 }

@@ -5,9 +5,10 @@
 //! window: one code path for the numbers.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{CliOverrides, Config, ConfigError, ScoringSettings};
+use crate::data::Summary;
 use crate::data::{self, DataError};
 use crate::drift::{self, DriftReport};
 use crate::reference::{ReferenceError, ReferenceProfile};
@@ -27,6 +28,14 @@ pub enum CheckError {
     Current(#[from] DataError),
 }
 
+/// The config `check` runs with: the file (loaded once) or the defaults.
+pub fn load_config(config: Option<&Path>) -> Result<Config, CheckError> {
+    Ok(match config {
+        Some(path) => Config::load(path, &CliOverrides::default())?,
+        None => Config::default(),
+    })
+}
+
 /// Profiles `reference` with the config's `[columns]` and `[drift]` (defaults when
 /// `config` is `None`), reads `current` and evaluates.
 pub fn run_check(
@@ -34,45 +43,37 @@ pub fn run_check(
     current: &Path,
     config: Option<&Path>,
 ) -> Result<DriftReport, CheckError> {
-    let config = match config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    let profile = ReferenceProfile::load(reference, &config.columns, &config.drift)?;
-    check_file(&profile, current)
+    check_with(&load_config(config)?, reference, current)
+}
+
+/// Profiles `reference` with `config`, reads `current` and evaluates.
+pub fn check_with(
+    config: &Config,
+    reference: &Path,
+    current: &Path,
+) -> Result<DriftReport, CheckError> {
+    let profile = ReferenceProfile::load(reference, &config.columns, &config.drift.profile)?;
+    check_file(&profile, &config.drift.scoring, current)
 }
 
 /// Evaluates one file against a profile.
-pub fn check_file(profile: &ReferenceProfile, current: &Path) -> Result<DriftReport, CheckError> {
+pub fn check_file(
+    profile: &ReferenceProfile,
+    scoring: &ScoringSettings,
+    current: &Path,
+) -> Result<DriftReport, CheckError> {
     let batches = data::read_path(current, &profile.plan)?;
-    let rejects = batches.iter().fold(data::Rejects::default(), |mut acc, b| {
-        acc.merge(&b.rejects);
-        acc
-    });
-    if rejects.total_rows() > 0 {
+    let summary = Summary::of(&batches);
+    if summary.rejects.total_rows() > 0 {
         tracing::warn!(
             file = %current.display(),
-            rejected_rows = rejects.total_rows(),
-            first_errors = ?rejects.errors,
+            rejected_rows = summary.rejects.total_rows(),
+            first_errors = ?summary.rejects.errors,
             "some values were rejected and not scored"
         );
     }
     let (samples, rows) = sample::samples_from_batches(profile, &batches);
-    Ok(drift::evaluate(profile, &samples, rows))
-}
-
-/// The reference path to use: the flag, else the config's `[reference] path`.
-pub fn reference_path(
-    flag: Option<PathBuf>,
-    config: Option<&Path>,
-) -> Result<Option<PathBuf>, ConfigError> {
-    if flag.is_some() {
-        return Ok(flag);
-    }
-    match config {
-        Some(path) => Ok(Config::load(path)?.reference.path),
-        None => Ok(None),
-    }
+    Ok(drift::evaluate(profile, &samples, rows, scoring))
 }
 
 fn cell(value: Option<f64>) -> String {

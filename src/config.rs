@@ -4,8 +4,14 @@
 //! Each component's settings are one struct with `deny_unknown_fields`, so a typo
 //! is an error naming the key and its line. Defaults live in the `Default` impls
 //! below and nowhere else. Environment variables `DRIFT_EXPORTER__SECTION__KEY`
-//! (array items by index: `DRIFT_EXPORTER__SOURCES__0__PATH`) override the file;
-//! relative paths are resolved against the config file's folder.
+//! (array items by index: `DRIFT_EXPORTER__SOURCES__0__PATH`) override the file,
+//! and the command line ([`CliOverrides`]) overrides both; relative paths are
+//! resolved against the config file's folder. [`Config::load`] is the one loader
+//! (`serve`, `check` and `validate-config`), and it validates once, last.
+//!
+//! `[drift]` holds two kinds of settings, kept apart: [`ProfileSettings`] shape
+//! the reference profile (a change re-reads the reference), [`ScoringSettings`]
+//! only score (a change applies to the next evaluation).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +20,18 @@ use serde::{Deserialize, Deserializer};
 
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "DRIFT_EXPORTER__";
+
+/// The state file's name when `[state] path` is not set (beside the config).
+pub const STATE_FILE: &str = "drift-exporter.state.json";
+
+/// Command-line settings that override the file and the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CliOverrides {
+    /// `--web.listen-address`.
+    pub listen_address: Option<String>,
+    /// `--web.telemetry-path`.
+    pub telemetry_path: Option<String>,
+}
 
 /// Errors loading or checking a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -199,30 +217,91 @@ pub enum Binning {
     Uniform,
 }
 
-/// `[drift]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+/// `[drift]`: what shapes the profile, and what only scores.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(from = "DriftToml")]
 pub struct DriftConfig {
+    /// `bins`, `binning`, `max_categories`.
+    pub profile: ProfileSettings,
+    /// `epsilon`, `thresholds`.
+    pub scoring: ScoringSettings,
+}
+
+/// The settings a reference profile is built with: a change re-profiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSettings {
     /// Numeric bins.
     pub bins: usize,
     /// Numeric binning method.
     pub binning: Binning,
-    /// Replaces zero proportions before PSI and KL.
-    pub epsilon: f64,
     /// Categories kept per column; the rest go to `__other__`.
     pub max_categories: usize,
+}
+
+impl Default for ProfileSettings {
+    fn default() -> Self {
+        ProfileSettings {
+            bins: 10,
+            binning: Binning::Quantile,
+            max_categories: 50,
+        }
+    }
+}
+
+/// The settings scores and decisions use: a change needs no new profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoringSettings {
+    /// Replaces zero proportions before PSI and KL.
+    pub epsilon: f64,
     /// Decision thresholds.
     pub thresholds: Thresholds,
 }
 
-impl Default for DriftConfig {
+impl Default for ScoringSettings {
     fn default() -> Self {
-        DriftConfig {
-            bins: 10,
-            binning: Binning::Quantile,
+        ScoringSettings {
             epsilon: 1e-4,
-            max_categories: 50,
             thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// `[drift]` as written: one flat table (SPEC.md section 3).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DriftToml {
+    bins: usize,
+    binning: Binning,
+    epsilon: f64,
+    max_categories: usize,
+    thresholds: Thresholds,
+}
+
+impl Default for DriftToml {
+    fn default() -> Self {
+        let DriftConfig { profile, scoring } = DriftConfig::default();
+        DriftToml {
+            bins: profile.bins,
+            binning: profile.binning,
+            epsilon: scoring.epsilon,
+            max_categories: profile.max_categories,
+            thresholds: scoring.thresholds,
+        }
+    }
+}
+
+impl From<DriftToml> for DriftConfig {
+    fn from(t: DriftToml) -> Self {
+        DriftConfig {
+            profile: ProfileSettings {
+                bins: t.bins,
+                binning: t.binning,
+                max_categories: t.max_categories,
+            },
+            scoring: ScoringSettings {
+                epsilon: t.epsilon,
+                thresholds: t.thresholds,
+            },
         }
     }
 }
@@ -264,7 +343,8 @@ impl Default for Thresholds {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
-    /// The state file (JSON). Default: `drift-exporter.state.json` beside the config.
+    /// The state file (JSON). Default: [`STATE_FILE`] beside the config (set by
+    /// [`Config::load`]; [`StateConfig::file`] without a config file).
     pub path: Option<PathBuf>,
     /// How often the window is saved (and the journal emptied) while input flows.
     #[serde(deserialize_with = "de_duration")]
@@ -277,6 +357,15 @@ impl Default for StateConfig {
             path: None,
             snapshot_interval: Duration::from_secs(10),
         }
+    }
+}
+
+impl StateConfig {
+    /// The state file: `path`, else [`STATE_FILE`] in the working folder.
+    pub fn file(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(STATE_FILE))
     }
 }
 
@@ -305,33 +394,52 @@ impl SourceConfig {
 
 /// `type = "directory"`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct DirectorySourceConfig {
-    /// The folder to watch.
+    /// The folder to watch (required).
     pub path: PathBuf,
     /// A file is complete once unchanged for this long.
-    #[serde(default = "default_settle", deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration")]
     pub settle: Duration,
     /// Rescan interval (the fallback when file events are unavailable).
-    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration")]
     pub poll_interval: Duration,
     /// Move processed files into this folder (default: leave them in place).
-    #[serde(default)]
     pub done_dir: Option<PathBuf>,
+}
+
+impl Default for DirectorySourceConfig {
+    fn default() -> Self {
+        DirectorySourceConfig {
+            path: PathBuf::new(),
+            settle: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(500),
+            done_dir: None,
+        }
+    }
 }
 
 /// `type = "tail"`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct TailSourceConfig {
-    /// The JSON-lines file.
+    /// The JSON-lines file (required).
     pub path: PathBuf,
     /// Where to start when no checkpoint exists: `"beginning"` (default) or `"end"`.
-    #[serde(default)]
     pub start_at: StartAt,
     /// Re-check interval (the fallback when file events are unavailable).
-    #[serde(default = "default_poll", deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration")]
     pub poll_interval: Duration,
+}
+
+impl Default for TailSourceConfig {
+    fn default() -> Self {
+        TailSourceConfig {
+            path: PathBuf::new(),
+            start_at: StartAt::Beginning,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
 }
 
 /// Where a new tail starts.
@@ -349,14 +457,6 @@ pub enum StartAt {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSourceConfig {}
-
-fn default_settle() -> Duration {
-    Duration::from_millis(500)
-}
-
-fn default_poll() -> Duration {
-    Duration::from_millis(500)
-}
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
@@ -387,21 +487,24 @@ fn de_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error
 }
 
 impl Config {
-    /// Reads, overrides from the environment, resolves paths and validates.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    /// The one loader: reads `path`, applies the environment's overrides, then
+    /// the command line's, resolves paths and validates.
+    pub fn load(path: &Path, cli: &CliOverrides) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::from_toml(&text, path, std::env::vars())
+        Config::from_toml(&text, path, std::env::vars(), cli)
     }
 
     /// Parses `text` (the contents of `path`), applies `DRIFT_EXPORTER__*` overrides
-    /// from `env`, resolves relative paths against `path`'s folder and validates.
+    /// from `env` and then `cli`, resolves relative paths against `path`'s folder
+    /// and validates.
     pub fn from_toml(
         text: &str,
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
+        cli: &CliOverrides,
     ) -> Result<Config, ConfigError> {
         let parse_err = |e: toml::de::Error| ConfigError::Parse {
             path: path.to_path_buf(),
@@ -427,6 +530,12 @@ impl Config {
                 message: e.to_string().trim_end().to_string(),
             })?;
         }
+        if let Some(listen) = &cli.listen_address {
+            config.server.listen = listen.clone();
+        }
+        if let Some(telemetry) = &cli.telemetry_path {
+            config.server.telemetry_path = telemetry.clone();
+        }
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);
         config.validate(path)?;
@@ -434,8 +543,9 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
+        // An empty path stays empty, for validation to name it.
         let resolve = |p: &mut PathBuf| {
-            if p.is_relative() {
+            if p.is_relative() && !p.as_os_str().is_empty() {
                 *p = normalise(&base.join(&*p));
             }
         };
@@ -458,7 +568,7 @@ impl Config {
             }
         }
         if self.state.path.is_none() {
-            self.state.path = Some(base.join("drift-exporter.state.json"));
+            self.state.path = Some(base.join(STATE_FILE));
         }
     }
 
@@ -469,23 +579,23 @@ impl Config {
             key: key.to_string(),
             message,
         };
-        let d = &self.drift;
+        let (d, s) = (&self.drift.profile, &self.drift.scoring);
         if !(1..=10_000).contains(&d.bins) {
             return Err(invalid(
                 "drift.bins",
                 format!("must be between 1 and 10000, got {}", d.bins),
             ));
         }
-        if !(d.epsilon > 0.0 && d.epsilon < 1.0) {
+        if !(s.epsilon > 0.0 && s.epsilon < 1.0) {
             return Err(invalid(
                 "drift.epsilon",
-                format!("must be in (0, 1), got {}", d.epsilon),
+                format!("must be in (0, 1), got {}", s.epsilon),
             ));
         }
         if d.max_categories == 0 {
             return Err(invalid("drift.max_categories", "must be at least 1".into()));
         }
-        let t = &d.thresholds;
+        let t = &s.thresholds;
         for (key, value, lo, hi) in [
             ("drift.thresholds.psi", t.psi, 0.0, f64::INFINITY),
             (
@@ -529,6 +639,16 @@ impl Config {
         }
         if !self.server.telemetry_path.starts_with('/') {
             return Err(invalid("server.telemetry_path", "must start with /".into()));
+        }
+        for (i, source) in self.sources.iter().enumerate() {
+            let path = match source {
+                SourceConfig::Directory(d) => Some(&d.path),
+                SourceConfig::Tail(t) => Some(&t.path),
+                SourceConfig::Http(_) => None,
+            };
+            if path.is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(invalid(&format!("sources[{i}].path"), "is required".into()));
+            }
         }
         let http_sources = self
             .sources
@@ -649,7 +769,12 @@ mod tests {
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::from_toml(text, Path::new("/etc/drift/c.toml"), Vec::new())
+        Config::from_toml(
+            text,
+            Path::new("/etc/drift/c.toml"),
+            Vec::new(),
+            &CliOverrides::default(),
+        )
     }
 
     #[test]
@@ -710,8 +835,8 @@ mod tests {
     #[test]
     fn thresholds_can_be_disabled() -> TestResult {
         let c = parse("[drift.thresholds]\nkl_divergence = false\npsi = 1\n")?;
-        assert_eq!(c.drift.thresholds.kl_divergence, None);
-        assert_eq!(c.drift.thresholds.psi, Some(1.0));
+        assert_eq!(c.drift.scoring.thresholds.kl_divergence, None);
+        assert_eq!(c.drift.scoring.thresholds.psi, Some(1.0));
         assert!(parse("[drift.thresholds]\npsi = true\n").is_err());
         Ok(())
     }
@@ -730,8 +855,13 @@ mod tests {
             ),
             ("OTHER".to_string(), "x".to_string()),
         ];
-        let c = Config::from_toml("[drift]\nbins = 5\n", Path::new("c.toml"), env)?;
-        assert_eq!(c.drift.bins, 20);
+        let c = Config::from_toml(
+            "[drift]\nbins = 5\n",
+            Path::new("c.toml"),
+            env,
+            &CliOverrides::default(),
+        )?;
+        assert_eq!(c.drift.profile.bins, 20);
         assert_eq!(c.model.name, "fraud");
         assert_eq!(c.sources, vec![SourceConfig::Http(HttpSourceConfig {})]);
         Ok(())
@@ -740,7 +870,7 @@ mod tests {
     #[test]
     fn bad_environment_override_names_the_variable() -> TestResult {
         let env = vec![("DRIFT_EXPORTER__DRIFT__BINZ".to_string(), "20".to_string())];
-        let err = Config::from_toml("", Path::new("c.toml"), env)
+        let err = Config::from_toml("", Path::new("c.toml"), env, &CliOverrides::default())
             .err()
             .ok_or("expected an error")?
             .to_string();
@@ -762,6 +892,63 @@ mod tests {
             parse("[window]\nduration = \"1h\"\n")?.window.duration,
             Some(Duration::from_secs(3600))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn command_line_overrides_are_applied_before_validation() -> TestResult {
+        let cli = CliOverrides {
+            listen_address: Some("127.0.0.1:1".into()),
+            telemetry_path: Some("/m".into()),
+        };
+        let c = Config::from_toml("", Path::new("c.toml"), Vec::new(), &cli)?;
+        assert_eq!(
+            (c.server.listen.as_str(), c.server.telemetry_path.as_str()),
+            ("127.0.0.1:1", "/m")
+        );
+        let bad = CliOverrides {
+            telemetry_path: Some("m".into()),
+            ..CliOverrides::default()
+        };
+        let err = Config::from_toml("", Path::new("c.toml"), Vec::new(), &bad)
+            .err()
+            .ok_or("expected an error")?;
+        assert!(err.to_string().contains("server.telemetry_path"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn drift_settings_split_into_profile_and_scoring() -> TestResult {
+        let c = parse("[drift]\nbins = 7\nepsilon = 0.01\nmax_categories = 3\n[drift.thresholds]\npsi = 0.5\n")?;
+        assert_eq!(
+            c.drift.profile,
+            ProfileSettings {
+                bins: 7,
+                binning: Binning::Quantile,
+                max_categories: 3
+            }
+        );
+        assert_eq!(c.drift.scoring.epsilon, 0.01);
+        assert_eq!(c.drift.scoring.thresholds.psi, Some(0.5));
+        assert_eq!(parse("")?.drift, DriftConfig::default());
+        let err = parse("[drift]\nbinz = 3\n")
+            .err()
+            .ok_or("expected an error")?;
+        assert!(err.to_string().contains("binz"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_source_needs_a_path() -> TestResult {
+        let err = parse("[[sources]]\ntype = \"tail\"\n")
+            .err()
+            .ok_or("expected an error")?;
+        assert!(err.to_string().contains("sources[0].path"), "{err}");
+        let c = parse("[[sources]]\ntype = \"directory\"\npath = \"in\"\n")?;
+        let SourceConfig::Directory(d) = &c.sources[0] else {
+            return Err("a directory source".into());
+        };
+        assert_eq!(d.settle, DirectorySourceConfig::default().settle);
         Ok(())
     }
 }

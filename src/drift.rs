@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::config::{DriftConfig, Thresholds};
+use crate::config::{ScoringSettings, Thresholds};
 use crate::data::Kind;
 use crate::reference::{
     CategoricalProfile, ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile,
@@ -85,8 +85,8 @@ pub fn evaluate(
     profile: &ReferenceProfile,
     samples: &[ColumnSample],
     current_rows: u64,
+    settings: &ScoringSettings,
 ) -> DriftReport {
-    let settings = &profile.settings;
     // Columns are scored independently; a KS p-value on large samples can take
     // milliseconds, so they share the cores.
     let features: Vec<ColumnReport> = profile
@@ -125,7 +125,7 @@ pub fn summarise(features: &[ColumnReport], thresholds: &Thresholds) -> DatasetR
 pub fn score_column(
     column: &ColumnProfile,
     sample: &ColumnSample,
-    settings: &DriftConfig,
+    settings: &ScoringSettings,
 ) -> ColumnReport {
     let mut report = ColumnReport {
         name: column.name.clone(),
@@ -161,7 +161,7 @@ pub fn score_column(
 fn score_numeric(
     p: &NumericProfile,
     sorted: &[f64],
-    settings: &DriftConfig,
+    settings: &ScoringSettings,
     report: &mut ColumnReport,
 ) {
     let current_counts = bins::bin_counts_sorted(&p.edges, sorted);
@@ -187,7 +187,7 @@ fn score_categorical(
     p: &CategoricalProfile,
     counts: &[u64],
     unseen: u64,
-    settings: &DriftConfig,
+    settings: &ScoringSettings,
     report: &mut ColumnReport,
 ) {
     let r = divergence::smoothed_proportions(&p.counts, settings.epsilon);

@@ -1,18 +1,36 @@
 //! drift-exporter: watches a machine-learning model in production for data and
 //! prediction drift and exports the scores as Prometheus gauges.
 //!
-//! The data's path, one way:
+//! The numbers (shared by `check` and the daemon, no I/O but reading files):
 //!
-//! 1. [`config`] reads the TOML contract (SPEC.md section 3).
-//! 2. [`reference`] reads the training data (Parquet, through [`data`]) once and
-//!    keeps a [`reference::ReferenceProfile`]: sorted values, bin edges, categories.
-//! 3. Batches arrive: a file (`check`), or the daemon's sources. [`data`] turns
-//!    Parquet, Arrow IPC, CSV and NDJSON into normalised Arrow arrays, counting
-//!    rejected values by reason.
+//! 1. [`config`] reads the TOML contract (SPEC.md section 3), once, for every
+//!    command.
+//! 2. [`data`] turns Parquet, Arrow IPC, CSV and NDJSON into [`data::Batch`]es of
+//!    normalised Arrow arrays following a [`data::ColumnPlan`], counting rejected
+//!    values by [`data::RejectReason`].
+//! 3. [`reference`] reads the training data once and keeps a
+//!    [`reference::ReferenceProfile`]: sorted values, bin edges, categories, and
+//!    the plan current data is read with.
 //! 4. [`sample`] summarises the current rows per column; [`drift`] scores them with
 //!    the pure math of [`stats`] (PSI, KL, KS with the exact Kolmogorov
 //!    distribution, chi-square) and decides.
-//! 5. [`check`] prints the [`drift::DriftReport`]; the daemon exports it.
+//! 5. [`check`] prints the [`drift::DriftReport`] of one file.
+//!
+//! The daemon (`serve`), one room a responsibility; a row's path:
+//!
+//! 1. A source in [`sources`] ([`sources::directory`], [`sources::tail`], or
+//!    [`sources::http`] behind the [`server`]'s `POST /ingest`) parses input with
+//!    [`data`] and sends a [`sources::Delivery`] over one channel.
+//! 2. The loop in [`daemon`] (wiring only) pushes it into the [`window`] (the
+//!    sliding window: size, age, event time), appends it to the [`store`]
+//!    (journal, window snapshot, checkpoints: what survives a crash), counts it in
+//!    [`metrics`] and acknowledges it.
+//! 3. On its timer the loop evaluates the window with [`drift`] against the
+//!    profile, publishes the report to [`metrics`] (`/metrics`) and to the
+//!    [`server`] (`/api/v1/drift`).
+//!
+//! Around them: [`cli`] (the command line), [`logging`] (tracing set-up) and
+//! [`healthcheck`] (the container's probe).
 
 pub mod check;
 pub mod cli;
@@ -21,13 +39,12 @@ pub mod daemon;
 pub mod data;
 pub mod drift;
 pub mod healthcheck;
-pub mod journal;
 pub mod logging;
 pub mod metrics;
 pub mod reference;
 pub mod sample;
 pub mod server;
 pub mod sources;
-pub mod state;
 pub mod stats;
+pub mod store;
 pub mod window;

@@ -11,7 +11,9 @@ use clap::Parser;
 use drift_exporter::cli::{
     CheckArgs, CheckFormat, Cli, Command, HealthcheckArgs, ServeArgs, ValidateArgs,
 };
+use drift_exporter::config::{CliOverrides, Config};
 use drift_exporter::daemon::{self, ServeOptions};
+use drift_exporter::reference::ReferenceProfile;
 use drift_exporter::{check, healthcheck, logging};
 
 fn main() -> ExitCode {
@@ -36,8 +38,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     logging::init(&args.log);
     let options = ServeOptions {
         config_path: args.config,
-        listen_address: args.listen_address,
-        telemetry_path: args.telemetry_path,
+        cli: CliOverrides {
+            listen_address: args.listen_address,
+            telemetry_path: args.telemetry_path,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -50,13 +54,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     logging::init(&args.log);
-    let options = ServeOptions {
-        config_path: args.config.clone(),
-        listen_address: None,
-        telemetry_path: None,
-    };
-    let config = daemon::load_config(&options)?;
-    let profile = daemon::load_profile(&config, &args.config)?;
+    let config = Config::load(&args.config, &CliOverrides::default())?;
+    let profile = ReferenceProfile::for_config(&config, &args.config)?;
     println!(
         "{}: ok (reference {}: {} rows, {} scored columns, sha256 {}; {} sources)",
         args.config.display(),
@@ -81,11 +80,14 @@ fn health(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
 
 fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     logging::init(&args.log);
-    let reference =
-        check::reference_path(args.reference, args.config.as_deref())?.ok_or_else(|| {
+    let config = check::load_config(args.config.as_deref())?;
+    let reference = args
+        .reference
+        .or_else(|| config.reference.path.clone())
+        .ok_or_else(|| {
             anyhow::anyhow!("no reference: pass --reference or a --config with [reference] path")
         })?;
-    let report = check::run_check(&reference, &args.current, args.config.as_deref())?;
+    let report = check::check_with(&config, &reference, &args.current)?;
     match args.format {
         CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         CheckFormat::Table => print!("{}", check::render_table(&report)),

@@ -17,7 +17,7 @@ use arrow::datatypes::Schema;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Binning, ColumnsConfig, DriftConfig};
+use crate::config::{Binning, ColumnsConfig, Config, ProfileSettings};
 use crate::data::{self, Batch, ColumnArray, ColumnPlan, DataError, Kind};
 use crate::stats::bins;
 
@@ -40,6 +40,9 @@ pub enum ReferenceError {
         /// What is wrong.
         message: String,
     },
+    /// The config names no reference.
+    #[error("{0}: [reference] path is required")]
+    NotConfigured(PathBuf),
     /// Nothing can be scored.
     #[error("{path}: {message}")]
     Unusable {
@@ -187,7 +190,7 @@ pub struct NumericProfile {
 
 impl NumericProfile {
     /// Builds from finite values (any order).
-    pub fn new(mut values: Vec<f64>, settings: &DriftConfig) -> Self {
+    pub fn new(mut values: Vec<f64>, settings: &ProfileSettings) -> Self {
         values.sort_unstable_by(f64::total_cmp);
         let edges = match settings.binning {
             Binning::Quantile => bins::quantile_edges(&values, settings.bins),
@@ -332,16 +335,30 @@ pub struct ReferenceProfile {
     pub columns: Vec<ColumnProfile>,
     /// The read plan for current data (same columns, same order).
     pub plan: ColumnPlan,
-    /// Settings the profile was built with (binning, smoothing, thresholds).
-    pub settings: DriftConfig,
+    /// Settings the profile was built with (bins, binning, categories kept).
+    pub settings: ProfileSettings,
 }
 
 impl ReferenceProfile {
+    /// The profile of the reference `config` names (`config_path` is the config
+    /// file, for the message when it names none).
+    pub fn for_config(
+        config: &Config,
+        config_path: &Path,
+    ) -> Result<ReferenceProfile, ReferenceError> {
+        let path = config
+            .reference
+            .path
+            .as_ref()
+            .ok_or_else(|| ReferenceError::NotConfigured(config_path.to_path_buf()))?;
+        Self::load(path, &config.columns, &config.drift.profile)
+    }
+
     /// Reads `path` (Parquet) and builds the profile.
     pub fn load(
         path: &Path,
         rules: &ColumnsConfig,
-        settings: &DriftConfig,
+        settings: &ProfileSettings,
     ) -> Result<ReferenceProfile, ReferenceError> {
         if data::Format::from_path(path) != Some(data::Format::Parquet) {
             return Err(ReferenceError::Unusable {
@@ -393,7 +410,7 @@ impl ReferenceProfile {
         resolved: &[ResolvedColumn],
         plan: ColumnPlan,
         batches: &[Batch],
-        settings: &DriftConfig,
+        settings: &ProfileSettings,
     ) -> ReferenceProfile {
         let rows: u64 = batches.iter().map(|b| b.rows as u64).sum();
         // Columns are independent (each numeric one is sorted once): one per core.
@@ -417,7 +434,7 @@ fn build_column(
     column: &ResolvedColumn,
     index: usize,
     batches: &[Batch],
-    settings: &DriftConfig,
+    settings: &ProfileSettings,
 ) -> ColumnProfile {
     let mut missing = 0u64;
     let mut rejected = 0u64;

@@ -1,13 +1,14 @@
 //! The HTTP side (hyper 1): `/metrics` (or the configured telemetry path),
 //! `/healthz`, `/readyz`, `GET /api/v1/drift` and `POST /ingest`.
 //!
-//! Handlers only read shared state ([`AppState`]) or hand parsed rows to the daemon
-//! through the http source's [`SourceContext`]; the daemon owns the window. The
-//! accept loop stops on the shutdown token and lets requests in flight finish.
+//! Handlers only read shared state ([`AppState`]) or hand a request body to the
+//! http source ([`crate::sources::http`]), which parses and delivers it; the
+//! daemon owns the window. The accept loop stops on the shutdown token and lets
+//! requests in flight finish.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,13 +22,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::data::{self, ColumnPlan, Format, Rejects};
 use crate::drift::DriftReport;
 use crate::metrics::Metrics;
-use crate::sources::SourceContext;
+use crate::sources::http::{HttpSource, IngestError};
 
 /// What handlers share with the daemon.
 pub struct AppState {
@@ -37,10 +36,8 @@ pub struct AppState {
     pub report: RwLock<Option<Arc<DriftReport>>>,
     /// True once the reference profile is loaded.
     pub ready: AtomicBool,
-    /// The current read plan.
-    pub plan: watch::Receiver<Arc<ColumnPlan>>,
-    /// Present when an `http` source is configured.
-    pub ingest: Option<SourceContext>,
+    /// Set once an `http` source is started.
+    pub ingest: OnceLock<HttpSource>,
     /// Path of the metrics page.
     pub telemetry_path: String,
     /// Largest accepted ingest body.
@@ -156,7 +153,13 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>) -> HttpResponse {
 }
 
 async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
-    let Some(ctx) = state.ingest.as_ref() else {
+    let Some(source) = state.ingest.get() else {
+        if !state.ready.load(Ordering::Acquire) {
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"error": "not ready: the reference is still loading"}),
+            );
+        }
         return json_response(
             StatusCode::NOT_FOUND,
             &json!({"error": "POST /ingest is off: add a [[sources]] entry with type = \"http\" to the config"}),
@@ -168,46 +171,24 @@ async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let Some(format) = Format::from_content_type(&content_type) else {
-        return json_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &json!({"error": format!(
-                "unsupported Content-Type {content_type:?}; use application/x-ndjson, application/json, text/csv or application/vnd.apache.arrow.stream"
-            )}),
-        );
+    let format = match HttpSource::format(&content_type) {
+        Ok(format) => format,
+        Err(e) => return ingest_error(&e),
     };
     let limit = state.max_body_bytes;
-    let too_large = || {
-        json_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &json!({"error": format!("body larger than the limit of {limit} bytes (server.max_body_bytes)")}),
-        )
-    };
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        ctx.report_error(
-            "too_large",
-            format!("request body of {} bytes refused", declared.unwrap_or(0)),
-            None,
-        )
-        .await;
-        return too_large();
+        return ingest_error(&source.refuse_too_large(limit, declared).await);
     }
     let started = Instant::now();
     let body = match Limited::new(req.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            ctx.report_error(
-                "too_large",
-                "request body over the limit refused".into(),
-                None,
-            )
-            .await;
-            return too_large();
+            return ingest_error(&source.refuse_too_large(limit, None).await);
         }
         Err(e) => {
             return json_response(
@@ -216,45 +197,26 @@ async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
             )
         }
     };
-    let plan = ctx.plan.borrow().clone();
-    let parse_plan = plan.clone();
-    let parsed = tokio::task::spawn_blocking(move || {
-        data::read_bytes(body, format, &parse_plan, "request body")
-    })
-    .await;
-    let batches = match parsed {
-        Ok(Ok(batches)) => batches,
-        Ok(Err(e)) => {
-            let message = e.to_string();
-            ctx.report_error("unreadable", message.clone(), None).await;
-            return json_response(StatusCode::BAD_REQUEST, &json!({"error": message}));
-        }
-        Err(e) => {
-            return json_response(
+    match source.ingest(format, body, started).await {
+        Ok(accepted) => match serde_json::to_value(&accepted) {
+            Ok(value) => json_response(StatusCode::OK, &value),
+            Err(e) => json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &json!({"error": format!("parser failed: {e}")}),
-            )
-        }
+                &json!({"error": e.to_string()}),
+            ),
+        },
+        Err(e) => ingest_error(&e),
+    }
+}
+
+/// The status and JSON body of a refused ingest request.
+fn ingest_error(error: &IngestError) -> HttpResponse {
+    let status = match error {
+        IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        IngestError::Unreadable(_) => StatusCode::BAD_REQUEST,
+        IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        IngestError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let mut rejects = Rejects::default();
-    let mut rows = 0u64;
-    for b in &batches {
-        rejects.merge(&b.rejects);
-        rows += b.rows as u64;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    if !ctx.deliver(batches, seconds, plan, None).await {
-        return json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"error": "shutting down"}),
-        );
-    }
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "accepted": rows - rejects.partial_rows,
-            "rejected": rejects.total_rows(),
-            "errors": rejects.errors,
-        }),
-    )
+    json_response(status, &json!({"error": error.to_string()}))
 }

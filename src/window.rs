@@ -18,46 +18,19 @@
 //! [`Window::samples`] summarises the live rows per column for the
 //! evaluator: categorical counts by one pass, numeric values by one pass and one
 //! sort per column (about a millisecond for 10,000 rows), so a score is always
-//! computed over exactly the rows the window holds. The window can be saved to and
-//! restored from an Arrow IPC file, so a restart resumes with the same rows.
+//! computed over exactly the rows the window holds. The window knows nothing of
+//! files: [`crate::store`] saves its [`parts`](Window::parts) and pushes them back
+//! at start-up, so a restart resumes with the same rows.
 
-use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
-use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 
-use crate::data::{Batch, ColumnArray, ColumnPlan, Kind, Rejects};
+use crate::data::{remap, Batch, ColumnArray, ColumnPlan};
 use crate::reference::ReferenceProfile;
 use crate::sample::ColumnSample;
-
-/// Name of the arrival-time column in a saved window.
-const ARRIVAL_COLUMN: &str = "__drift_exporter_arrival_ms";
-
-/// Errors saving or restoring a window.
-#[derive(Debug, thiserror::Error)]
-pub enum WindowError {
-    /// File I/O failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The window file.
-        path: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Arrow encoding or decoding failed.
-    #[error("{path}: {source}")]
-    Arrow {
-        /// The window file.
-        path: String,
-        /// The Arrow error.
-        source: arrow::error::ArrowError,
-    },
-}
 
 #[derive(Debug, Clone)]
 struct Chunk {
@@ -331,233 +304,36 @@ impl Window {
         self.plan = plan;
     }
 
-    /// The live rows as one record batch (plan columns as Float64/Utf8, plus the
-    /// arrival time in milliseconds).
-    pub fn to_record_batch(&self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let mut fields = Vec::with_capacity(self.plan.len() + 1);
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.plan.len() + 1);
-        for (i, (name, kind)) in self.plan.iter().enumerate() {
-            let parts: Vec<ArrayRef> = self
-                .chunks
-                .iter()
-                .map(|c| match c.columns.get(i).and_then(Option::as_ref) {
-                    Some(ColumnArray::Numeric(a)) => {
-                        Arc::new(a.slice(c.start, c.live())) as ArrayRef
-                    }
-                    Some(ColumnArray::Categorical(a)) => {
-                        Arc::new(a.slice(c.start, c.live())) as ArrayRef
-                    }
-                    None => match kind {
-                        Kind::Numeric => Arc::new(Float64Array::new_null(c.live())) as ArrayRef,
-                        Kind::Categorical => Arc::new(StringArray::new_null(c.live())) as ArrayRef,
-                    },
-                })
-                .collect();
-            let data_type = match kind {
-                Kind::Numeric => DataType::Float64,
-                Kind::Categorical => DataType::Utf8,
+    /// The live rows, oldest first, as one batch per arrival (what a snapshot
+    /// saves; pushing them into an empty window with the same plan and limits
+    /// rebuilds this one).
+    pub fn parts(&self) -> impl Iterator<Item = (SystemTime, Batch)> + '_ {
+        self.chunks.iter().map(|c| {
+            let batch = Batch {
+                rows: c.rows,
+                columns: c.columns.clone(),
+                rejects: Default::default(),
             };
-            let array = if parts.is_empty() {
-                arrow::array::new_empty_array(&data_type)
-            } else {
-                let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-                arrow::compute::concat(&refs)?
-            };
-            fields.push(Field::new(name, data_type, true));
-            arrays.push(array);
-        }
-        let arrivals: Int64Array = self
-            .chunks
-            .iter()
-            .flat_map(|c| {
-                let ms = c
-                    .arrived
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
-                std::iter::repeat_n(ms, c.live())
-            })
-            .collect();
-        fields.push(Field::new(ARRIVAL_COLUMN, DataType::Int64, false));
-        arrays.push(Arc::new(arrivals));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-    }
-
-    /// Saves the live rows to an Arrow IPC file (atomically), with `metadata` in
-    /// its schema (the daemon keeps its checkpoints there, so that the rows and
-    /// the input positions they came from are written in one rename).
-    pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<(), WindowError> {
-        let name = path.display().to_string();
-        let batch = self
-            .to_record_batch()
-            .map_err(|source| WindowError::Arrow {
-                path: name.clone(),
-                source,
-            })?;
-        let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
-        let batch = batch
-            .with_schema(schema)
-            .map_err(|source| WindowError::Arrow {
-                path: name.clone(),
-                source,
-            })?;
-        let mut bytes = Vec::new();
-        {
-            let mut writer = arrow::ipc::writer::FileWriter::try_new(&mut bytes, &batch.schema())
-                .map_err(|source| WindowError::Arrow {
-                path: name.clone(),
-                source,
-            })?;
-            writer.write(&batch).map_err(|source| WindowError::Arrow {
-                path: name.clone(),
-                source,
-            })?;
-            writer.finish().map_err(|source| WindowError::Arrow {
-                path: name.clone(),
-                source,
-            })?;
-        }
-        crate::state::write_atomically(path, &bytes)
-            .map_err(|source| WindowError::Io { path: name, source })
-    }
-
-    /// Restores rows saved by [`Window::save`]. Columns are matched by name and
-    /// kind; a missing file restores nothing. Returns the rows restored and the
-    /// saved metadata (`None` when there is no file).
-    pub fn restore(
-        &mut self,
-        path: &Path,
-    ) -> Result<(usize, Option<HashMap<String, String>>), WindowError> {
-        let name = path.display().to_string();
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, None)),
-            Err(source) => return Err(WindowError::Io { path: name, source }),
-        };
-        let arrow_err = |source| WindowError::Arrow {
-            path: name.clone(),
-            source,
-        };
-        let reader = arrow::ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
-            .map_err(arrow_err)?;
-        let metadata: HashMap<String, String> = reader.schema().as_ref().metadata().clone().into();
-        let mut restored = 0;
-        for batch in reader {
-            let batch = batch.map_err(arrow_err)?;
-            let Some(arrivals) = batch
-                .column_by_name(ARRIVAL_COLUMN)
-                .and_then(|a| a.as_primitive_opt::<Int64Type>())
-                .cloned()
-            else {
-                continue;
-            };
-            let columns = columns_of(&batch, &self.plan);
-            // Rows of one arrival time become one chunk again.
-            let mut start = 0;
-            while start < batch.num_rows() {
-                let ms = arrivals.value(start);
-                let mut end = start + 1;
-                while end < batch.num_rows() && arrivals.value(end) == ms {
-                    end += 1;
-                }
-                let part = Batch {
-                    rows: end - start,
-                    columns: columns
-                        .iter()
-                        .map(|c| c.as_ref().map(|c| c.slice(start, end - start)))
-                        .collect(),
-                    rejects: Rejects::default(),
-                };
-                let arrived = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-                let plan = self.plan.clone();
-                self.push(&part, &plan, arrived);
-                restored += end - start;
-                start = end;
-            }
-        }
-        Ok((restored, Some(metadata)))
-    }
-}
-
-/// The plan's columns of a record batch written by [`record_batch_of`] (or a saved
-/// window), matched by name and kind (`Float64` numeric, `Utf8` categorical).
-pub(crate) fn columns_of(batch: &RecordBatch, plan: &ColumnPlan) -> Vec<Option<ColumnArray>> {
-    plan.iter()
-        .map(|(name, kind)| {
-            let array = batch.column_by_name(name)?;
-            match (kind, array.data_type()) {
-                (Kind::Numeric, DataType::Float64) => Some(ColumnArray::Numeric(
-                    array.as_primitive::<Float64Type>().clone(),
-                )),
-                (Kind::Categorical, DataType::Utf8) => {
-                    Some(ColumnArray::Categorical(array.as_string::<i32>().clone()))
-                }
-                _ => None,
-            }
+            (c.arrived, batch.slice(c.start, c.live()))
         })
-        .collect()
-}
-
-/// A batch's present columns as a record batch (`Float64` or `Utf8` fields named
-/// as in `plan`), the inverse of [`columns_of`].
-pub(crate) fn record_batch_of(
-    batch: &Batch,
-    plan: &ColumnPlan,
-) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let mut fields = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (i, (name, _)) in plan.iter().enumerate() {
-        match batch.columns.get(i).and_then(Option::as_ref) {
-            Some(ColumnArray::Numeric(a)) => {
-                fields.push(Field::new(name, DataType::Float64, true));
-                arrays.push(Arc::new(a.clone()));
-            }
-            Some(ColumnArray::Categorical(a)) => {
-                fields.push(Field::new(name, DataType::Utf8, true));
-                arrays.push(Arc::new(a.clone()));
-            }
-            None => {}
-        }
     }
-    RecordBatch::try_new_with_options(
-        Arc::new(Schema::new(fields)),
-        arrays,
-        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.rows)),
-    )
 }
 
-/// Re-orders `columns` (laid out by `from`) into `to`'s layout, by name; a column
-/// whose kind changed, or that `from` lacks, becomes `None` (missing).
-pub fn remap(
-    columns: &[Option<ColumnArray>],
-    from: &ColumnPlan,
-    to: &ColumnPlan,
-) -> Vec<Option<ColumnArray>> {
-    if std::ptr::eq(from, to) {
-        return columns.to_vec();
-    }
-    to.iter()
-        .map(|(name, kind)| {
-            let i = from.index_of(name)?;
-            columns
-                .get(i)
-                .and_then(Option::as_ref)
-                .filter(|c| c.kind() == kind)
-                .cloned()
-        })
-        .collect()
-}
-
+/// Builders the window's and the store's tests share.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_support {
+    use std::sync::Arc;
 
-    type TestResult = Result<(), Box<dyn std::error::Error>>;
+    use arrow::array::{Float64Array, StringArray};
 
-    fn plan() -> Arc<ColumnPlan> {
+    use super::Window;
+    use crate::data::{Batch, ColumnArray, ColumnPlan, Kind, Rejects};
+
+    pub(crate) fn plan() -> Arc<ColumnPlan> {
         Arc::new(crate::data::test_plan())
     }
 
-    fn batch(values: std::ops::Range<i32>) -> Batch {
+    pub(crate) fn batch(values: std::ops::Range<i32>) -> Batch {
         let x: Float64Array = values.clone().map(|v| Some(v as f64)).collect();
         let c: StringArray = values.map(|v| Some(format!("c{}", v % 3))).collect();
         Batch {
@@ -570,10 +346,56 @@ mod tests {
         }
     }
 
-    fn live_x(w: &Window) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
-        let rb = w.to_record_batch()?;
-        Ok(rb.column(0).as_primitive::<Float64Type>().values().to_vec())
+    pub(crate) fn live_x(w: &Window) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+        let mut x = Vec::new();
+        for (_, part) in w.parts() {
+            match &part.columns[0] {
+                Some(ColumnArray::Numeric(a)) => x.extend(a.values().iter()),
+                other => return Err(format!("x is numeric, got {other:?}").into()),
+            }
+        }
+        Ok(x)
     }
+
+    pub(crate) fn timed_plan() -> Arc<ColumnPlan> {
+        Arc::new(
+            ColumnPlan::new([
+                ("x".to_string(), Kind::Numeric),
+                ("c".to_string(), Kind::Categorical),
+            ])
+            .with_time_column("ts"),
+        )
+    }
+
+    /// Rows `x` = value with event times `ts` (None: no timestamp).
+    pub(crate) fn timed_batch(rows: &[(f64, Option<f64>)]) -> Batch {
+        let x: Float64Array = rows.iter().map(|r| Some(r.0)).collect();
+        let c: StringArray = rows.iter().map(|r| Some(format!("c{}", r.0))).collect();
+        let ts: Float64Array = rows.iter().map(|r| r.1).collect();
+        Batch {
+            rows: rows.len(),
+            columns: vec![
+                Some(ColumnArray::Numeric(x)),
+                Some(ColumnArray::Categorical(c)),
+                Some(ColumnArray::Numeric(ts)),
+            ],
+            rejects: Rejects::default(),
+        }
+    }
+
+    pub(crate) fn sorted_x(w: &Window) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+        let mut x = live_x(w)?;
+        x.sort_by(f64::total_cmp);
+        Ok(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     #[test]
     fn keeps_the_last_size_rows() -> TestResult {
@@ -599,38 +421,6 @@ mod tests {
         assert_eq!(live_x(&w)?, vec![3.0, 4.0]);
         assert!(!w.evict_expired(now));
         Ok(())
-    }
-
-    fn timed_plan() -> Arc<ColumnPlan> {
-        Arc::new(
-            ColumnPlan::new([
-                ("x".to_string(), Kind::Numeric),
-                ("c".to_string(), Kind::Categorical),
-            ])
-            .with_time_column("ts"),
-        )
-    }
-
-    /// Rows `x` = value with event times `ts` (None: no timestamp).
-    fn timed_batch(rows: &[(f64, Option<f64>)]) -> Batch {
-        let x: Float64Array = rows.iter().map(|r| Some(r.0)).collect();
-        let c: StringArray = rows.iter().map(|r| Some(format!("c{}", r.0))).collect();
-        let ts: Float64Array = rows.iter().map(|r| r.1).collect();
-        Batch {
-            rows: rows.len(),
-            columns: vec![
-                Some(ColumnArray::Numeric(x)),
-                Some(ColumnArray::Categorical(c)),
-                Some(ColumnArray::Numeric(ts)),
-            ],
-            rejects: Rejects::default(),
-        }
-    }
-
-    fn sorted_x(w: &Window) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
-        let mut x = live_x(w)?;
-        x.sort_by(f64::total_cmp);
-        Ok(x)
     }
 
     #[test]
@@ -663,14 +453,6 @@ mod tests {
         // Time passing does not age rows: only newer timestamps do.
         assert!(!w.evict_expired(now + Duration::from_secs(3600)));
         assert_eq!(w.rows(), 2);
-        // The saved window restores the same rows and the same newest time.
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("w.arrow");
-        w.save(&path, HashMap::new())?;
-        let mut back = Window::new(100, Some(Duration::from_secs(60)), p.clone());
-        assert_eq!(back.restore(&path)?.0, 2);
-        back.push(&timed_batch(&[(7.0, Some(1120.0))]), &p, now);
-        assert_eq!(sorted_x(&back)?, vec![6.0, 7.0]);
         Ok(())
     }
 
@@ -738,39 +520,5 @@ mod tests {
             "1009 is older than 1070 - 60"
         );
         Ok(())
-    }
-
-    #[test]
-    fn save_and_restore_give_the_same_rows() -> TestResult {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("window.arrow");
-        let p = plan();
-        let mut w = Window::new(6, None, p.clone());
-        w.push(&batch(0..4), &p, UNIX_EPOCH + Duration::from_secs(10));
-        w.push(&batch(4..8), &p, UNIX_EPOCH + Duration::from_secs(20));
-        let metadata = HashMap::from([("k".to_string(), "v".to_string())]);
-        w.save(&path, metadata.clone())?;
-        let mut back = Window::new(6, None, p.clone());
-        assert_eq!(back.restore(&path)?, (6, Some(metadata)));
-        assert_eq!(live_x(&back)?, live_x(&w)?);
-        assert_eq!(back.to_record_batch()?, w.to_record_batch()?);
-        let mut none = Window::new(6, None, p);
-        assert_eq!(none.restore(&dir.path().join("missing.arrow"))?, (0, None));
-        Ok(())
-    }
-
-    #[test]
-    fn remap_matches_by_name_and_kind() {
-        let from = plan();
-        let to = ColumnPlan::new([
-            ("c".to_string(), Kind::Categorical),
-            ("x".to_string(), Kind::Categorical),
-            ("new".to_string(), Kind::Numeric),
-        ]);
-        let b = batch(0..2);
-        let out = remap(&b.columns, &from, &to);
-        assert!(matches!(out[0], Some(ColumnArray::Categorical(_))));
-        assert!(out[1].is_none(), "kind changed");
-        assert!(out[2].is_none(), "absent");
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use arrow::array::{AsArray, Float64Array};
 use arrow::datatypes::Float64Type;
-use drift_exporter::config::DriftConfig;
+use drift_exporter::config::{ProfileSettings, ScoringSettings};
 use drift_exporter::data::{Batch, ColumnArray, ColumnPlan, Kind, Rejects};
 use drift_exporter::reference::{ColumnProfile, DriftType, NumericProfile, ProfileDetail};
 use drift_exporter::sample::{ColumnSample, SampleValues};
@@ -51,7 +51,7 @@ fn numeric_column(reference: Vec<f64>) -> ColumnProfile {
         drift_type: DriftType::Data,
         missing: 0,
         rejected: 0,
-        detail: ProfileDetail::Numeric(NumericProfile::new(reference, &DriftConfig::default())),
+        detail: ProfileDetail::Numeric(NumericProfile::new(reference, &ProfileSettings::default())),
     }
 }
 
@@ -81,7 +81,7 @@ proptest! {
     #[test]
     fn identical_samples_score_zero(v in values()) {
         let column = numeric_column(v.clone());
-        let report = drift_exporter::drift::score_column(&column, &sample_of(&v), &DriftConfig::default());
+        let report = drift_exporter::drift::score_column(&column, &sample_of(&v), &ScoringSettings::default());
         prop_assert_eq!(report.psi, Some(0.0));
         prop_assert_eq!(report.kl_divergence, Some(0.0));
         prop_assert_eq!(report.ks_statistic, Some(0.0));
@@ -179,7 +179,7 @@ proptest! {
             .map(|r| r.0 as f64)
             .collect();
         want.sort_by(f64::total_cmp);
-        let saved = window.to_record_batch().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let saved = drift_exporter::store::snapshot::to_record_batch(&window).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let mut got: Vec<f64> = saved.column(0).as_primitive::<Float64Type>().values().to_vec();
         got.sort_by(f64::total_cmp);
         prop_assert_eq!(window.rows(), want.len());
@@ -202,7 +202,7 @@ proptest! {
             state ^= state << 17;
             shuffled.swap(i, (state % (i as u64 + 1)) as usize);
         }
-        let settings = DriftConfig::default();
+        let settings = ScoringSettings::default();
         let a = drift_exporter::drift::score_column(&column, &sample_of(&current), &settings);
         let b = drift_exporter::drift::score_column(&column, &sample_of(&shuffled), &settings);
         // NaN != NaN (n1 = n2 = 1 gives a NaN p-value, as in scipy), so compare the Debug

@@ -22,11 +22,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::wakeup::{DirWatch, LogThrottle, LOG_EVERY};
-use super::SourceContext;
+use super::wakeup::DirWatch;
+use super::{Level, SourceContext, SourceErrorReason};
 use crate::config::DirectorySourceConfig;
 use crate::data::{self, DataError, Format};
-use crate::state::{CheckpointUpdate, FileStamp};
+use crate::store::checkpoints::{CheckpointUpdate, FileStamp};
 
 /// The shortest time between two scans, however busy the file events are.
 const MIN_RESCAN_GAP: Duration = Duration::from_millis(20);
@@ -45,7 +45,6 @@ pub async fn run(
         processed,
         pending: HashMap::new(),
         io_reported: HashSet::new(),
-        throttle: LogThrottle::new(LOG_EVERY),
     };
     source.run().await;
 }
@@ -72,12 +71,11 @@ struct DirectorySource {
     pending: HashMap<String, Pending>,
     /// I/O failures already reported to the daemon (reported once per stamp).
     io_reported: HashSet<(String, FileStamp)>,
-    throttle: LogThrottle,
 }
 
 impl DirectorySource {
     async fn run(mut self) {
-        let mut watch = DirWatch::new(self.ctx.label.clone(), None);
+        let mut watch = DirWatch::new(self.ctx.label.clone(), self.ctx.log.clone(), None);
         tracing::info!(source = %self.ctx.label, path = %self.config.path.display(), "watching directory");
         loop {
             if self.ctx.shutdown.is_cancelled() {
@@ -91,9 +89,7 @@ impl DirectorySource {
                         "{}: cannot read the watched directory: {e}",
                         self.config.path.display()
                     );
-                    if let Some(held_back) = self.throttle.admit(&message) {
-                        tracing::error!(source = %self.ctx.label, held_back, "{message}");
-                    }
+                    self.ctx.say(Level::Error, &message);
                     Vec::new()
                 }
             };
@@ -200,20 +196,18 @@ impl DirectorySource {
                 return self.unreadable(file, message, done).await;
             }
         };
-        let rows: usize = batches.iter().map(|b| b.rows).sum();
-        let rejected: u64 = batches.iter().map(|b| b.rejects.total_rows()).sum();
-        if !self
+        let Some(summary) = self
             .ctx
             .deliver(batches, parse_seconds, plan, Some(done))
             .await
-        {
+        else {
             return false;
-        }
+        };
         tracing::info!(
             source = %self.ctx.label,
             file = %file.path.display(),
-            rows,
-            rejected,
+            rows = summary.rows,
+            rejected = summary.rejects.total_rows(),
             seconds = parse_seconds,
             "file ingested"
         );
@@ -238,9 +232,7 @@ impl DirectorySource {
                 file.path.display(),
                 done_dir.display()
             );
-            if let Some(held_back) = self.throttle.admit(&message) {
-                tracing::warn!(source = %self.ctx.label, held_back, "{message}");
-            }
+            self.ctx.say(Level::Warn, &message);
         }
     }
 
@@ -251,28 +243,27 @@ impl DirectorySource {
         message: String,
         done: CheckpointUpdate,
     ) -> bool {
-        if let Some(held_back) = self.throttle.admit(&message) {
-            tracing::warn!(source = %self.ctx.label, held_back, "{message}");
-        }
         self.pending.remove(&file.name);
         self.processed.insert(file.name, file.stamp);
         self.ctx
-            .report_error("unreadable", message, Some(done))
+            .report_error(SourceErrorReason::Unreadable, message, Some(done))
             .await
     }
 
     /// A file that cannot be opened or read (permissions...): retried after
-    /// another settle period, reported to the daemon once per stamp, never marked done.
+    /// another settle period, reported to the daemon once per stamp (logged
+    /// here, throttled, on the retries), never marked done.
     async fn io_failed(&mut self, file: &Candidate, message: String) -> bool {
-        if let Some(held_back) = self.throttle.admit(&message) {
-            tracing::warn!(source = %self.ctx.label, held_back, "{message}");
-        }
         if let Some(pending) = self.pending.get_mut(&file.name) {
             pending.since = Instant::now();
         }
         if self.io_reported.insert((file.name.clone(), file.stamp)) {
-            return self.ctx.report_error("io", message, None).await;
+            return self
+                .ctx
+                .report_error(SourceErrorReason::Io, message, None)
+                .await;
         }
+        self.ctx.say(Level::Warn, &message);
         true
     }
 }
@@ -391,7 +382,7 @@ mod tests {
                 return Ok(None);
             };
             Ok(Some(match event {
-                SourceEvent::Batch(batch) => {
+                SourceEvent::Delivery(batch) => {
                     batch
                         .ack
                         .ok_or("batches carry an ack")?
@@ -413,7 +404,7 @@ mod tests {
                         .send(())
                         .map_err(|()| "the ack receiver is gone")?;
                     Seen::Error {
-                        reason,
+                        reason: reason.as_str(),
                         message,
                         checkpoint,
                     }
@@ -616,16 +607,5 @@ mod tests {
             .await
             .map_err(|e| format!("run returns: {e}"))??;
         Ok(())
-    }
-
-    #[test]
-    fn the_throttle_holds_back_repeats() {
-        let mut throttle = LogThrottle::new(Duration::from_secs(60));
-        assert_eq!(throttle.admit("a"), Some(0));
-        assert_eq!(throttle.admit("a"), None);
-        assert_eq!(throttle.admit("b"), Some(0));
-        let mut fast = LogThrottle::new(Duration::ZERO);
-        assert_eq!(fast.admit("a"), Some(0));
-        assert_eq!(fast.admit("a"), Some(0));
     }
 }

@@ -18,7 +18,8 @@
 //! and the create) the old handle is kept.
 //!
 //! [`DirWatch`] (`notify` on the parent folder) wakes the source; polling every
-//! `poll_interval` is the fallback.
+//! `poll_interval` is the fallback. Every file operation (open, stat, read) runs
+//! on the blocking pool, never on the async runtime's threads.
 
 use std::fs::File;
 use std::io;
@@ -27,11 +28,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::wakeup::{DirWatch, LogThrottle, LOG_EVERY};
-use super::SourceContext;
+use super::wakeup::DirWatch;
+use super::{Level, SourceContext, SourceErrorReason};
 use crate::config::{StartAt, TailSourceConfig};
 use crate::data::{self, Batch, DataError};
-use crate::state::{CheckpointUpdate, TailPosition};
+use crate::store::checkpoints::{CheckpointUpdate, TailPosition};
 
 /// Most bytes delivered in one batch.
 const CHUNK_BYTES: usize = 8 << 20;
@@ -58,7 +59,7 @@ pub async fn run(config: TailSourceConfig, ctx: SourceContext, start: Option<Tai
         _ => PathBuf::from("."),
     };
     let only = config.path.file_name().map(|n| n.to_os_string());
-    let mut watch = DirWatch::new(ctx.label.clone(), only);
+    let mut watch = DirWatch::new(ctx.label.clone(), ctx.log.clone(), only);
     let mut follower = Follower {
         origin: config.path.display().to_string(),
         path: config.path,
@@ -67,7 +68,6 @@ pub async fn run(config: TailSourceConfig, ctx: SourceContext, start: Option<Tai
         initial,
         open: None,
         rotation: None,
-        throttle: LogThrottle::new(LOG_EVERY),
     };
     loop {
         if follower.ctx.shutdown.is_cancelled() {
@@ -145,13 +145,12 @@ struct Follower {
     initial: Initial,
     open: Option<OpenFile>,
     rotation: Option<Rotation>,
-    throttle: LogThrottle,
 }
 
 impl Follower {
     /// Reads what is there, then checks the path for rotation and truncation.
     async fn step(&mut self) -> Step {
-        if self.open.is_none() && !self.open_path() {
+        if self.open.is_none() && !self.open_path().await {
             return Step::Idle;
         }
         match self.deliver_next(false).await {
@@ -161,7 +160,8 @@ impl Follower {
         let Some((dev, ino, offset)) = self.open.as_ref().map(|o| (o.dev, o.ino, o.offset)) else {
             return Step::Idle;
         };
-        match std::fs::metadata(&self.path) {
+        let path = self.path.clone();
+        match blocking(move || std::fs::metadata(&path)).await {
             // Between a rename and the create: keep reading the old file.
             Err(e) if e.kind() == io::ErrorKind::NotFound => Step::Idle,
             Err(e) => {
@@ -195,7 +195,10 @@ impl Follower {
         let Some(open) = self.open.as_ref() else {
             return Step::Idle;
         };
-        let len = open.file.metadata().map_or(open.offset, |m| m.len());
+        let (file, offset) = (open.file.clone(), open.offset);
+        let len = blocking(move || file.metadata())
+            .await
+            .map_or(offset, |m| m.len());
         let now = Instant::now();
         match &self.rotation {
             Some(r) if r.len == len && now.duration_since(r.since) >= self.quiet_for => {}
@@ -218,7 +221,7 @@ impl Follower {
         self.open = None;
         self.rotation = None;
         self.initial = Initial::Replacement;
-        if self.open_path() {
+        if self.open_path().await {
             Step::More
         } else {
             Step::Idle
@@ -226,12 +229,18 @@ impl Follower {
     }
 
     /// Opens the path and positions it by `initial`. False if it cannot be opened.
-    fn open_path(&mut self) -> bool {
-        let opened = File::open(&self.path).and_then(|file| {
+    async fn open_path(&mut self) -> bool {
+        let path = self.path.clone();
+        let from_end = matches!(self.initial, Initial::End);
+        let opened = blocking(move || {
+            let file = File::open(&path)?;
             let meta = file.metadata()?;
-            Ok((file, meta))
-        });
-        let (file, meta) = match opened {
+            // Only a new tail that starts at the end looks for the last line.
+            let end = from_end.then(|| end_of_last_line(&file, meta.len()));
+            Ok((file, meta, end))
+        })
+        .await;
+        let (file, meta, end) = match opened {
             Ok(opened) => opened,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // A file created after start-up is all new lines.
@@ -239,9 +248,7 @@ impl Follower {
                     self.initial = Initial::Beginning;
                 }
                 let message = format!("{}: does not exist yet; waiting for it", self.origin);
-                if let Some(held_back) = self.throttle.admit(&message) {
-                    tracing::info!(source = %self.ctx.label, held_back, "{message}");
-                }
+                self.ctx.say(Level::Info, &message);
                 return false;
             }
             Err(e) => {
@@ -251,6 +258,7 @@ impl Follower {
             }
         };
         let (dev, ino, len) = (meta.dev(), meta.ino(), meta.len());
+        let end = end.unwrap_or(Ok(len));
         let (offset, line) = match std::mem::replace(&mut self.initial, Initial::Replacement) {
             Initial::Resume(p) if (p.dev, p.ino) == (dev, ino) && len >= p.offset => {
                 tracing::info!(source = %self.ctx.label, file = %self.origin, offset = p.offset, line = p.line, "resuming");
@@ -265,7 +273,7 @@ impl Follower {
                 (0, 0)
             }
             Initial::Beginning | Initial::Replacement => (0, 0),
-            Initial::End => match end_of_last_line(&file, len) {
+            Initial::End => match end {
                 Ok(offset) => (offset, 0),
                 Err(e) => {
                     let message = format!("{}: cannot read: {e}", self.origin);
@@ -306,9 +314,7 @@ impl Follower {
                 .map(|bytes| data::read_ndjson(bytes, &read_plan, &origin, first_line));
             Ok(Some((chunk, parsed)))
         };
-        let read = tokio::task::spawn_blocking(work)
-            .await
-            .unwrap_or_else(|join| Err(io::Error::other(join.to_string())));
+        let read = blocking(work).await;
         let parse_seconds = started.elapsed().as_secs_f64();
         let (chunk, parsed) = match read {
             Ok(Some(read)) => read,
@@ -340,12 +346,11 @@ impl Follower {
                 self.ctx
                     .deliver(batches, parse_seconds, plan, checkpoint)
                     .await
+                    .is_some()
             }
             Some(Err(e)) => {
-                let message = e.to_string();
-                self.warn(&message);
                 self.ctx
-                    .report_error("unreadable", message, checkpoint)
+                    .report_error(SourceErrorReason::Unreadable, e.to_string(), checkpoint)
                     .await
             }
             None => {
@@ -354,9 +359,8 @@ impl Follower {
                     self.origin,
                     MAX_LINE_BYTES >> 20
                 );
-                self.warn(&message);
                 self.ctx
-                    .report_error("unreadable", message, checkpoint)
+                    .report_error(SourceErrorReason::Unreadable, message, checkpoint)
                     .await
             }
         };
@@ -370,11 +374,18 @@ impl Follower {
         Step::More
     }
 
-    fn warn(&mut self, message: &str) {
-        if let Some(held_back) = self.throttle.admit(message) {
-            tracing::warn!(source = %self.ctx.label, held_back, "{message}");
-        }
+    fn warn(&self, message: &str) {
+        self.ctx.say(Level::Warn, message);
     }
+}
+
+/// Runs file I/O on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join| Err(io::Error::other(join.to_string())))
 }
 
 /// Reads complete lines from `offset`: up to the last newline within
@@ -555,7 +566,7 @@ mod tests {
                 return Ok(None);
             };
             match event {
-                SourceEvent::Batch(batch) => {
+                SourceEvent::Delivery(batch) => {
                     batch
                         .ack
                         .ok_or("batches carry an ack")?

@@ -1,23 +1,19 @@
 //! Waking file sources up: [`DirWatch`] forwards `notify` (inotify) events about
-//! one folder into a tokio channel, with a timeout as the polling fallback, and
-//! [`LogThrottle`] keeps a repeating warning (a missing folder, an unwatchable
-//! path) from flooding the log. Used by the `directory` and `tail` sources; the
+//! one folder into a tokio channel, with a timeout as the polling fallback. Used by the `directory` and `tail` sources; the
 //! sources' own scans stay the source of truth, so a lost event costs latency only.
 
-use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// How long identical warnings are held back after one is logged.
-pub(crate) const LOG_EVERY: Duration = Duration::from_secs(60);
+use super::{Level, SourceLog};
 
 /// File-change notifications for one folder, forwarded from `notify`'s thread
 /// into a tokio channel, with a polling fallback. Shared with the tail source.
@@ -29,14 +25,14 @@ pub(crate) struct DirWatch {
     wake: mpsc::Receiver<()>,
     /// Keeps the channel open when no watcher holds the other sender.
     _keep_open: mpsc::Sender<()>,
-    throttle: LogThrottle,
+    log: SourceLog,
 }
 
 impl DirWatch {
     /// Creates the watcher; when `only` is given, only events naming that file
     /// wake the source. Without file events (watcher unavailable) this logs
     /// once and [`DirWatch::wait`] only times out.
-    pub(crate) fn new(label: Arc<str>, only: Option<OsString>) -> DirWatch {
+    pub(crate) fn new(label: Arc<str>, log: SourceLog, only: Option<OsString>) -> DirWatch {
         let (tx, wake) = mpsc::channel(1);
         let events = tx.clone();
         let handler = move |event: notify::Result<Event>| {
@@ -62,7 +58,7 @@ impl DirWatch {
             watched: None,
             wake,
             _keep_open: tx,
-            throttle: LogThrottle::new(LOG_EVERY),
+            log,
         }
     }
 
@@ -91,9 +87,7 @@ impl DirWatch {
                     "{}: cannot watch for file events ({e}); polling instead",
                     dir.display()
                 );
-                if let Some(held_back) = self.throttle.admit(&message) {
-                    tracing::warn!(source = %self.label, held_back, "{message}");
-                }
+                self.log.log(Level::Warn, &self.label, &message, &message);
             }
         }
     }
@@ -138,46 +132,5 @@ fn is_relevant(event: &Event, only: Option<&OsStr>) -> bool {
         Some(name) => {
             event.paths.is_empty() || event.paths.iter().any(|p| p.file_name() == Some(name))
         }
-    }
-}
-
-/// Rate limit for repeated identical log messages: the first is logged, the
-/// same text again only once `every` has passed, with the count held back.
-pub(crate) struct LogThrottle {
-    every: Duration,
-    seen: HashMap<String, (Instant, u64)>,
-}
-
-impl LogThrottle {
-    /// Distinct messages remembered before the memory is reset.
-    const MAX_MESSAGES: usize = 256;
-
-    /// A throttle that repeats a message at most once per `every`.
-    pub(crate) fn new(every: Duration) -> LogThrottle {
-        LogThrottle {
-            every,
-            seen: HashMap::new(),
-        }
-    }
-
-    /// `Some(held_back)` when `message` should be logged now (with how many
-    /// identical messages were suppressed since it last was), `None` otherwise.
-    pub(crate) fn admit(&mut self, message: &str) -> Option<u64> {
-        let now = Instant::now();
-        if let Some((last, held_back)) = self.seen.get_mut(message) {
-            if now.duration_since(*last) < self.every {
-                *held_back += 1;
-                return None;
-            }
-            let count = *held_back;
-            *last = now;
-            *held_back = 0;
-            return Some(count);
-        }
-        if self.seen.len() >= Self::MAX_MESSAGES {
-            self.seen.clear();
-        }
-        self.seen.insert(message.to_owned(), (now, 0));
-        Some(0)
     }
 }

@@ -2,7 +2,7 @@
 //! counted, so that a crash (`SIGKILL`, an OOM kill) loses neither window rows nor
 //! input positions, and counts none twice.
 //!
-//! The window snapshot ([`crate::window::Window::save`]) holds the window's rows
+//! The window snapshot ([`super::snapshot`]) holds the window's rows
 //! and, in its metadata, the checkpoints of the file sources and the sequence
 //! number of the last journal entry it includes; it is written every few seconds.
 //! Between snapshots, each batch is appended here as one frame: its rows (Arrow
@@ -10,7 +10,7 @@
 //! restores the snapshot and replays the frames written after it, which rebuilds
 //! exactly the window and the checkpoints of the moment the process died; the
 //! sources then resume from those checkpoints. After each snapshot the journal is
-//! emptied.
+//! emptied. [`super::Store`] drives all of this; this file is only the format.
 //!
 //! A frame is `DXJ1`, the header length (u32 LE), the body length (u64 LE), the
 //! first 8 bytes of the SHA-256 of header and body, the header (JSON), the body.
@@ -33,9 +33,8 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::checkpoints::CheckpointUpdate;
 use crate::data::{Batch, ColumnPlan};
-use crate::state::CheckpointUpdate;
-use crate::window::record_batch_of;
 
 const MAGIC: &[u8; 4] = b"DXJ1";
 /// Magic, header length, body length, checksum.
@@ -89,8 +88,9 @@ pub struct Entry {
     pub arrived: SystemTime,
     /// The checkpoint the batch moved its source to.
     pub checkpoint: Option<CheckpointUpdate>,
-    /// Its rows, with `Float64`/`Utf8` columns named as in the plan.
-    pub batches: Vec<RecordBatch>,
+    /// Its rows, laid out by the plan the journal was read with (a column the
+    /// entry lacks, or whose kind changed, is missing).
+    pub batches: Vec<Batch>,
 }
 
 /// What a journal file holds.
@@ -117,8 +117,8 @@ pub struct Journal {
 
 impl Journal {
     /// Reads the journal at `path` (a missing file is empty), keeping entries whose
-    /// sequence number is above `after_seq`.
-    pub fn read(path: &Path, after_seq: u64) -> Result<Replay, JournalError> {
+    /// sequence number is above `after_seq`, their rows laid out by `plan`.
+    pub fn read(path: &Path, after_seq: u64, plan: &ColumnPlan) -> Result<Replay, JournalError> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::default()),
@@ -131,7 +131,7 @@ impl Journal {
         };
         let mut replay = Replay::default();
         let mut at = 0usize;
-        while let Some((entry, next)) = frame_at(&bytes, at) {
+        while let Some((entry, next)) = frame_at(&bytes, at, plan) {
             replay.last_seq = replay.last_seq.max(entry.seq);
             if entry.seq > after_seq {
                 replay.entries.push(entry);
@@ -225,7 +225,7 @@ impl Journal {
         let records: Vec<RecordBatch> = batches
             .iter()
             .filter(|b| b.rows > 0)
-            .map(|b| record_batch_of(b, plan))
+            .map(|b| b.to_record_batch(plan))
             .collect::<Result<_, _>>()
             .map_err(arrow)?;
         let mut body = Vec::new();
@@ -270,7 +270,7 @@ impl Journal {
 }
 
 /// Decodes the frame at `at`; `None` at the end or at a frame cut short or damaged.
-fn frame_at(bytes: &[u8], at: usize) -> Option<(Entry, usize)> {
+fn frame_at(bytes: &[u8], at: usize, plan: &ColumnPlan) -> Option<(Entry, usize)> {
     let prefix = bytes.get(at..at.checked_add(PREFIX)?)?;
     if &prefix[..4] != MAGIC {
         return None;
@@ -296,7 +296,7 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<(Entry, usize)> {
         let part = rest.get(8..8usize.checked_add(len)?)?;
         let reader = StreamReader::try_new(std::io::Cursor::new(part), None).ok()?;
         for batch in reader {
-            batches.push(batch.ok()?);
+            batches.push(Batch::from_record_batch(&batch.ok()?, plan));
         }
         rest = &rest[8 + len..];
     }
@@ -316,8 +316,7 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<(Entry, usize)> {
 mod tests {
     use super::*;
     use crate::data::{ColumnArray, Rejects};
-    use crate::state::TailPosition;
-    use crate::window::columns_of;
+    use crate::store::checkpoints::TailPosition;
     use arrow::array::{Float64Array, StringArray};
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -342,7 +341,7 @@ mod tests {
         entry
             .batches
             .iter()
-            .flat_map(|b| match &columns_of(b, &plan())[0] {
+            .flat_map(|b| match &b.columns[0] {
                 Some(ColumnArray::Numeric(a)) => a.values().to_vec(),
                 _ => Vec::new(),
             })
@@ -378,7 +377,7 @@ mod tests {
         let two = [batch(&[3.0], false), batch(&[4.0, 5.0], true)];
         assert_eq!(j.append("directory:d", t, &plan(), &two, None)?, 2);
         assert_eq!(j.append("tail:a", t, &plan(), &[], Some(&tail(30)))?, 3);
-        let replay = Journal::read(&path, 0)?;
+        let replay = Journal::read(&path, 0, &plan())?;
         assert_eq!(replay.entries.len(), 3);
         assert_eq!((replay.last_seq, replay.dropped_bytes), (3, 0));
         assert_eq!(replay.valid_len, j.len());
@@ -389,13 +388,10 @@ mod tests {
         assert_eq!(a.checkpoint, Some(tail(20)));
         assert_eq!(xs(a), vec![1.0, 2.0]);
         assert_eq!(xs(b), vec![3.0, 4.0, 5.0]);
-        assert!(
-            columns_of(&b.batches[0], &plan())[1].is_none(),
-            "absent stays absent"
-        );
+        assert!(b.batches[0].columns[1].is_none(), "absent stays absent");
         assert_eq!((c.batches.len(), c.checkpoint.clone()), (0, Some(tail(30))));
         // Entries a snapshot already holds are skipped.
-        let later = Journal::read(&path, 2)?;
+        let later = Journal::read(&path, 2, &plan())?;
         assert_eq!(
             later.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
             vec![3]
@@ -416,7 +412,7 @@ mod tests {
         let bytes = std::fs::read(&path)?;
         for cut in [whole as usize + 3, bytes.len() - 1] {
             std::fs::write(&path, &bytes[..cut])?;
-            let replay = Journal::read(&path, 0)?;
+            let replay = Journal::read(&path, 0, &plan())?;
             assert_eq!(replay.entries.len(), 1, "cut at {cut}");
             assert_eq!(replay.valid_len, whole);
             assert_eq!(replay.dropped_bytes, cut as u64 - whole);
@@ -426,12 +422,12 @@ mod tests {
         let last = damaged.len() - 5;
         damaged[last] ^= 0xff;
         std::fs::write(&path, &damaged)?;
-        let replay = Journal::read(&path, 0)?;
+        let replay = Journal::read(&path, 0, &plan())?;
         assert_eq!(replay.entries.len(), 1);
         // Appending after a torn tail cuts it off first, so new entries are read.
         let mut j = Journal::open(&path, replay.valid_len, replay.last_seq)?;
         assert_eq!(j.append("s", t, &plan(), &[batch(&[3.0], true)], None)?, 2);
-        let replay = Journal::read(&path, 0)?;
+        let replay = Journal::read(&path, 0, &plan())?;
         assert_eq!(
             replay.entries.iter().map(xs).collect::<Vec<_>>(),
             vec![vec![1.0], vec![3.0]]
@@ -456,8 +452,13 @@ mod tests {
         assert!(j.is_empty());
         assert_eq!(std::fs::metadata(&path)?.len(), 0);
         assert_eq!(j.append("s", SystemTime::now(), &plan(), &[], None)?, 43);
-        assert_eq!(Journal::read(&path, 0)?.entries.len(), 1);
-        assert_eq!(Journal::read(&dir.path().join("none"), 0)?.entries.len(), 0);
+        assert_eq!(Journal::read(&path, 0, &plan())?.entries.len(), 1);
+        assert_eq!(
+            Journal::read(&dir.path().join("none"), 0, &plan())?
+                .entries
+                .len(),
+            0
+        );
         Ok(())
     }
 }

@@ -1,12 +1,14 @@
-//! The state file: what the file sources have already delivered, so a restart
-//! neither skips nor double-counts (vector's checkpoints, in one small JSON file).
+//! Checkpoints: what the file sources have already delivered, so a restart
+//! neither skips nor double-counts (vector's checkpoints, in one small JSON file,
+//! the state file).
 //!
-//! The daemon owns the state: a source attaches a [`CheckpointUpdate`] to each
-//! batch, and the daemon records it only after the batch is in the window and in
-//! the journal ([`crate::journal`]). The state is saved with each window snapshot
-//! (in its metadata, so rows and positions change in one rename) and, as readable
-//! JSON, to this file atomically (temp file + rename). Sources read their starting
-//! point from it once, at start-up, after the journal is replayed.
+//! The [`Store`](super::Store) owns them: a source attaches a [`CheckpointUpdate`]
+//! to each delivery, and the store records it only after the rows are in the
+//! window and in the journal ([`super::journal`]). The checkpoints are saved with
+//! each window snapshot (in its metadata, so rows and positions change in one
+//! rename) and, as readable JSON, to the state file atomically (temp file +
+//! rename). Sources read their starting point from them once, at start-up, after
+//! the journal is replayed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// Errors reading or writing the state file.
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub enum CheckpointsError {
     /// The file exists but cannot be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -99,33 +101,35 @@ pub enum CheckpointUpdate {
     Tail(TailPosition),
 }
 
-/// The whole state file.
+/// The checkpoints of every source (the whole state file).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
+pub struct Checkpoints {
     /// Format version.
     #[serde(default)]
     pub version: u32,
     /// Checkpoints by source label.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceCheckpoint>,
-    /// The last journal entry these checkpoints include (see [`crate::journal`]).
+    /// The last journal entry these checkpoints include (see [`super::journal`]).
     #[serde(default)]
     pub journal_seq: u64,
 }
 
-impl State {
+impl Checkpoints {
     /// Reads the state file; a missing file is an empty state.
-    pub fn load(path: &Path) -> Result<State, StateError> {
+    pub fn load(path: &Path) -> Result<Checkpoints, CheckpointsError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
-                path: path.to_path_buf(),
-                source,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| CheckpointsError::Corrupt {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checkpoints {
                 version: 1,
-                ..State::default()
+                ..Checkpoints::default()
             }),
-            Err(source) => Err(StateError::Io {
+            Err(source) => Err(CheckpointsError::Io {
                 path: path.to_path_buf(),
                 source,
             }),
@@ -133,16 +137,17 @@ impl State {
     }
 
     /// Writes the state atomically: a temp file beside it, fsync, rename.
-    pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let io_err = |source| StateError::Io {
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointsError> {
+        let io_err = |source| CheckpointsError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let bytes = serde_json::to_vec_pretty(self).map_err(|source| StateError::Corrupt {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        write_atomically(path, &bytes).map_err(io_err)
+        let bytes =
+            serde_json::to_vec_pretty(self).map_err(|source| CheckpointsError::Corrupt {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        super::write_atomically(path, &bytes).map_err(io_err)
     }
 
     /// Records a delivered batch's checkpoint.
@@ -186,26 +191,6 @@ impl State {
     }
 }
 
-/// Writes `bytes` to `path` through a temp file and a rename, so a crash leaves
-/// either the old or the new content.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)?;
-        }
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,7 +200,7 @@ mod tests {
     #[test]
     fn missing_file_is_empty_state() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let state = State::load(&dir.path().join("none.json"))?;
+        let state = Checkpoints::load(&dir.path().join("none.json"))?;
         assert!(state.sources.is_empty());
         Ok(())
     }
@@ -224,7 +209,7 @@ mod tests {
     fn round_trips_through_the_file() -> TestResult {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("sub/state.json");
-        let mut state = State::default();
+        let mut state = Checkpoints::default();
         let stamp = FileStamp {
             len: 3,
             modified_ns: 7,
@@ -244,7 +229,7 @@ mod tests {
         };
         state.apply("tail:log", CheckpointUpdate::Tail(pos));
         state.save(&path)?;
-        let back = State::load(&path)?;
+        let back = Checkpoints::load(&path)?;
         assert_eq!(back, state);
         assert_eq!(
             back.processed_files("directory:in").get("a.csv"),
@@ -259,7 +244,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("state.json");
         std::fs::write(&path, "{not json")?;
-        let err = State::load(&path)
+        let err = Checkpoints::load(&path)
             .err()
             .ok_or("expected an error")?
             .to_string();
