@@ -4,13 +4,11 @@
 //! `HEALTHCHECK` command, and stop it with its `STOPSIGNAL`. What this cannot cover
 //! is the base images themselves; hadolint (in `.ci/run`) lints the rest.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{binary, repo, wait_until, Daemon};
+use crate::util::{binary, repo, wait_until, Daemon};
 
 /// The runtime stage of the Dockerfile: what it copies, sets and runs.
 #[derive(Debug, Default)]

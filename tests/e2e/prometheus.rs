@@ -6,15 +6,14 @@
 //! files, the dashboard JSON is well formed and only names metrics we export, and
 //! everything the Dockerfile copies exists.
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{repo, request, wait_until, write_config, Daemon};
 use serde_json::Value;
+
+use crate::util::{repo, request, wait_until, write_config, Daemon};
 
 fn which(name: &str) -> PathBuf {
     std::env::var_os("PATH")

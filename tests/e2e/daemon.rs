@@ -3,13 +3,13 @@
 //! parsed with a Prometheus text-format parser, compared with `check` on the same
 //! rows.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{assert_gauges_match, check_json, repo, wait_until, write_config, Daemon};
+use crate::util::{
+    assert_gauges_match, check_json, repo, request, wait_until, write_config, Daemon, Scrape,
+};
 
 fn reference() -> PathBuf {
     repo().join("reference-data/reference.parquet")
@@ -154,7 +154,7 @@ fn directory_source_matches_check() {
         Some(1.0)
     );
     // /api/v1/drift is the same report.
-    let api = common::request(&daemon.address, "GET", "/api/v1/drift", None, b"")
+    let api = request(&daemon.address, "GET", "/api/v1/drift", None, b"")
         .unwrap()
         .json();
     assert_eq!(api["features"], report["features"]);
@@ -479,7 +479,7 @@ fn bad_input_is_counted_by_reason_and_the_daemon_stays_up() {
     );
     assert!(daemon.is_running());
     assert_eq!(
-        common::request(&daemon.address, "GET", "/healthz", None, b"")
+        request(&daemon.address, "GET", "/healthz", None, b"")
             .unwrap()
             .status,
         200
@@ -670,15 +670,15 @@ fn environment_and_flags_override_the_file() {
     ];
     cmd_env.push(("DRIFT_EXPORTER__SERVER__TELEMETRY_PATH", "/other"));
     let daemon = Daemon::start_with_env(&config, &cmd_env);
-    let page = common::request(&daemon.address, "GET", "/other", None, b"").unwrap();
+    let page = request(&daemon.address, "GET", "/other", None, b"").unwrap();
     assert_eq!(page.status, 200);
-    let scrape = common::Scrape::parse(&page.text());
+    let scrape = Scrape::parse(&page.text());
     assert_eq!(
         scrape.value("drift_window_size_rows", &[("model", "from-env")]),
         Some(777.0)
     );
     assert_eq!(
-        common::request(&daemon.address, "GET", "/metrics", None, b"")
+        request(&daemon.address, "GET", "/metrics", None, b"")
             .unwrap()
             .status,
         404

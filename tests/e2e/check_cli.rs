@@ -3,8 +3,6 @@
 //! files, zero rows, all-null and constant columns, columns on one side only,
 //! non-UTF-8 CSV, NaN/Inf).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -12,7 +10,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use common::{binary, repo};
+
+use crate::util::{binary, repo};
 
 struct Run {
     code: i32,
