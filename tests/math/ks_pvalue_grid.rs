@@ -3,7 +3,7 @@
 //! `python3 tests/fixtures/make_ks_grid.py`).
 //!
 //! Every value must agree with SciPy to within `TOLERANCE` (absolute). The
-//! largest error seen is printed (`cargo test --test ks_pvalue_grid --
+//! largest error seen is printed (`cargo test --test math ks_pvalue_grid --
 //! --nocapture`) and, on failure, the worst row is named in the message.
 
 use std::path::PathBuf;

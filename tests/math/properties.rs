@@ -16,6 +16,7 @@ use drift_exporter::sample::{ColumnSample, SampleValues};
 use drift_exporter::stats::{bins, chi2, divergence, kolmogorov, ks};
 use drift_exporter::window::Window;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 fn values() -> impl Strategy<Value = Vec<f64>> {
     prop::collection::vec(
@@ -64,8 +65,15 @@ fn sample_of(values: &[f64]) -> ColumnSample {
     }
 }
 
+// Saved failure seeds live beside this file, in properties.proptest-regressions.
+// proptest's default (`SourceParallel`) would look in tests/proptest-regressions/
+// instead, because this folder has a main.rs; `WithSource` names the file here.
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn psi_and_kl_are_non_negative(r in prop::collection::vec(0u64..50, 1..20), c_seed in prop::collection::vec(0u64..50, 20)) {
