@@ -3,7 +3,7 @@
 //! files, zero rows, all-null and constant columns, columns on one side only,
 //! non-UTF-8 CSV, NaN/Inf).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -11,33 +11,7 @@ use arrow::array::{ArrayRef, Float64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
-use crate::util::{binary, repo};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn check(reference: &Path, current: &Path, extra: &[&str]) -> Run {
-    let out = Command::new(binary())
-        .args(["check", "--reference"])
-        .arg(reference)
-        .arg("--current")
-        .arg(current)
-        .args(extra)
-        .output()
-        .expect("check runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn reference() -> PathBuf {
-    repo().join("reference-data/reference.parquet")
-}
+use crate::util::{binary, check, reference, repo, sample};
 
 fn write_parquet(path: &Path, batch: &RecordBatch) {
     let file = std::fs::File::create(path).unwrap();
@@ -60,11 +34,7 @@ fn small_batch(x: Vec<Option<f64>>, c: Vec<Option<&str>>) -> RecordBatch {
 
 #[test]
 fn drifted_file_exits_one_and_clean_file_zero() {
-    let drifted = check(
-        &reference(),
-        &repo().join("reference-data/samples/batch-0003-drifted.ndjson"),
-        &[],
-    );
+    let drifted = check(&reference(), &sample("batch-0003-drifted.ndjson"), &[]);
     assert_eq!(drifted.code, 1, "{}", drifted.stderr);
     assert!(
         drifted.stdout.contains("dataset drift: YES"),
@@ -81,7 +51,7 @@ fn drifted_file_exits_one_and_clean_file_zero() {
     }
     let clean = check(
         &reference(),
-        &repo().join("reference-data/samples/batch-0001-clean.parquet"),
+        &sample("batch-0001-clean.parquet"),
         &["--format", "json"],
     );
     assert_eq!(clean.code, 0, "{}", clean.stderr);
@@ -107,7 +77,7 @@ fn missing_and_unsupported_files_exit_two_naming_the_file() {
     );
     let bad_ref = check(
         &dir.path().join("ref.parquet"),
-        &repo().join("reference-data/samples/batch-0001-clean.parquet"),
+        &sample("batch-0001-clean.parquet"),
         &[],
     );
     assert_eq!(bad_ref.code, 2);
@@ -138,8 +108,7 @@ fn empty_and_truncated_files_do_not_panic() {
         }
         assert!(!run.stderr.contains("panicked"), "{name}: {}", run.stderr);
     }
-    let parquet =
-        std::fs::read(repo().join("reference-data/samples/batch-0001-clean.parquet")).unwrap();
+    let parquet = std::fs::read(sample("batch-0001-clean.parquet")).unwrap();
     let truncated = dir.path().join("truncated.parquet");
     std::fs::write(&truncated, &parquet[..parquet.len() / 3]).unwrap();
     let run = check(&reference(), &truncated, &[]);
@@ -363,7 +332,7 @@ fn a_timestamp_column_is_read_but_never_scored_by_check() {
     // `columns.timestamp = "ts"` the report is the same as without, and the bad
     // timestamp is named.
     let dir = tempfile::tempdir().unwrap();
-    let sample = repo().join("reference-data/samples/batch-0003-drifted.ndjson");
+    let sample = sample("batch-0003-drifted.ndjson");
     let stamped: String = std::fs::read_to_string(&sample)
         .unwrap()
         .lines()

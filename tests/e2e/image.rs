@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{binary, repo, wait_until, Daemon};
+use crate::util::{binary, free_address, repo, wait_until, Daemon};
 
 /// The runtime stage of the Dockerfile: what it copies, sets and runs.
 #[derive(Debug, Default)]
@@ -179,16 +179,8 @@ fn the_runtime_image_runs_outside_docker() {
     // With the daemon gone, the health check fails.
     let status = Command::new(binary())
         .args(&rt.healthcheck[1..])
-        .args(["--address", &daemon_address_gone(), "--timeout", "1"])
+        .args(["--address", &free_address(), "--timeout", "1"])
         .status()
         .unwrap();
     assert!(!status.success());
-}
-
-/// A loopback address nothing listens on (a port just released by the OS).
-fn daemon_address_gone() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    drop(listener);
-    address
 }

@@ -13,26 +13,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{repo, request, wait_until, write_config, Daemon};
-
-fn which(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join(name))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!("{name} is required: install the Debian package prometheus (.ci/run does)")
-        })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+use crate::util::{
+    base_config, free_address, repo, request, sample, wait_for_rows, wait_until, which, Daemon,
+};
 
 fn encode(query: &str) -> String {
     query
@@ -62,8 +45,7 @@ impl Prometheus {
     /// Starts Prometheus on the shipped config with the exporter's and its own
     /// addresses rewritten, 1 s intervals and the shipped rules.
     fn start(dir: &Path, exporter: &str) -> Prometheus {
-        let port = free_port();
-        let address = format!("127.0.0.1:{port}");
+        let address = free_address();
         let shipped =
             std::fs::read_to_string(repo().join("config/prometheus/prometheus.yml")).unwrap();
         assert!(shipped.contains("127.0.0.1:9877") && shipped.contains("127.0.0.1:9090"));
@@ -212,29 +194,17 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
     names
 }
 
+/// The exporter Prometheus scrapes: the e2e config with the HTTP source.
 fn exporter_config(dir: &Path) -> PathBuf {
-    let body = format!(
-        "[model]\nname = \"e2e\"\nversion = \"v1\"\n[reference]\npath = \"{}\"\n[window]\nsize = 5000\nmin_rows = 100\nevaluation_delay = \"50ms\"\n[state]\npath = \"{}\"\n[[sources]]\ntype = \"http\"\n",
-        repo().join("reference-data/reference.parquet").display(),
-        dir.join("state.json").display()
-    );
-    write_config(dir, &body)
+    base_config(dir, "[[sources]]\ntype = \"http\"\n", "")
 }
 
 fn feed(daemon: &Daemon) -> Value {
-    let clean = std::fs::read(repo().join("reference-data/samples/batch-0002-clean.csv")).unwrap();
-    let drifted =
-        std::fs::read(repo().join("reference-data/samples/batch-0003-drifted.ndjson")).unwrap();
+    let clean = std::fs::read(sample("batch-0002-clean.csv")).unwrap();
+    let drifted = std::fs::read(sample("batch-0003-drifted.ndjson")).unwrap();
     assert_eq!(daemon.ingest("text/csv", &clean).status, 200);
     assert_eq!(daemon.ingest("application/x-ndjson", &drifted).status, 200);
-    let ok = wait_until(Duration::from_secs(30), || {
-        daemon
-            .scrape()
-            .by_feature("drift_window_rows")
-            .get("amount")
-            == Some(&2700.0)
-    });
-    assert!(ok, "window never reached 2700 rows");
+    wait_for_rows(daemon, 2700.0);
     request(&daemon.address, "GET", "/api/v1/drift", None, b"")
         .unwrap()
         .json()

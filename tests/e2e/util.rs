@@ -1,9 +1,7 @@
 //! Shared harness of the end-to-end tests: start the real `drift-exporter` binary
 //! on a loopback port chosen by the OS, talk HTTP/1.1 to it over TCP, parse
-//! `/metrics` with a Prometheus text-format parser, stop it with SIGTERM. Every
-//! wait is bounded.
-
-#![allow(dead_code)]
+//! `/metrics` with a Prometheus text-format parser, stop it with SIGTERM, run
+//! `check` on the same rows. Every wait is bounded.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,6 +19,72 @@ pub fn binary() -> PathBuf {
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The sample reference Parquet.
+pub fn reference() -> PathBuf {
+    repo().join("reference-data/reference.parquet")
+}
+
+/// A sample batch of `reference-data/samples/`.
+pub fn sample(name: &str) -> PathBuf {
+    repo().join("reference-data/samples").join(name)
+}
+
+/// A program of the Debian package `prometheus` (`promtool`, `prometheus`) on `PATH`.
+pub fn which(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!("{name} is required: install the Debian package prometheus (.ci/run does)")
+        })
+}
+
+/// A loopback address nothing listens on (a port just released by the OS).
+pub fn free_address() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.to_string())
+        .expect("a free loopback port")
+}
+
+/// Writes a config file into `dir` and returns its path.
+pub fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("drift-exporter.toml");
+    std::fs::write(&path, body).expect("config written");
+    path
+}
+
+/// A daemon config on the sample reference: model `e2e`, a 5,000-row window scored
+/// from 100 rows, state under `dir/state/`; `extra` and `sources` are appended.
+pub fn base_config(dir: &Path, sources: &str, extra: &str) -> PathBuf {
+    let body = format!(
+        r#"
+[model]
+name = "e2e"
+version = "v1"
+
+[reference]
+path = "{reference}"
+
+[window]
+size = 5000
+min_rows = 100
+evaluation_delay = "50ms"
+
+[state]
+path = "{state}"
+{extra}
+{sources}
+"#,
+        reference = reference().display(),
+        state = dir.join("state/state.json").display(),
+    );
+    write_config(dir, &body)
 }
 
 /// A running daemon.
@@ -266,6 +330,26 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
     }
 }
 
+/// The daemon's `drift_window_rows` of the `amount` column (0 before the first evaluation).
+pub fn window_rows(daemon: &Daemon) -> f64 {
+    daemon
+        .scrape()
+        .by_feature("drift_window_rows")
+        .get("amount")
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// Waits until the window holds `rows` rows and has been evaluated since.
+pub fn wait_for_rows(daemon: &Daemon, rows: f64) {
+    let ok = wait_until(Duration::from_secs(30), || window_rows(daemon) == rows);
+    assert!(
+        ok,
+        "window never reached {rows} rows (has {})",
+        window_rows(daemon)
+    );
+}
+
 /// A parsed scrape: samples by metric name and labels.
 pub struct Scrape {
     pub text: String,
@@ -327,24 +411,35 @@ impl Scrape {
     }
 }
 
-/// Runs `drift-exporter check --format json` and returns (exit code, JSON).
-pub fn check_json(
-    reference: &Path,
-    current: &Path,
-    config: Option<&Path>,
-) -> (i32, serde_json::Value) {
-    let mut cmd = Command::new(binary());
-    cmd.args(["check", "--format", "json", "--reference"])
+/// What `drift-exporter check` did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `drift-exporter check --reference <reference> --current <current> <extra>`.
+pub fn check(reference: &Path, current: &Path, extra: &[&str]) -> Run {
+    let out = Command::new(binary())
+        .args(["check", "--reference"])
         .arg(reference)
         .arg("--current")
-        .arg(current);
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
+        .arg(current)
+        .args(extra)
+        .output()
+        .expect("check runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-    let out = cmd.output().expect("check runs");
-    let code = out.status.code().unwrap_or(-1);
-    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-    (code, json)
+}
+
+/// Runs `drift-exporter check --format json` and returns (exit code, JSON).
+pub fn check_json(reference: &Path, current: &Path) -> (i32, serde_json::Value) {
+    let run = check(reference, current, &["--format", "json"]);
+    let json = serde_json::from_str(&run.stdout).unwrap_or(serde_json::Value::Null);
+    (run.code, json)
 }
 
 /// Asserts every scored gauge of the scrape equals `check`'s JSON (1e-9; p-values 1e-9 too,
@@ -398,11 +493,4 @@ pub fn assert_gauges_match(scrape: &Scrape, report: &serde_json::Value) {
         "gauges differ from check:\n{}",
         errors.join("\n")
     );
-}
-
-/// Writes a config file into `dir` and returns its path.
-pub fn write_config(dir: &Path, body: &str) -> PathBuf {
-    let path = dir.join("drift-exporter.toml");
-    std::fs::write(&path, body).expect("config written");
-    path
 }
