@@ -6,15 +6,15 @@
 //! largest error seen is printed (`cargo test --test math ks_pvalue_grid --
 //! --nocapture`) and, on failure, the worst row is named in the message.
 
-use std::path::PathBuf;
-
 use drift_exporter::stats::kolmogorov::{ks_2samp_asymp_pvalue, kstwo_cdf, kstwo_sf};
 use serde_json::Value;
+
+use crate::util::fixture;
 
 const TOLERANCE: f64 = 1e-6;
 
 fn load_grid() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ks_grid.json");
+    let path = fixture("ks_grid.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad JSON in {}: {e}", path.display()))

@@ -3,6 +3,8 @@
 //! KS p-value against SciPy's grid. One test binary: `cargo test --test math`, or
 //! one module of it, e.g. `cargo test --test math oracle::`.
 
+mod util;
+
 mod ks_pvalue_grid;
 mod oracle;
 mod properties;

@@ -3,16 +3,18 @@
 //! 1e-9 absolute for PSI, KL, KS statistic and ratios, 1e-6 for p-values, for every
 //! case and every current format (Parquet, Arrow IPC, CSV, NDJSON).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use drift_exporter::check::run_check;
 use serde_json::Value;
+
+use crate::util::fixture;
 
 const EXACT: f64 = 1e-9;
 const PVALUE: f64 = 1e-6;
 
 fn oracle_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oracle")
+    fixture("oracle")
 }
 
 fn cases() -> Vec<PathBuf> {
