@@ -8,7 +8,7 @@
 //! `cargo bench --bench scores`, or a subset with a name filter, e.g.
 //! `cargo bench --bench scores -- ks_`. divan prints fastest, slowest, median and
 //! mean per benchmark; BENCHMARKS.md quotes medians. End-to-end numbers (files,
-//! parsing, peak memory) come from `examples/throughput.rs` instead.
+//! parsing, peak memory) come from `benches/throughput.rs` instead.
 
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
@@ -40,9 +40,8 @@ const CURRENT_ROWS: usize = 10_000;
 /// Rows per batch pushed into the window.
 const PUSH_ROWS: usize = 1_000;
 
-#[path = "support/rng.rs"]
-mod rng;
-use rng::Rng;
+mod support;
+use support::rng::Rng;
 
 /// `n` values from N(`mean`, 1), seeded.
 fn normals(n: usize, mean: f64, seed: u64) -> Vec<f64> {

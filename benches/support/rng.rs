@@ -1,6 +1,6 @@
-//! SplitMix64: a tiny seeded generator shared by the benchmarks and the throughput
-//! example (included by path from both), so neither needs the `rand` crate and
-//! both draw the very same data from the same seed.
+//! SplitMix64: a tiny seeded generator shared by the divan benchmarks and the
+//! throughput harness, so neither needs the `rand` crate and both draw the very
+//! same data from the same seed.
 
 /// The generator's state.
 pub struct Rng(pub u64);

@@ -13,10 +13,12 @@
 //! side alone against a loaded profile, in-memory NDJSON and CSV parsing, and the
 //! daemon's cycle (push a batch into a 10,000-row window, summarise, evaluate).
 //!
-//! Run: `cargo run --release --example throughput` (about a minute with the
-//! defaults on 2 cores); `-- --help` lists the options. With `--write-only DIR`
-//! it only writes the files, for `benches/baseline.py` (numpy/scipy and
-//! Evidently on the very same files).
+//! Run: `cargo bench --bench throughput` (about a minute with the defaults on 2
+//! cores, after the release build); `cargo bench --bench throughput -- --help`
+//! lists the options. With `--write-only DIR` it only writes the files, for
+//! `benches/baseline.py` (numpy/scipy and Evidently on the very same files).
+//! A plain binary (`harness = false`): `cargo bench` adds `--bench` to the
+//! arguments, which it accepts and ignores, so the built binary also runs by hand.
 
 use std::fs::File;
 use std::hint::black_box;
@@ -69,6 +71,9 @@ struct Args {
     /// Seed of the generator (the current file uses seed + 1).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Passed by `cargo bench` to every benchmark binary; ignored.
+    #[arg(long = "bench", hide = true)]
+    _bench: bool,
 }
 
 fn main() -> Result<()> {
@@ -100,9 +105,8 @@ fn main() -> Result<()> {
 // Data generation
 // ---------------------------------------------------------------------------
 
-#[path = "../benches/support/rng.rs"]
-mod rng;
-use rng::Rng;
+mod support;
+use support::rng::Rng;
 
 /// Cumulative weights for drawing categories.
 struct Categories {
