@@ -17,10 +17,11 @@ each peak RSS is that run's own, from os.wait4's rusage):
 * Evidently's ``DataDriftPreset`` report (its default tests), if ``evidently``
   imports in ``--evidently-python``: read with pyarrow, ``to_pandas()``, ``Report.run``.
 
-The data comes from the throughput example; run from the repository root:
+The data comes from the throughput harness (benches/throughput.rs); run from the
+repository root:
 
     cargo build --release
-    cargo run --release --example throughput -- --write-only target/bench-data
+    cargo bench --bench throughput -- --write-only target/bench-data
     python3 benches/baseline.py --data target/bench-data --runs 5 \
         --evidently-python /path/to/venv/bin/python
 
@@ -252,9 +253,9 @@ def ensure_inputs(args):
     data = Path(args.data)
     reference, current = data / "reference.parquet", data / "current.parquet"
     if not reference.exists() or not current.exists():
-        print(f"{data}: no generated files; writing them with the throughput example", flush=True)
+        print(f"{data}: no generated files; writing them with the throughput harness", flush=True)
         subprocess.run(
-            ["cargo", "run", "--release", "--example", "throughput", "--", "--write-only", str(data)],
+            ["cargo", "bench", "--bench", "throughput", "--", "--write-only", str(data)],
             cwd=REPO,
             check=True,
         )
@@ -267,7 +268,7 @@ def ensure_inputs(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
-        "--data", default=str(REPO / "target" / "bench-data"), help="folder written by the throughput example"
+        "--data", default=str(REPO / "target" / "bench-data"), help="folder written by the throughput harness"
     )
     ap.add_argument("--runs", type=int, default=5, help="runs per method (median reported)")
     ap.add_argument("--evidently-runs", type=int, default=None, help="runs for Evidently (default: --runs)")
