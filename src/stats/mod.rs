@@ -3,7 +3,7 @@
 //! Every function here works on plain slices (sorted where said) and counts, so the
 //! same code scores a one-shot `check` and the daemon's sliding window. Each score
 //! cites its formula and the scipy/numpy function it reproduces; the oracle tests in
-//! `tests/oracle.rs` hold them to values computed by `tests/fixtures/make_oracle.py`.
+//! `tests/math/oracle.rs` hold them to values computed by `tests/fixtures/make_oracle.py`.
 //!
 //! - [`bins`]: numeric bin edges (numpy quantile / linspace) and bin lookup.
 //! - [`divergence`]: proportions with epsilon smoothing, PSI and KL divergence.

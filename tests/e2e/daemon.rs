@@ -465,6 +465,49 @@ fn below_min_rows_only_window_rows_are_exported() {
 }
 
 #[test]
+fn sighup_profiles_the_reference_again_only_when_the_profile_settings_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
+    let base = std::fs::read_to_string(&config).unwrap();
+    let mut daemon = Daemon::start(&config);
+    let count =
+        |d: &mut Daemon, text: &str| d.drain_logs().iter().filter(|l| l.contains(text)).count();
+    let threshold = |d: &Daemon| d.scrape().value("drift_threshold", &[("test", "psi")]);
+    assert_eq!(count(&mut daemon, "reference profile built"), 1);
+    // Scoring settings only: applied without reading the reference again.
+    let scoring = "\n[drift]\nepsilon = 0.001\n[drift.thresholds]\npsi = 0.3\n";
+    std::fs::write(&config, base.clone() + scoring).unwrap();
+    daemon.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || count(
+        &mut daemon,
+        "config reloaded"
+    ) == 1));
+    assert_eq!(threshold(&daemon), Some(0.3));
+    assert_eq!(
+        count(&mut daemon, "reference profile built"),
+        1,
+        "{:?}",
+        daemon.drain_logs()
+    );
+    // A profile setting (bins): the reference is profiled again.
+    let profile = "\n[drift]\nbins = 5\nepsilon = 0.001\n[drift.thresholds]\npsi = 0.3\n";
+    std::fs::write(&config, base + profile).unwrap();
+    daemon.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || count(
+        &mut daemon,
+        "config reloaded"
+    ) == 2));
+    assert_eq!(
+        count(&mut daemon, "reference profile built"),
+        2,
+        "{:?}",
+        daemon.drain_logs()
+    );
+    assert_eq!(threshold(&daemon), Some(0.3));
+    daemon.stop();
+}
+
+#[test]
 fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
