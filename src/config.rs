@@ -253,6 +253,8 @@ impl Default for ProfileSettings {
 pub struct ScoringSettings {
     /// Replaces zero proportions before PSI and KL.
     pub epsilon: f64,
+    /// Tukey's `k`: outliers lie outside `[Q1 - k * IQR, Q3 + k * IQR]`.
+    pub outlier_iqr_k: f64,
     /// Decision thresholds.
     pub thresholds: Thresholds,
 }
@@ -261,6 +263,7 @@ impl Default for ScoringSettings {
     fn default() -> Self {
         ScoringSettings {
             epsilon: 1e-4,
+            outlier_iqr_k: 1.5,
             thresholds: Thresholds::default(),
         }
     }
@@ -274,6 +277,7 @@ struct DriftToml {
     binning: Binning,
     epsilon: f64,
     max_categories: usize,
+    outlier_iqr_k: f64,
     thresholds: Thresholds,
 }
 
@@ -285,6 +289,7 @@ impl Default for DriftToml {
             binning: profile.binning,
             epsilon: scoring.epsilon,
             max_categories: profile.max_categories,
+            outlier_iqr_k: scoring.outlier_iqr_k,
             thresholds: scoring.thresholds,
         }
     }
@@ -300,6 +305,7 @@ impl From<DriftToml> for DriftConfig {
             },
             scoring: ScoringSettings {
                 epsilon: t.epsilon,
+                outlier_iqr_k: t.outlier_iqr_k,
                 thresholds: t.thresholds,
             },
         }
@@ -590,6 +596,15 @@ impl Config {
             return Err(invalid(
                 "drift.epsilon",
                 format!("must be in (0, 1), got {}", s.epsilon),
+            ));
+        }
+        if !(s.outlier_iqr_k >= 0.0 && s.outlier_iqr_k.is_finite()) {
+            return Err(invalid(
+                "drift.outlier_iqr_k",
+                format!(
+                    "must be a finite number of at least 0, got {}",
+                    s.outlier_iqr_k
+                ),
             ));
         }
         if d.max_categories == 0 {
@@ -929,6 +944,15 @@ mod tests {
             }
         );
         assert_eq!(c.drift.scoring.epsilon, 0.01);
+        assert_eq!(c.drift.scoring.outlier_iqr_k, 1.5);
+        assert_eq!(
+            parse("[drift]\noutlier_iqr_k = 3\n")?
+                .drift
+                .scoring
+                .outlier_iqr_k,
+            3.0
+        );
+        assert!(parse("[drift]\noutlier_iqr_k = -1\n").is_err());
         assert_eq!(c.drift.scoring.thresholds.psi, Some(0.5));
         assert_eq!(parse("")?.drift, DriftConfig::default());
         let err = parse("[drift]\nbinz = 3\n")

@@ -29,10 +29,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{CliOverrides, Config, ConfigError};
-use crate::data::ColumnPlan;
+use crate::data::{remap, ColumnPlan};
 use crate::drift;
 use crate::metrics::Metrics;
 use crate::reference::{ReferenceError, ReferenceProfile};
+use crate::sample;
 use crate::server::{self, AppState};
 use crate::sources::{self, Delivery, Level, SourceContext, SourceEvent, SourceLog, Started};
 use crate::store::{Restored, Store, StoreError, StorePaths};
@@ -386,6 +387,10 @@ impl Core {
         let now = SystemTime::now();
         for batch in &delivery.batches {
             self.window.push(batch, &delivery.plan, now);
+            let columns = remap(&batch.columns, &delivery.plan, self.window.plan());
+            let counts = sample::out_of_range_per_row(&self.profile, &columns, batch.rows);
+            self.metrics
+                .record_row_out_of_range(&self.config.model.name, &counts);
         }
         let snapshot_due = self.store.append(
             &delivery.source,

@@ -14,7 +14,7 @@ use crate::reference::{
     CategoricalProfile, ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile,
 };
 use crate::sample::{ColumnSample, SampleValues};
-use crate::stats::{bins, chi2, divergence, kolmogorov, ks};
+use crate::stats::{bins, chi2, divergence, kolmogorov, ks, outliers};
 
 /// Scores and decision of one column.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,6 +41,8 @@ pub struct ColumnReport {
     pub chi2_pvalue: Option<f64>,
     /// Share of current values outside the reference's [min, max] (numeric only).
     pub out_of_range_ratio: Option<f64>,
+    /// Share of current values outside the reference's IQR fences (numeric only).
+    pub outlier_ratio: Option<f64>,
     /// Share of current values the reference never had (categorical only).
     pub unseen_category_ratio: Option<f64>,
     /// Whether any enabled test crossed its threshold.
@@ -139,6 +141,7 @@ pub fn score_column(
         ks_pvalue: None,
         chi2_pvalue: None,
         out_of_range_ratio: None,
+        outlier_ratio: None,
         unseen_category_ratio: None,
         drift_detected: false,
     };
@@ -177,9 +180,10 @@ fn score_numeric(
         sorted.len() as u64,
     ));
     if let (Some(min), Some(max)) = (p.min(), p.max()) {
-        let below = sorted.partition_point(|&v| v < min);
-        let above = sorted.len() - sorted.partition_point(|&v| v <= max);
-        report.out_of_range_ratio = Some((below + above) as f64 / sorted.len() as f64);
+        report.out_of_range_ratio = outliers::outside_ratio(sorted, (min, max));
+    }
+    if let Some(fences) = outliers::iqr_fences(&p.sorted, settings.outlier_iqr_k) {
+        report.outlier_ratio = outliers::outside_ratio(sorted, fences);
     }
 }
 

@@ -10,8 +10,8 @@
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::config::Thresholds;
@@ -36,6 +36,7 @@ pub struct Metrics {
     detected: GaugeVec,
     missing_ratio: GaugeVec,
     out_of_range_ratio: GaugeVec,
+    outlier_ratio: GaugeVec,
     unseen_ratio: GaugeVec,
     window_rows: GaugeVec,
     dataset_ratio: GaugeVec,
@@ -52,6 +53,7 @@ pub struct Metrics {
     rejected_rows: IntCounterVec,
     source_errors: IntCounterVec,
     batch_seconds: Histogram,
+    row_out_of_range: HistogramVec,
     evaluation_seconds: Histogram,
     _build_info: IntGaugeVec,
 }
@@ -116,6 +118,15 @@ impl Metrics {
             .buckets(seconds_buckets),
         )?;
         r.register(Box::new(evaluation_seconds.clone()))?;
+        let row_out_of_range = HistogramVec::new(
+            HistogramOpts::new(
+                "drift_row_out_of_range_features",
+                "Per incoming row: how many numeric features lie outside the reference's [min, max] (0 for most rows of a healthy stream).",
+            )
+            .buckets(vec![0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0]),
+            &["model"],
+        )?;
+        r.register(Box::new(row_out_of_range.clone()))?;
         Ok(Metrics {
             psi: gauge(&r, "drift_psi", "Population Stability Index of the window against the reference (0 = same distribution; 0.2 or more is commonly read as drift).", COLUMN_LABELS)?,
             kl: gauge(&r, "drift_kl_divergence", "Kullback-Leibler divergence KL(reference || window) over the same bins as PSI, in nats.", COLUMN_LABELS)?,
@@ -125,6 +136,7 @@ impl Metrics {
             detected: gauge(&r, "drift_detected", "1 if any enabled test crossed its threshold for this column, else 0.", COLUMN_LABELS)?,
             missing_ratio: gauge(&r, "drift_missing_ratio", "Share of window rows with no value for this column.", COLUMN_LABELS)?,
             out_of_range_ratio: gauge(&r, "drift_out_of_range_ratio", "Share of window values below the reference minimum or above its maximum (numeric columns).", COLUMN_LABELS)?,
+            outlier_ratio: gauge(&r, "drift_outlier_ratio", "Share of window values outside the reference's Tukey fences [Q1 - k*IQR, Q3 + k*IQR] (numeric columns; k = drift.outlier_iqr_k).", COLUMN_LABELS)?,
             unseen_ratio: gauge(&r, "drift_unseen_category_ratio", "Share of window values that are categories the reference never had (categorical columns).", COLUMN_LABELS)?,
             window_rows: gauge(&r, "drift_window_rows", "Rows in the window that this column's scores are computed over.", COLUMN_LABELS)?,
             dataset_ratio: gauge(&r, "drift_dataset_drifted_ratio", "Share of scored columns (prediction columns included) with drift detected.", &["model"])?,
@@ -141,6 +153,7 @@ impl Metrics {
             rejected_rows: counter(&r, "drift_rejected_rows_total", "Rows dropped (reason parse) or with a value that was not used (type, non_finite, encoding), by source and reason.", &["source", "reason"])?,
             source_errors: counter(&r, "drift_source_errors_total", "Inputs that could not be read at all (a truncated Parquet file, an unreadable body), by source and reason.", &["source", "reason"])?,
             batch_seconds,
+            row_out_of_range,
             evaluation_seconds,
             _build_info: build_info,
             registry: r,
@@ -228,6 +241,7 @@ impl Metrics {
             &self.detected,
             &self.missing_ratio,
             &self.out_of_range_ratio,
+            &self.outlier_ratio,
             &self.unseen_ratio,
             &self.window_rows,
         ] {
@@ -258,6 +272,7 @@ impl Metrics {
             set(&self.ks_pvalue, f.ks_pvalue);
             set(&self.chi2_pvalue, f.chi2_pvalue);
             set(&self.out_of_range_ratio, f.out_of_range_ratio);
+            set(&self.outlier_ratio, f.outlier_ratio);
             set(&self.unseen_ratio, f.unseen_category_ratio);
             self.detected
                 .with_label_values(&labels)
@@ -302,6 +317,14 @@ impl Metrics {
         }
         self.batch_seconds.observe(seconds);
         self.last_batch.with_label_values(&[model]).set(now_seconds);
+    }
+
+    /// Observes each row's count of numeric features outside the reference range.
+    pub fn record_row_out_of_range(&self, model: &str, counts: &[u32]) {
+        let histogram = self.row_out_of_range.with_label_values(&[model]);
+        for &n in counts {
+            histogram.observe(f64::from(n));
+        }
     }
 
     /// Makes a source's counters visible at zero before its first batch.
@@ -352,6 +375,7 @@ mod tests {
                 ks_pvalue: psi,
                 chi2_pvalue: None,
                 out_of_range_ratio: psi,
+                outlier_ratio: psi,
                 unseen_category_ratio: None,
                 drift_detected: false,
             }],

@@ -4,7 +4,9 @@
 //!
 //! `check` builds samples from all the batches of a file; the daemon's window
 //! builds them from the rows it holds. Either way the evaluator in
-//! [`crate::drift`] sees the same thing.
+//! [`crate::drift`] sees the same thing. Across columns, [`out_of_range_per_row`]
+//! counts each row's numeric values outside the reference's range (the daemon's
+//! `drift_row_out_of_range_features` histogram).
 
 use arrow::array::Array;
 use rayon::prelude::*;
@@ -123,4 +125,99 @@ pub fn samples_from_batches(
     }
     samples.par_iter_mut().for_each(ColumnSample::finish);
     (samples, rows)
+}
+/// For each of `rows` rows whose columns are laid out like the profile's (extra
+/// columns after them are ignored), how many numeric columns hold a finite value
+/// below the reference minimum or above its maximum.
+pub fn out_of_range_per_row(
+    profile: &ReferenceProfile,
+    columns: &[Option<ColumnArray>],
+    rows: usize,
+) -> Vec<u32> {
+    let mut counts = vec![0u32; rows];
+    for (column, array) in profile.columns.iter().zip(columns) {
+        let (ProfileDetail::Numeric(p), Some(ColumnArray::Numeric(a))) = (&column.detail, array)
+        else {
+            continue;
+        };
+        let (Some(min), Some(max)) = (p.min(), p.max()) else {
+            continue;
+        };
+        for (count, value) in counts.iter_mut().zip(a.iter()) {
+            if value.is_some_and(|v| v.is_finite() && (v < min || v > max)) {
+                *count += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Float64Array, StringArray};
+
+    use super::*;
+    use crate::config::ProfileSettings;
+    use crate::data::ColumnPlan;
+    use crate::reference::{CategoricalProfile, DriftType, NumericProfile};
+
+    fn numeric(name: &str, values: Vec<f64>) -> ColumnProfile {
+        ColumnProfile {
+            name: name.into(),
+            drift_type: DriftType::Data,
+            missing: 0,
+            rejected: 0,
+            detail: ProfileDetail::Numeric(NumericProfile::new(
+                values,
+                &ProfileSettings::default(),
+            )),
+        }
+    }
+
+    #[test]
+    fn rows_count_their_numeric_values_outside_the_reference_range() {
+        let categorical = ColumnProfile {
+            name: "c".into(),
+            drift_type: DriftType::Data,
+            missing: 0,
+            rejected: 0,
+            detail: ProfileDetail::Categorical(CategoricalProfile::new(
+                [("a".to_string(), 1)].into(),
+                5,
+            )),
+        };
+        let profile = ReferenceProfile {
+            path: "r.parquet".into(),
+            sha256: String::new(),
+            rows: 3,
+            columns: vec![
+                numeric("x", vec![0.0, 1.0, 2.0]),
+                numeric("y", vec![10.0, 20.0]),
+                categorical,
+            ],
+            plan: ColumnPlan::default(),
+            settings: ProfileSettings::default(),
+        };
+        let x = Float64Array::from(vec![Some(-1.0), Some(1.0), None, Some(f64::NAN), Some(2.0)]);
+        let y = Float64Array::from(vec![
+            Some(25.0),
+            Some(10.0),
+            Some(9.0),
+            Some(30.0),
+            Some(20.0),
+        ]);
+        let c = StringArray::from(vec!["zzz"; 5]);
+        let columns = [
+            Some(ColumnArray::Numeric(x)),
+            Some(ColumnArray::Numeric(y)),
+            Some(ColumnArray::Categorical(c)),
+        ];
+        // Bounds are inside; NaN and missing values are not counted; categories never are.
+        assert_eq!(
+            out_of_range_per_row(&profile, &columns, 5),
+            vec![2, 0, 1, 1, 0]
+        );
+        // A batch without the columns counts nothing.
+        assert_eq!(out_of_range_per_row(&profile, &[None, None], 2), vec![0, 0]);
+    }
 }

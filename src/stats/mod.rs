@@ -10,9 +10,11 @@
 //! - [`ks`]: the two-sample Kolmogorov-Smirnov statistic by one merge.
 //! - [`kolmogorov`]: the exact Kolmogorov distribution (`kstwo`) for KS p-values.
 //! - [`chi2`]: Pearson's chi-square test of homogeneity on a 2 x k table.
+//! - [`outliers`]: Tukey's IQR fences and the share of values outside them.
 
 pub mod bins;
 pub mod chi2;
 pub mod divergence;
 pub mod kolmogorov;
 pub mod ks;
+pub mod outliers;

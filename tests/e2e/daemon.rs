@@ -667,3 +667,46 @@ fn environment_and_flags_override_the_file() {
     );
     daemon.stop();
 }
+
+#[test]
+fn rows_count_their_features_outside_the_reference_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
+    let daemon = Daemon::start(&config);
+    // The sample reference: amount in [0.7, 1717.15], age in [18, 87], num_items in [1, 9].
+    let body = concat!(
+        "{\"amount\": 1e6, \"age\": 5, \"num_items\": 3}\n",
+        "{\"amount\": 2000.0}\n",
+        "{\"age\": 87, \"num_items\": 1}\n",
+    );
+    let response = daemon.ingest("application/x-ndjson", body.as_bytes());
+    assert_eq!(response.status, 200, "{}", response.text());
+    let scrape = daemon.scrape();
+    let sample = |name: &str| {
+        scrape
+            .text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let metric = "drift_row_out_of_range_features";
+    assert_eq!(
+        sample(&format!("{metric}_count{{model=\"e2e\"}}")),
+        Some(3.0)
+    );
+    assert_eq!(sample(&format!("{metric}_sum{{model=\"e2e\"}}")), Some(3.0));
+    assert_eq!(
+        sample(&format!("{metric}_bucket{{model=\"e2e\",le=\"0\"}}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&format!("{metric}_bucket{{model=\"e2e\",le=\"1\"}}")),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&format!("{metric}_bucket{{model=\"e2e\",le=\"2\"}}")),
+        Some(3.0)
+    );
+    daemon.stop();
+}

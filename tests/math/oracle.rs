@@ -165,3 +165,49 @@ fn csv_current_matches_scipy() {
 fn ndjson_current_matches_scipy() {
     check_format("ndjson");
 }
+
+/// `outlier_ratio` of every numeric column equals numpy's (see
+/// tests/fixtures/make_outlier_oracle.py), in every current format.
+#[test]
+fn outlier_ratios_match_numpy() {
+    let mut errors = Vec::new();
+    let mut compared = 0;
+    for case in cases() {
+        let name = case
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
+        let want: Value = serde_json::from_slice(
+            &std::fs::read(case.join("outliers.json")).expect("outliers.json"),
+        )
+        .expect("outliers.json is JSON");
+        let config = case.join("config.toml");
+        let config = config.is_file().then_some(config);
+        for extension in ["parquet", "arrow", "csv", "ndjson"] {
+            let current = case.join(format!("current.{extension}"));
+            let report = run_check(&case.join("reference.parquet"), &current, config.as_deref())
+                .unwrap_or_else(|e| panic!("{name}: check failed: {e}"));
+            let got = serde_json::to_value(&report).expect("report serialises");
+            let features = got["features"].as_array().cloned().unwrap_or_default();
+            for feature in features.iter().filter(|f| f["kind"] == "numeric") {
+                let column = feature["name"].as_str().unwrap_or("?");
+                compare_number(
+                    &format!("{name}[{extension}]/{column}: outlier_ratio"),
+                    &feature["outlier_ratio"],
+                    &want[column],
+                    EXACT,
+                    &mut errors,
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 80, "only {compared} columns compared");
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
