@@ -567,6 +567,45 @@ mod tests {
         assert_eq!(roc_auc(&[false, true], &[-0.0, 0.0]), Some(0.5));
     }
 
+    /// Property (no proptest): on many small pseudo-random inputs with heavy ties,
+    /// ROC-AUC equals the brute-force Mann-Whitney count over all (positive, negative)
+    /// pairs, a tie counting one half.
+    #[test]
+    fn roc_auc_equals_pairwise_mann_whitney() -> TestResult {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33
+        };
+        for round in 0..500 {
+            let n = 2 + (next() % 30) as usize;
+            let y: Vec<bool> = (0..n).map(|_| next() % 3 == 0).collect();
+            let s: Vec<f64> = (0..n).map(|_| (next() % 7) as f64 / 4.0).collect();
+            let (mut wins, mut pairs) = (0.0f64, 0.0f64);
+            for (i, &pi) in y.iter().enumerate() {
+                for (j, &pj) in y.iter().enumerate() {
+                    if pi && !pj {
+                        pairs += 1.0;
+                        wins += match s[i].total_cmp(&s[j]) {
+                            std::cmp::Ordering::Greater => 1.0,
+                            std::cmp::Ordering::Equal => 0.5,
+                            std::cmp::Ordering::Less => 0.0,
+                        };
+                    }
+                }
+            }
+            match roc_auc(&y, &s) {
+                None if pairs == 0.0 => {}
+                Some(auc) if (auc - wins / pairs).abs() <= 1e-15 => {}
+                other => return Err(format!("round {round}: {other:?} vs {wins}/{pairs}").into()),
+            }
+        }
+        Ok(())
+    }
+
     #[test]
     fn log_loss_clips_certain_mistakes_to_machine_epsilon() -> TestResult {
         let loss = log_loss(&[true], &[0.0]).ok_or("expected a log loss")?;
