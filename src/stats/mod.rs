@@ -11,6 +11,8 @@
 //! - [`kolmogorov`]: the exact Kolmogorov distribution (`kstwo`) for KS p-values.
 //! - [`chi2`]: Pearson's chi-square test of homogeneity on a 2 x k table.
 //! - [`outliers`]: Tukey's IQR fences and the share of values outside them.
+//! - [`quality`]: model quality against labels (accuracy, precision/recall/F1, ROC-AUC,
+//!   log loss, MAE/MSE/RMSE/MAPE/R^2), held to scikit-learn by its own unit tests.
 
 pub mod bins;
 pub mod chi2;
@@ -18,3 +20,4 @@ pub mod divergence;
 pub mod kolmogorov;
 pub mod ks;
 pub mod outliers;
+pub mod quality;
