@@ -11,6 +11,7 @@ use crate::config::{CliOverrides, Config, ConfigError, ScoringSettings};
 use crate::data::Summary;
 use crate::data::{self, DataError};
 use crate::drift::{self, DriftReport};
+use crate::quality::{self, QualityReport};
 use crate::reference::{ReferenceError, ReferenceProfile};
 use crate::sample;
 
@@ -52,7 +53,12 @@ pub fn check_with(
     reference: &Path,
     current: &Path,
 ) -> Result<DriftReport, CheckError> {
-    let profile = ReferenceProfile::load(reference, &config.columns, &config.drift.profile)?;
+    let profile = ReferenceProfile::load_with(
+        reference,
+        &config.columns,
+        &config.drift.profile,
+        &config.model,
+    )?;
     check_file(&profile, &config.drift.scoring, current)
 }
 
@@ -73,7 +79,12 @@ pub fn check_file(
         );
     }
     let (samples, rows) = sample::samples_from_batches(profile, &batches);
-    Ok(drift::evaluate(profile, &samples, rows, scoring))
+    let mut report = drift::evaluate(profile, &samples, rows, scoring);
+    report.quality = profile
+        .quality
+        .as_ref()
+        .map(|spec| quality::evaluate(spec, &batches));
+    Ok(report)
 }
 
 fn cell(value: Option<f64>) -> String {
@@ -146,5 +157,31 @@ pub fn render_table(report: &DriftReport) -> String {
         d.drifted_ratio * 100.0,
         if d.drift_detected { "YES" } else { "no" }
     );
+    for (dataset, quality) in [
+        ("current", &report.quality),
+        ("reference", &report.reference_quality),
+    ] {
+        if let Some(q) = quality {
+            let _ = writeln!(out, "quality ({dataset}): {}", quality_line(q));
+        }
+    }
     out
+}
+
+/// One line of model quality for the table.
+fn quality_line(q: &QualityReport) -> String {
+    let mut parts = vec![format!("{} labelled rows", q.labelled_rows)];
+    if let Some(c) = &q.classification {
+        parts.push(format!("accuracy {}", cell(Some(c.accuracy))));
+        parts.push(format!("macro F1 {}", cell(Some(c.macro_f1))));
+        parts.push(format!("ROC AUC {}", cell(c.roc_auc)));
+        parts.push(format!("log loss {}", cell(c.log_loss)));
+    }
+    if let Some(r) = &q.regression {
+        parts.push(format!("MAE {}", cell(r.mae)));
+        parts.push(format!("RMSE {}", cell(r.rmse)));
+        parts.push(format!("MAPE {}", cell(r.mape)));
+        parts.push(format!("R2 {}", cell(r.r2)));
+    }
+    parts.join(", ")
 }

@@ -132,6 +132,12 @@ pub struct ModelConfig {
     pub name: String,
     /// Exported in `drift_model_info{version}`.
     pub version: Option<String>,
+    /// What the model predicts; with `columns.label`, model quality is measured.
+    pub task: Option<Task>,
+    /// Binary classification with a numeric score: the class the score is for.
+    pub positive_class: String,
+    /// A score at or above this predicts `positive_class`.
+    pub threshold: f64,
 }
 
 impl Default for ModelConfig {
@@ -139,8 +145,29 @@ impl Default for ModelConfig {
         ModelConfig {
             name: "default".into(),
             version: None,
+            task: None,
+            positive_class: "1".into(),
+            threshold: 0.5,
         }
     }
+}
+
+impl ModelConfig {
+    /// The settings the quality of the reference is computed with (a change
+    /// profiles the reference again).
+    pub fn quality_settings(&self) -> (Option<Task>, &str, f64) {
+        (self.task, &self.positive_class, self.threshold)
+    }
+}
+
+/// `[model] task`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Labels are classes; the prediction is a class or a score for `positive_class`.
+    Classification,
+    /// Labels and predictions are numbers.
+    Regression,
 }
 
 /// `[reference]`.
@@ -165,6 +192,17 @@ pub struct ColumnsConfig {
     /// seconds, or RFC 3339 text). Never scored; with `window.duration` set, rows
     /// age by this time instead of their arrival time.
     pub timestamp: Option<String>,
+    /// Ground truth, when it arrives in the same row (needs `model.task`). Never
+    /// scored for drift; quality is measured against the first prediction column.
+    pub label: Option<String>,
+    /// Prediction latency, in `latency_unit`s (`drift_prediction_latency_seconds`).
+    /// Never scored.
+    pub latency: Option<String>,
+    /// The unit of `latency`: `"ms"` (default) or `"s"`.
+    pub latency_unit: LatencyUnit,
+    /// A serving error flag: a row whose value is true, or text other than
+    /// `false`, `0` or empty, counts in `drift_prediction_errors_total`. Never scored.
+    pub error: Option<String>,
 }
 
 impl Default for ColumnsConfig {
@@ -174,6 +212,40 @@ impl Default for ColumnsConfig {
             categorical: Vec::new(),
             ignore: Vec::new(),
             timestamp: None,
+            label: None,
+            latency: None,
+            latency_unit: LatencyUnit::Milliseconds,
+            error: None,
+        }
+    }
+}
+
+impl ColumnsConfig {
+    /// Columns read but never scored for drift: timestamp, label, latency, error.
+    pub fn unscored(&self) -> impl Iterator<Item = &str> {
+        [&self.timestamp, &self.label, &self.latency, &self.error]
+            .into_iter()
+            .filter_map(|c| c.as_deref())
+    }
+}
+
+/// `[columns] latency_unit`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum LatencyUnit {
+    /// Milliseconds.
+    #[serde(rename = "ms")]
+    Milliseconds,
+    /// Seconds.
+    #[serde(rename = "s")]
+    Seconds,
+}
+
+impl LatencyUnit {
+    /// Seconds in one unit.
+    pub fn seconds(self) -> f64 {
+        match self {
+            LatencyUnit::Milliseconds => 1e-3,
+            LatencyUnit::Seconds => 1.0,
         }
     }
 }
@@ -647,6 +719,18 @@ impl Config {
                     "{} is larger than window.size {}: no score would ever be exported",
                     self.window.min_rows, self.window.size
                 ),
+            ));
+        }
+        if self.columns.label.is_some() && self.model.task.is_none() {
+            return Err(invalid(
+                "model.task",
+                "is required with columns.label: \"classification\" or \"regression\"".into(),
+            ));
+        }
+        if !self.model.threshold.is_finite() {
+            return Err(invalid(
+                "model.threshold",
+                format!("must be a finite number, got {}", self.model.threshold),
             ));
         }
         if self.model.name.is_empty() {

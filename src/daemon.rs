@@ -32,6 +32,7 @@ use crate::config::{CliOverrides, Config, ConfigError};
 use crate::data::{remap, ColumnPlan};
 use crate::drift;
 use crate::metrics::Metrics;
+use crate::quality;
 use crate::reference::{ReferenceError, ReferenceProfile};
 use crate::sample;
 use crate::server::{self, AppState};
@@ -391,6 +392,7 @@ impl Core {
             let counts = sample::out_of_range_per_row(&self.profile, &columns, batch.rows);
             self.metrics
                 .record_row_out_of_range(&self.config.model.name, &counts);
+            self.record_serving(&columns);
         }
         let snapshot_due = self.store.append(
             &delivery.source,
@@ -428,16 +430,38 @@ impl Core {
         }
     }
 
+    /// Latency and error flags of incoming rows, when the config names them.
+    fn record_serving(&self, columns: &[Option<crate::data::ColumnArray>]) {
+        let c = &self.config.columns;
+        if c.latency.is_none() && c.error.is_none() {
+            return;
+        }
+        let plan = self.window.plan();
+        let index = |name: &Option<String>| name.as_deref().and_then(|n| plan.index_of(n));
+        let signals = sample::serving_signals(
+            columns,
+            index(&c.latency),
+            c.latency_unit.seconds(),
+            index(&c.error),
+        );
+        self.metrics
+            .record_serving(&self.config.model.name, &signals.latencies, signals.errors);
+    }
+
     fn evaluate(&mut self) {
         let started = Instant::now();
         let samples = self.window.samples(&self.profile);
         let rows = self.window.rows();
-        let report = drift::evaluate(
+        let mut report = drift::evaluate(
             &self.profile,
             &samples,
             rows as u64,
             &self.config.drift.scoring,
         );
+        if let Some(spec) = &self.profile.quality {
+            let parts: Vec<_> = self.window.parts().map(|(_, batch)| batch).collect();
+            report.quality = Some(quality::evaluate(spec, &parts));
+        }
         let scored = rows >= self.config.window.min_rows;
         self.metrics.publish_report(
             &self.config.model.name,
@@ -481,7 +505,8 @@ impl Core {
         }
         let reprofile = new.reference != old.reference
             || new.columns != old.columns
-            || new.drift.profile != old.drift.profile;
+            || new.drift.profile != old.drift.profile
+            || new.model.quality_settings() != old.model.quality_settings();
         if reprofile {
             match load_reference(new.clone(), path).await {
                 Ok(profile) => {

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::config::{ScoringSettings, Thresholds};
 use crate::data::Kind;
+use crate::quality::QualityReport;
 use crate::reference::{
     CategoricalProfile, ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile,
 };
@@ -80,6 +81,13 @@ pub struct DriftReport {
     pub features: Vec<ColumnReport>,
     /// The dataset verdict.
     pub dataset: DatasetReport,
+    /// Model quality on the current rows' labels (`columns.label`); omitted
+    /// without labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityReport>,
+    /// Model quality on the reference's labels; omitted without labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_quality: Option<QualityReport>,
 }
 
 /// Scores every column and decides.
@@ -103,6 +111,8 @@ pub fn evaluate(
         current_rows,
         features,
         dataset,
+        quality: None,
+        reference_quality: profile.reference_quality.clone(),
     }
 }
 

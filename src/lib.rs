@@ -14,7 +14,9 @@
 //! 4. [`sample`] summarises the current rows per column; [`drift`] scores them with
 //!    the pure math of [`stats`] (PSI, KL, KS with the exact Kolmogorov
 //!    distribution, chi-square) and decides.
-//! 5. [`check`] prints the [`drift::DriftReport`] of one file.
+//! 5. With labels, [`quality`] scores the model (accuracy, F1, ROC-AUC, MAE, R^2...)
+//!    on the labelled rows, the reference's and the current ones.
+//! 6. [`check`] prints the [`drift::DriftReport`] of one file.
 //!
 //! The daemon (`serve`), one room a responsibility; a row's path:
 //!
@@ -41,6 +43,7 @@ pub mod drift;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod quality;
 pub mod reference;
 pub mod sample;
 pub mod server;

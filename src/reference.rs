@@ -17,8 +17,9 @@ use arrow::datatypes::Schema;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Binning, ColumnsConfig, Config, ProfileSettings};
+use crate::config::{Binning, ColumnsConfig, Config, ModelConfig, ProfileSettings};
 use crate::data::{self, Batch, ColumnArray, ColumnPlan, DataError, Kind};
+use crate::quality::{self, QualityReport, QualitySpec};
 use crate::stats::bins;
 
 /// The label of the bin that takes capped and unseen categories.
@@ -138,7 +139,7 @@ pub fn resolve_columns(
     let mut out = Vec::new();
     for field in schema.fields() {
         let name = field.name();
-        if rules.ignore.contains(name) || rules.timestamp.as_deref() == Some(name.as_str()) {
+        if rules.ignore.contains(name) || rules.unscored().any(|c| c == name) {
             continue;
         }
         let drift_type = if rules.prediction.contains(name) {
@@ -337,6 +338,10 @@ pub struct ReferenceProfile {
     pub plan: ColumnPlan,
     /// Settings the profile was built with (bins, binning, categories kept).
     pub settings: ProfileSettings,
+    /// Where the label and prediction are, when `columns.label` is set.
+    pub quality: Option<QualitySpec>,
+    /// The model's quality on the reference, when it has labelled rows.
+    pub reference_quality: Option<QualityReport>,
 }
 
 impl ReferenceProfile {
@@ -351,14 +356,25 @@ impl ReferenceProfile {
             .path
             .as_ref()
             .ok_or_else(|| ReferenceError::NotConfigured(config_path.to_path_buf()))?;
-        Self::load(path, &config.columns, &config.drift.profile)
+        Self::load_with(path, &config.columns, &config.drift.profile, &config.model)
     }
 
-    /// Reads `path` (Parquet) and builds the profile.
+    /// Reads `path` (Parquet) and builds the profile, without model quality.
     pub fn load(
         path: &Path,
         rules: &ColumnsConfig,
         settings: &ProfileSettings,
+    ) -> Result<ReferenceProfile, ReferenceError> {
+        Self::load_with(path, rules, settings, &ModelConfig::default())
+    }
+
+    /// Reads `path` (Parquet) and builds the profile; with `columns.label` and
+    /// `model.task`, also the quality spec and the reference's own quality.
+    pub fn load_with(
+        path: &Path,
+        rules: &ColumnsConfig,
+        settings: &ProfileSettings,
+        model: &ModelConfig,
     ) -> Result<ReferenceProfile, ReferenceError> {
         if data::Format::from_path(path) != Some(data::Format::Parquet) {
             return Err(ReferenceError::Unusable {
@@ -376,13 +392,17 @@ impl ReferenceProfile {
                         .into(),
             });
         }
-        let plan = ColumnPlan::new(resolved.iter().map(|c| (c.name.clone(), c.kind)))
+        let mut plan = ColumnPlan::new(resolved.iter().map(|c| (c.name.clone(), c.kind)))
             .with_booleans(
                 resolved
                     .iter()
                     .filter(|c| c.boolean)
                     .map(|c| c.name.as_str()),
             );
+        // The label is read from the reference too (for its quality), never scored.
+        if let (Some(label), Some(task)) = (&rules.label, model.task) {
+            plan = plan.with_extra_column(label, QualitySpec::label_kind(task));
+        }
         // Hashing the file and decoding it are independent: do both at once.
         let (sha256, batches) = rayon::join(|| sha256_file(path), || data::read_path(path, &plan));
         let (sha256, batches) = (sha256?, batches?);
@@ -392,15 +412,41 @@ impl ReferenceProfile {
                 message: "the reference has no rows".into(),
             });
         }
-        // Current data also carries the event-time column, when one is named (the
-        // reference's own timestamps are never read).
-        let plan = match &rules.timestamp {
+        let mut quality =
+            QualitySpec::new(model, rules, &plan).map_err(|message| ReferenceError::Columns {
+                path: path.to_path_buf(),
+                key: "columns.label".into(),
+                message,
+            })?;
+        let mut reference_quality = None;
+        if let Some(spec) = quality.as_mut() {
+            if spec.scored {
+                let labels = reference_labels(&batches, spec.label);
+                if !labels.is_empty() {
+                    let labels = labels.iter().map(String::as_str);
+                    spec.negative_class =
+                        Some(quality::negative_class(&spec.positive_class, labels));
+                }
+            }
+            let report = quality::evaluate(spec, &batches);
+            reference_quality = (report.labelled_rows > 0).then_some(report);
+        }
+        // Current data also carries the event-time, latency and error columns, when
+        // named (the reference's own are never read).
+        let mut plan = match &rules.timestamp {
             Some(name) => plan.with_time_column(name),
             None => plan,
         };
-        Ok(Self::from_batches(
-            path, sha256, &resolved, plan, &batches, settings,
-        ))
+        if let Some(name) = &rules.latency {
+            plan = plan.with_extra_column(name, Kind::Numeric);
+        }
+        if let Some(name) = &rules.error {
+            plan = plan.with_extra_column(name, Kind::Categorical);
+        }
+        let mut profile = Self::from_batches(path, sha256, &resolved, plan, &batches, settings);
+        profile.quality = quality;
+        profile.reference_quality = reference_quality;
+        Ok(profile)
     }
 
     /// Builds a profile from batches already read with `plan`.
@@ -426,6 +472,8 @@ impl ReferenceProfile {
             columns,
             plan,
             settings: settings.clone(),
+            quality: None,
+            reference_quality: None,
         }
     }
 }
@@ -492,6 +540,18 @@ fn build_column(
         rejected,
         detail,
     }
+}
+
+/// The distinct labels of the reference, sorted.
+fn reference_labels(batches: &[Batch], label: usize) -> Vec<String> {
+    let mut labels = std::collections::BTreeSet::new();
+    for batch in batches {
+        if let Some(ColumnArray::Categorical(a)) = batch.columns.get(label).and_then(Option::as_ref)
+        {
+            labels.extend(a.iter().flatten().map(str::to_string));
+        }
+    }
+    labels.into_iter().collect()
 }
 
 /// SHA-256 of a file, lowercase hex.

@@ -152,6 +152,46 @@ pub fn out_of_range_per_row(
     counts
 }
 
+/// Serving signals of incoming rows (SPEC.md section 9).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServingSignals {
+    /// Each row's finite, non-negative latency, in seconds.
+    pub latencies: Vec<f64>,
+    /// Rows flagged as failed predictions.
+    pub errors: u64,
+}
+
+/// Reads the latency column (at `latency`, in units of `unit_seconds`) and the
+/// error flag column (at `error`: true, or any text but `false`, `0` or empty,
+/// is an error) of `columns`.
+pub fn serving_signals(
+    columns: &[Option<ColumnArray>],
+    latency: Option<usize>,
+    unit_seconds: f64,
+    error: Option<usize>,
+) -> ServingSignals {
+    let mut signals = ServingSignals::default();
+    if let Some(ColumnArray::Numeric(a)) = latency.and_then(|i| columns.get(i)?.as_ref()) {
+        signals.latencies = a
+            .iter()
+            .flatten()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| v * unit_seconds)
+            .collect();
+    }
+    if let Some(ColumnArray::Categorical(a)) = error.and_then(|i| columns.get(i)?.as_ref()) {
+        signals.errors = a
+            .iter()
+            .flatten()
+            .filter(|v| {
+                let v = v.trim();
+                !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+            })
+            .count() as u64;
+    }
+    signals
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::array::{Float64Array, StringArray};
@@ -197,6 +237,8 @@ mod tests {
             ],
             plan: ColumnPlan::default(),
             settings: ProfileSettings::default(),
+            quality: None,
+            reference_quality: None,
         };
         let x = Float64Array::from(vec![Some(-1.0), Some(1.0), None, Some(f64::NAN), Some(2.0)]);
         let y = Float64Array::from(vec![
@@ -219,5 +261,31 @@ mod tests {
         );
         // A batch without the columns counts nothing.
         assert_eq!(out_of_range_per_row(&profile, &[None, None], 2), vec![0, 0]);
+    }
+
+    #[test]
+    fn serving_signals_read_latency_and_error_flags() {
+        let latency = Float64Array::from(vec![
+            Some(250.0),
+            None,
+            Some(-1.0),
+            Some(f64::NAN),
+            Some(1.0),
+        ]);
+        let error = StringArray::from(vec![Some("true"), Some("false"), Some("0"), Some(""), None]);
+        let columns = [
+            Some(ColumnArray::Numeric(latency)),
+            Some(ColumnArray::Categorical(error)),
+        ];
+        let signals = serving_signals(&columns, Some(0), 1e-3, Some(1));
+        assert_eq!(signals.latencies, vec![0.25, 0.001]);
+        assert_eq!(signals.errors, 1);
+        let flags = StringArray::from(vec!["1", "timeout", "FALSE"]);
+        let columns = [None, Some(ColumnArray::Categorical(flags))];
+        assert_eq!(serving_signals(&columns, Some(0), 1.0, Some(1)).errors, 2);
+        assert_eq!(
+            serving_signals(&columns, None, 1.0, None),
+            ServingSignals::default()
+        );
     }
 }

@@ -105,6 +105,17 @@ impl ColumnPlan {
         self
     }
 
+    /// Appends a column that is read but not scored (a label, a latency, an
+    /// error flag), normalised to `kind`. A name already planned is left as it is.
+    pub fn with_extra_column(mut self, name: &str, kind: Kind) -> Self {
+        if self.index_of(name).is_none() {
+            self.by_name.insert(name.to_string(), self.columns.len());
+            self.columns.push((name.to_string(), kind));
+            self.booleans.push(false);
+        }
+        self
+    }
+
     /// The position of the event-time column, if one is planned.
     pub fn time_column(&self) -> Option<usize> {
         self.time

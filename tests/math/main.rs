@@ -6,5 +6,6 @@
 mod util;
 
 mod ks_pvalue_grid;
+mod labels;
 mod oracle;
 mod properties;

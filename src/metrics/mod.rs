@@ -7,6 +7,8 @@
 //! scored (too few rows, all values missing) loses its score series instead of
 //! keeping a stale value.
 
+mod quality;
+
 use std::sync::Mutex;
 
 use prometheus::{
@@ -54,13 +56,16 @@ pub struct Metrics {
     source_errors: IntCounterVec,
     batch_seconds: Histogram,
     row_out_of_range: HistogramVec,
+    latency: HistogramVec,
+    prediction_errors: IntCounterVec,
+    quality: quality::QualityGauges,
     evaluation_seconds: Histogram,
     _build_info: IntGaugeVec,
 }
 
 const COLUMN_LABELS: &[&str] = &["model", "feature", "drift_type"];
 
-fn gauge(
+pub(crate) fn gauge(
     registry: &Registry,
     name: &str,
     help: &str,
@@ -127,6 +132,17 @@ impl Metrics {
             &["model"],
         )?;
         r.register(Box::new(row_out_of_range.clone()))?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "drift_prediction_latency_seconds",
+                "Prediction latency the model server reported per row (columns.latency).",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["model"],
+        )?;
+        r.register(Box::new(latency.clone()))?;
         Ok(Metrics {
             psi: gauge(&r, "drift_psi", "Population Stability Index of the window against the reference (0 = same distribution; 0.2 or more is commonly read as drift).", COLUMN_LABELS)?,
             kl: gauge(&r, "drift_kl_divergence", "Kullback-Leibler divergence KL(reference || window) over the same bins as PSI, in nats.", COLUMN_LABELS)?,
@@ -154,6 +170,9 @@ impl Metrics {
             source_errors: counter(&r, "drift_source_errors_total", "Inputs that could not be read at all (a truncated Parquet file, an unreadable body), by source and reason.", &["source", "reason"])?,
             batch_seconds,
             row_out_of_range,
+            latency,
+            prediction_errors: counter(&r, "drift_prediction_errors_total", "Rows the model server flagged as failed predictions (columns.error).", &["model"])?,
+            quality: quality::QualityGauges::register(&r)?,
             evaluation_seconds,
             _build_info: build_info,
             registry: r,
@@ -249,6 +268,12 @@ impl Metrics {
         }
         self.dataset_ratio.reset();
         self.dataset_detected.reset();
+        // Quality needs no minimum of rows: it has its own count of labelled rows.
+        self.quality.publish(
+            model,
+            report.quality.as_ref(),
+            report.reference_quality.as_ref(),
+        );
         for f in &report.features {
             let labels = [model, f.name.as_str(), f.drift_type.as_str()];
             self.window_rows
@@ -327,6 +352,20 @@ impl Metrics {
         }
     }
 
+    /// Observes serving signals of incoming rows: latencies in seconds and the
+    /// number of rows flagged as errors.
+    pub fn record_serving(&self, model: &str, latencies: &[f64], errors: u64) {
+        let histogram = self.latency.with_label_values(&[model]);
+        for &seconds in latencies {
+            histogram.observe(seconds);
+        }
+        if errors > 0 {
+            self.prediction_errors
+                .with_label_values(&[model])
+                .inc_by(errors);
+        }
+    }
+
     /// Makes a source's counters visible at zero before its first batch.
     pub fn register_source(&self, source: &str) {
         self.ingested_rows.with_label_values(&[source]);
@@ -385,6 +424,8 @@ mod tests {
                 drifted_ratio: 0.0,
                 drift_detected: false,
             },
+            quality: None,
+            reference_quality: None,
         }
     }
 
