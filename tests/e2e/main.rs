@@ -10,3 +10,4 @@ mod check_cli;
 mod daemon;
 mod image;
 mod prometheus;
+mod quality;
