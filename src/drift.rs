@@ -44,6 +44,9 @@ pub struct ColumnReport {
     pub out_of_range_ratio: Option<f64>,
     /// Share of current values outside the reference's IQR fences (numeric only).
     pub outlier_ratio: Option<f64>,
+    /// Share of the reference's own values outside its IQR fences (numeric only):
+    /// what `outlier_ratio` is when nothing changed.
+    pub reference_outlier_ratio: Option<f64>,
     /// Share of current values the reference never had (categorical only).
     pub unseen_category_ratio: Option<f64>,
     /// Whether any enabled test crossed its threshold.
@@ -152,6 +155,7 @@ pub fn score_column(
         chi2_pvalue: None,
         out_of_range_ratio: None,
         outlier_ratio: None,
+        reference_outlier_ratio: None,
         unseen_category_ratio: None,
         drift_detected: false,
     };
@@ -194,6 +198,7 @@ fn score_numeric(
     }
     if let Some(fences) = outliers::iqr_fences(&p.sorted, settings.outlier_iqr_k) {
         report.outlier_ratio = outliers::outside_ratio(sorted, fences);
+        report.reference_outlier_ratio = outliers::outside_ratio(&p.sorted, fences);
     }
 }
 

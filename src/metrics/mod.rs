@@ -39,6 +39,7 @@ pub struct Metrics {
     missing_ratio: GaugeVec,
     out_of_range_ratio: GaugeVec,
     outlier_ratio: GaugeVec,
+    reference_outlier_ratio: GaugeVec,
     unseen_ratio: GaugeVec,
     window_rows: GaugeVec,
     dataset_ratio: GaugeVec,
@@ -153,6 +154,7 @@ impl Metrics {
             missing_ratio: gauge(&r, "drift_missing_ratio", "Share of window rows with no value for this column.", COLUMN_LABELS)?,
             out_of_range_ratio: gauge(&r, "drift_out_of_range_ratio", "Share of window values below the reference minimum or above its maximum (numeric columns).", COLUMN_LABELS)?,
             outlier_ratio: gauge(&r, "drift_outlier_ratio", "Share of window values outside the reference's Tukey fences [Q1 - k*IQR, Q3 + k*IQR] (numeric columns; k = drift.outlier_iqr_k).", COLUMN_LABELS)?,
+            reference_outlier_ratio: gauge(&r, "drift_reference_outlier_ratio", "Share of the reference's own values outside its Tukey fences: the drift_outlier_ratio to expect when nothing changed (numeric columns).", COLUMN_LABELS)?,
             unseen_ratio: gauge(&r, "drift_unseen_category_ratio", "Share of window values that are categories the reference never had (categorical columns).", COLUMN_LABELS)?,
             window_rows: gauge(&r, "drift_window_rows", "Rows in the window that this column's scores are computed over.", COLUMN_LABELS)?,
             dataset_ratio: gauge(&r, "drift_dataset_drifted_ratio", "Share of scored columns (prediction columns included) with drift detected.", &["model"])?,
@@ -261,6 +263,7 @@ impl Metrics {
             &self.missing_ratio,
             &self.out_of_range_ratio,
             &self.outlier_ratio,
+            &self.reference_outlier_ratio,
             &self.unseen_ratio,
             &self.window_rows,
         ] {
@@ -298,6 +301,7 @@ impl Metrics {
             set(&self.chi2_pvalue, f.chi2_pvalue);
             set(&self.out_of_range_ratio, f.out_of_range_ratio);
             set(&self.outlier_ratio, f.outlier_ratio);
+            set(&self.reference_outlier_ratio, f.reference_outlier_ratio);
             set(&self.unseen_ratio, f.unseen_category_ratio);
             self.detected
                 .with_label_values(&labels)
@@ -415,6 +419,7 @@ mod tests {
                 chi2_pvalue: None,
                 out_of_range_ratio: psi,
                 outlier_ratio: psi,
+                reference_outlier_ratio: psi,
                 unseen_category_ratio: None,
                 drift_detected: false,
             }],

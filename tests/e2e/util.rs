@@ -457,6 +457,7 @@ pub fn assert_gauges_match(scrape: &Scrape, report: &serde_json::Value) {
         ("drift_missing_ratio", "missing_ratio"),
         ("drift_out_of_range_ratio", "out_of_range_ratio"),
         ("drift_outlier_ratio", "outlier_ratio"),
+        ("drift_reference_outlier_ratio", "reference_outlier_ratio"),
         ("drift_unseen_category_ratio", "unseen_category_ratio"),
     ] {
         let got = scrape.by_feature(metric);

@@ -166,7 +166,7 @@ fn ndjson_current_matches_scipy() {
     check_format("ndjson");
 }
 
-/// `outlier_ratio` of every numeric column equals numpy's (see
+/// `outlier_ratio` and `reference_outlier_ratio` of every numeric column equal numpy's (see
 /// tests/fixtures/make_outlier_oracle.py), in every current format.
 #[test]
 fn outlier_ratios_match_numpy() {
@@ -192,18 +192,23 @@ fn outlier_ratios_match_numpy() {
             let features = got["features"].as_array().cloned().unwrap_or_default();
             for feature in features.iter().filter(|f| f["kind"] == "numeric") {
                 let column = feature["name"].as_str().unwrap_or("?");
-                compare_number(
-                    &format!("{name}[{extension}]/{column}: outlier_ratio"),
-                    &feature["outlier_ratio"],
-                    &want[column],
-                    EXACT,
-                    &mut errors,
-                );
-                compared += 1;
+                for (key, side) in [
+                    ("outlier_ratio", "current"),
+                    ("reference_outlier_ratio", "reference"),
+                ] {
+                    compare_number(
+                        &format!("{name}[{extension}]/{column}: {key}"),
+                        &feature[key],
+                        &want[side][column],
+                        EXACT,
+                        &mut errors,
+                    );
+                    compared += 1;
+                }
             }
         }
     }
-    assert!(compared >= 80, "only {compared} columns compared");
+    assert!(compared >= 160, "only {compared} values compared");
     assert!(
         errors.is_empty(),
         "{} mismatches:\n{}",
