@@ -10,8 +10,11 @@
 //! - [`ks`]: the two-sample Kolmogorov-Smirnov statistic by one merge.
 //! - [`kolmogorov`]: the exact Kolmogorov distribution (`kstwo`) for KS p-values.
 //! - [`chi2`]: Pearson's chi-square test of homogeneity on a 2 x k table.
+//! - [`change`]: streaming change detectors on a model's error stream (DDM,
+//!   Page-Hinkley), detection for detection as River's.
 
 pub mod bins;
+pub mod change;
 pub mod chi2;
 pub mod divergence;
 pub mod kolmogorov;

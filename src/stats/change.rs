@@ -1,0 +1,723 @@
+//! Streaming change detectors on a model's stream of prediction errors (concept drift).
+//!
+//! Each detector is a small state machine fed one error at a time: `update(x)` returns
+//! true when a drift is detected at that element. The state that triggered a detection
+//! stays readable (for a gauge) until the next `update`, which first resets the
+//! detector, exactly as River does. [`Ddm`] watches a classifier's 0/1 error and
+//! reproduces `river.drift.binary.DDM`; [`PageHinkley`] watches a regressor's absolute
+//! error and reproduces `river.drift.PageHinkley` (River 0.26.1). Both keep River's
+//! running mean (`mean += (1 / n) * (x - mean)`) and its order of floating-point
+//! operations, so the detections equal River's on the same stream; the oracle test at
+//! the bottom replays the streams of `tests/fixtures/make_change_oracle.py`.
+
+/// A streaming change detector: fed one value at a time, reports a drift.
+pub trait ChangeDetector {
+    /// Feeds one value; true when a drift is detected at this element. A detector that
+    /// reported a drift resets itself at the start of the next call.
+    fn update(&mut self, x: f64) -> bool;
+
+    /// Whether the last [`update`](ChangeDetector::update) detected a drift.
+    fn drift_detected(&self) -> bool;
+
+    /// Forgets everything seen, as after a detection (the parameters are kept).
+    fn reset(&mut self);
+}
+
+/// River's `stats.Mean` with unit weights: `n += 1; mean += (1 / n) * (x - mean)`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct RunningMean {
+    count: u64,
+    mean: f64,
+}
+
+impl RunningMean {
+    fn update(&mut self, x: f64) {
+        self.count += 1;
+        let n = self.count as f64;
+        self.mean += (1.0 / n) * (x - self.mean);
+    }
+}
+
+/// DDM's default warm start (elements before a warning or drift can be signalled).
+pub const DDM_WARM_START: u64 = 30;
+/// DDM's default warning threshold (about 95% confidence).
+pub const DDM_WARNING_THRESHOLD: f64 = 2.0;
+/// DDM's default drift threshold (about 99% confidence).
+pub const DDM_DRIFT_THRESHOLD: f64 = 3.0;
+
+/// The Drift Detection Method (DDM) of Gama, Medas, Castillo and Rodrigues, "Learning
+/// with Drift Detection", SBIA 2004, pp. 286-295, on a classifier's error stream
+/// (1 = wrong prediction, 0 = right).
+///
+/// Reproduces `river.drift.binary.DDM`: the error rate `p_i` is the running mean of the
+/// stream, `s_i = sqrt(p_i * (1 - p_i) / i)`. Once more than `warm_start` elements were
+/// seen, `(p_min, s_min)` is replaced by `(p_i, s_i)` whenever
+/// `p_i + s_i <= p_min + s_min`; then the detector is in the warning zone when
+/// `p_i + s_i > p_min + warning_threshold * s_min` and detects a drift when
+/// `p_i + s_i > p_min + drift_threshold * s_min` (a drift clears the warning). Nothing
+/// is signalled during the warm start. After a drift the next `update` starts from a
+/// fresh state.
+///
+/// Values outside [0, 1] are accepted as River accepts them; where River would raise
+/// (square root of a negative) the deviation here is NaN and nothing is signalled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ddm {
+    warm_start: u64,
+    warning_threshold: f64,
+    drift_threshold: f64,
+    p: RunningMean,
+    s: f64,
+    /// `(p_min, s_min)`, set at the first element after the warm start.
+    min: Option<(f64, f64)>,
+    ps_min: f64,
+    warning: bool,
+    drift: bool,
+}
+
+impl Default for Ddm {
+    /// River's defaults: warm start 30, warning threshold 2, drift threshold 3.
+    fn default() -> Self {
+        Self::new(DDM_WARM_START, DDM_WARNING_THRESHOLD, DDM_DRIFT_THRESHOLD)
+    }
+}
+
+impl Ddm {
+    /// A detector with the given warm start and thresholds (River's parameter names).
+    pub fn new(warm_start: u64, warning_threshold: f64, drift_threshold: f64) -> Self {
+        Self {
+            warm_start,
+            warning_threshold,
+            drift_threshold,
+            p: RunningMean::default(),
+            s: 0.0,
+            min: None,
+            ps_min: f64::INFINITY,
+            warning: false,
+            drift: false,
+        }
+    }
+
+    /// Feeds one error (1 = wrong, 0 = right); true when a drift is detected here.
+    pub fn update(&mut self, x: f64) -> bool {
+        if self.drift {
+            self.reset();
+        }
+        self.p.update(x);
+        let p = self.p.mean;
+        let s = (p * (1.0 - p) / self.p.count as f64).sqrt();
+        self.s = s;
+        if self.p.count > self.warm_start {
+            if p + s <= self.ps_min {
+                self.min = Some((p, s));
+                self.ps_min = p + s;
+            }
+            if let Some((p_min, s_min)) = self.min {
+                self.warning = p + s > p_min + self.warning_threshold * s_min;
+                if p + s > p_min + self.drift_threshold * s_min {
+                    self.drift = true;
+                    self.warning = false;
+                }
+            }
+        }
+        self.drift
+    }
+
+    /// Forgets everything seen (River's `_reset`); the parameters are kept.
+    pub fn reset(&mut self) {
+        *self = Self::new(
+            self.warm_start,
+            self.warning_threshold,
+            self.drift_threshold,
+        );
+    }
+
+    /// Whether the last update detected a drift.
+    pub fn drift_detected(&self) -> bool {
+        self.drift
+    }
+
+    /// Whether the last update left the detector in the warning zone.
+    pub fn in_warning(&self) -> bool {
+        self.warning
+    }
+
+    /// Elements seen since the start or the last reset (`i`).
+    pub fn count(&self) -> u64 {
+        self.p.count
+    }
+
+    /// The current error rate `p_i` (0 before any element).
+    pub fn error_rate(&self) -> f64 {
+        self.p.mean
+    }
+
+    /// The current standard deviation `s_i = sqrt(p_i * (1 - p_i) / i)`.
+    pub fn std_dev(&self) -> f64 {
+        self.s
+    }
+
+    /// The monitored level `p_i + s_i`.
+    pub fn level(&self) -> f64 {
+        self.p.mean + self.s
+    }
+
+    /// `p_min`, the error rate where `p_i + s_i` was lowest; `None` during the warm start.
+    pub fn p_min(&self) -> Option<f64> {
+        self.min.map(|(p, _)| p)
+    }
+
+    /// `s_min`, the standard deviation where `p_i + s_i` was lowest; `None` during the
+    /// warm start.
+    pub fn s_min(&self) -> Option<f64> {
+        self.min.map(|(_, s)| s)
+    }
+
+    /// `p_min + s_min`; `None` during the warm start.
+    pub fn min_level(&self) -> Option<f64> {
+        self.min.map(|_| self.ps_min)
+    }
+
+    /// The level above which the detector warns, `p_min + warning_threshold * s_min`;
+    /// `None` during the warm start.
+    pub fn warning_level(&self) -> Option<f64> {
+        self.min
+            .map(|(p_min, s_min)| p_min + self.warning_threshold * s_min)
+    }
+
+    /// The level above which the detector detects a drift,
+    /// `p_min + drift_threshold * s_min`; `None` during the warm start.
+    pub fn drift_level(&self) -> Option<f64> {
+        self.min
+            .map(|(p_min, s_min)| p_min + self.drift_threshold * s_min)
+    }
+}
+
+impl ChangeDetector for Ddm {
+    fn update(&mut self, x: f64) -> bool {
+        Ddm::update(self, x)
+    }
+
+    fn drift_detected(&self) -> bool {
+        self.drift
+    }
+
+    fn reset(&mut self) {
+        Ddm::reset(self);
+    }
+}
+
+/// Which changes of the mean [`PageHinkley`] watches (River's `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PageHinkleyMode {
+    /// Increases only (`"up"`).
+    Up,
+    /// Decreases only (`"down"`).
+    Down,
+    /// Both directions (`"both"`, River's default).
+    #[default]
+    Both,
+}
+
+/// Page-Hinkley's default minimum number of elements before a drift can be detected.
+pub const PH_MIN_INSTANCES: u64 = 30;
+/// Page-Hinkley's default magnitude of changes tolerated (`delta`).
+pub const PH_DELTA: f64 = 0.005;
+/// Page-Hinkley's default detection threshold (`lambda`).
+pub const PH_THRESHOLD: f64 = 50.0;
+/// Page-Hinkley's default forgetting factor (`1 - 0.0001`).
+pub const PH_ALPHA: f64 = 1.0 - 0.0001;
+
+/// The Page-Hinkley test (E. S. Page, "Continuous Inspection Schemes", Biometrika 41,
+/// 1954, pp. 100-115; the fading two-sided form as in Mouss et al., "Test of
+/// Page-Hinkley, an approach for fault detection in an agro-alimentary production
+/// system", ASCC 2004) on a regressor's absolute error stream.
+///
+/// Reproduces `river.drift.PageHinkley`: with `mean` the running mean of the stream and
+/// `dev = x - mean`, it keeps `U = alpha * U + dev - delta` and its minimum, and
+/// `D = alpha * D + dev + delta` and its maximum (which starts at -1). Once at least
+/// `min_instances` elements were seen, a drift is detected when `U - min U > threshold`
+/// (mode up), `max D - D > threshold` (mode down) or either (mode both). After a drift
+/// the next `update` starts from a fresh state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageHinkley {
+    min_instances: u64,
+    delta: f64,
+    threshold: f64,
+    alpha: f64,
+    mode: PageHinkleyMode,
+    mean: RunningMean,
+    sum_increase: f64,
+    sum_decrease: f64,
+    min_increase: f64,
+    max_decrease: f64,
+    drift: bool,
+}
+
+impl Default for PageHinkley {
+    /// River's defaults: 30 instances, delta 0.005, threshold 50, alpha 1 - 0.0001, both.
+    fn default() -> Self {
+        Self::new(
+            PH_MIN_INSTANCES,
+            PH_DELTA,
+            PH_THRESHOLD,
+            PH_ALPHA,
+            PageHinkleyMode::Both,
+        )
+    }
+}
+
+impl PageHinkley {
+    /// A detector with the given parameters (River's names and meaning).
+    pub fn new(
+        min_instances: u64,
+        delta: f64,
+        threshold: f64,
+        alpha: f64,
+        mode: PageHinkleyMode,
+    ) -> Self {
+        Self {
+            min_instances,
+            delta,
+            threshold,
+            alpha,
+            mode,
+            mean: RunningMean::default(),
+            sum_increase: 0.0,
+            sum_decrease: 0.0,
+            min_increase: f64::INFINITY,
+            max_decrease: -1.0,
+            drift: false,
+        }
+    }
+
+    /// Feeds one value (an absolute error); true when a drift is detected here.
+    pub fn update(&mut self, x: f64) -> bool {
+        if self.drift {
+            self.reset();
+        }
+        self.mean.update(x);
+        let dev = x - self.mean.mean;
+        self.sum_increase = self.alpha * self.sum_increase + dev - self.delta;
+        self.sum_decrease = self.alpha * self.sum_decrease + dev + self.delta;
+        if self.sum_increase < self.min_increase {
+            self.min_increase = self.sum_increase;
+        }
+        if self.sum_decrease > self.max_decrease {
+            self.max_decrease = self.sum_decrease;
+        }
+        if self.mean.count >= self.min_instances {
+            let up = self.sum_increase - self.min_increase > self.threshold;
+            let down = self.max_decrease - self.sum_decrease > self.threshold;
+            self.drift = match self.mode {
+                PageHinkleyMode::Up => up,
+                PageHinkleyMode::Down => down,
+                PageHinkleyMode::Both => up || down,
+            };
+        }
+        self.drift
+    }
+
+    /// Forgets everything seen (River's `_reset`); the parameters are kept.
+    pub fn reset(&mut self) {
+        *self = Self::new(
+            self.min_instances,
+            self.delta,
+            self.threshold,
+            self.alpha,
+            self.mode,
+        );
+    }
+
+    /// Whether the last update detected a drift.
+    pub fn drift_detected(&self) -> bool {
+        self.drift
+    }
+
+    /// Elements seen since the start or the last reset.
+    pub fn count(&self) -> u64 {
+        self.mean.count
+    }
+
+    /// The running mean of the values since the start or the last reset.
+    pub fn mean(&self) -> f64 {
+        self.mean.mean
+    }
+
+    /// The statistic for an increase, `U - min U` (0 before any element).
+    pub fn increase_statistic(&self) -> f64 {
+        if self.mean.count == 0 {
+            0.0
+        } else {
+            self.sum_increase - self.min_increase
+        }
+    }
+
+    /// The statistic for a decrease, `max D - D` (0 before any element).
+    pub fn decrease_statistic(&self) -> f64 {
+        if self.mean.count == 0 {
+            0.0
+        } else {
+            self.max_decrease - self.sum_decrease
+        }
+    }
+
+    /// The statistic compared with the threshold in this mode (the larger of the two in
+    /// mode both); a drift is detected when it exceeds [`threshold`](Self::threshold)
+    /// after the minimum number of elements.
+    pub fn statistic(&self) -> f64 {
+        match self.mode {
+            PageHinkleyMode::Up => self.increase_statistic(),
+            PageHinkleyMode::Down => self.decrease_statistic(),
+            PageHinkleyMode::Both => self.increase_statistic().max(self.decrease_statistic()),
+        }
+    }
+
+    /// The detection threshold (`lambda`).
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    /// The directions watched.
+    pub fn mode(&self) -> PageHinkleyMode {
+        self.mode
+    }
+}
+
+impl ChangeDetector for PageHinkley {
+    fn update(&mut self, x: f64) -> bool {
+        PageHinkley::update(self, x)
+    }
+
+    fn drift_detected(&self) -> bool {
+        self.drift
+    }
+
+    fn reset(&mut self) {
+        PageHinkley::reset(self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    const CASES: &str = include_str!("../../tests/fixtures/change/cases.json");
+
+    #[derive(Deserialize)]
+    struct Fixture {
+        river_version: String,
+        cases: Vec<Case>,
+    }
+
+    #[derive(Deserialize)]
+    struct Case {
+        name: String,
+        detector: String,
+        params: serde_json::Value,
+        stream: Vec<f64>,
+        drifts: Vec<usize>,
+        warnings: Vec<usize>,
+        #[serde(rename = "final")]
+        final_state: serde_json::Value,
+    }
+
+    #[derive(Deserialize)]
+    struct DdmParams {
+        warm_start: u64,
+        warning_threshold: f64,
+        drift_threshold: f64,
+    }
+
+    #[derive(Deserialize)]
+    struct DdmFinal {
+        n: f64,
+        p: f64,
+        p_min: Option<f64>,
+        s_min: Option<f64>,
+        ps_min: Option<f64>,
+        drift: bool,
+        warning: bool,
+    }
+
+    #[derive(Deserialize)]
+    struct PhParams {
+        min_instances: u64,
+        delta: f64,
+        threshold: f64,
+        alpha: f64,
+        mode: String,
+    }
+
+    #[derive(Deserialize)]
+    struct PhFinal {
+        n: f64,
+        mean: f64,
+        sum_increase: f64,
+        sum_decrease: f64,
+        min_increase: f64,
+        max_decrease: f64,
+        drift: bool,
+    }
+
+    fn fixture() -> Result<Fixture, serde_json::Error> {
+        serde_json::from_str(CASES)
+    }
+
+    fn cases_of(detector: &str) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+        let fixture = fixture()?;
+        let cases: Vec<Case> = fixture
+            .cases
+            .into_iter()
+            .filter(|c| c.detector == detector)
+            .collect();
+        if cases.is_empty() {
+            return Err(format!("no {detector} case in the fixture").into());
+        }
+        Ok(cases)
+    }
+
+    fn mode(name: &str) -> Result<PageHinkleyMode, String> {
+        match name {
+            "up" => Ok(PageHinkleyMode::Up),
+            "down" => Ok(PageHinkleyMode::Down),
+            "both" => Ok(PageHinkleyMode::Both),
+            other => Err(format!("unknown mode {other:?}")),
+        }
+    }
+
+    #[test]
+    fn fixture_was_made_with_river() -> TestResult {
+        let fixture = fixture()?;
+        assert!(!fixture.river_version.is_empty());
+        assert!(fixture.cases.len() >= 10);
+        Ok(())
+    }
+
+    #[test]
+    fn ddm_matches_river() -> TestResult {
+        for case in cases_of("ddm")? {
+            let params: DdmParams = serde_json::from_value(case.params)?;
+            let mut ddm = Ddm::new(
+                params.warm_start,
+                params.warning_threshold,
+                params.drift_threshold,
+            );
+            let (mut drifts, mut warnings) = (Vec::new(), Vec::new());
+            for (i, &x) in case.stream.iter().enumerate() {
+                if ddm.update(x) {
+                    drifts.push(i);
+                }
+                if ddm.in_warning() {
+                    warnings.push(i);
+                }
+            }
+            assert_eq!(drifts, case.drifts, "{}: drifts", case.name);
+            assert_eq!(warnings, case.warnings, "{}: warnings", case.name);
+            let end: DdmFinal = serde_json::from_value(case.final_state)?;
+            assert_eq!(ddm.count() as f64, end.n, "{}", case.name);
+            assert_eq!(ddm.error_rate(), end.p, "{}", case.name);
+            assert_eq!(ddm.p_min(), end.p_min, "{}", case.name);
+            assert_eq!(ddm.s_min(), end.s_min, "{}", case.name);
+            assert_eq!(ddm.min_level(), end.ps_min, "{}", case.name);
+            assert_eq!(ddm.drift_detected(), end.drift, "{}", case.name);
+            assert_eq!(ddm.in_warning(), end.warning, "{}", case.name);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn page_hinkley_matches_river() -> TestResult {
+        for case in cases_of("page_hinkley")? {
+            let params: PhParams = serde_json::from_value(case.params)?;
+            let mut ph = PageHinkley::new(
+                params.min_instances,
+                params.delta,
+                params.threshold,
+                params.alpha,
+                mode(&params.mode)?,
+            );
+            let mut drifts = Vec::new();
+            for (i, &x) in case.stream.iter().enumerate() {
+                if ph.update(x) {
+                    drifts.push(i);
+                }
+            }
+            assert_eq!(drifts, case.drifts, "{}: drifts", case.name);
+            assert!(case.warnings.is_empty(), "{}", case.name);
+            let end: PhFinal = serde_json::from_value(case.final_state)?;
+            assert_eq!(ph.count() as f64, end.n, "{}", case.name);
+            assert_eq!(ph.mean(), end.mean, "{}", case.name);
+            assert_eq!(ph.sum_increase, end.sum_increase, "{}", case.name);
+            assert_eq!(ph.sum_decrease, end.sum_decrease, "{}", case.name);
+            assert_eq!(ph.min_increase, end.min_increase, "{}", case.name);
+            assert_eq!(ph.max_decrease, end.max_decrease, "{}", case.name);
+            assert_eq!(ph.increase_statistic(), end.sum_increase - end.min_increase);
+            assert_eq!(ph.decrease_statistic(), end.max_decrease - end.sum_decrease);
+            assert_eq!(ph.drift_detected(), end.drift, "{}", case.name);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn defaults_are_rivers() -> TestResult {
+        let fixture = fixture()?;
+        let ddm = fixture
+            .cases
+            .iter()
+            .find(|c| c.name == "ddm_abrupt")
+            .ok_or("no ddm_abrupt case")?;
+        let params: DdmParams = serde_json::from_value(ddm.params.clone())?;
+        assert_eq!(params.warm_start, DDM_WARM_START);
+        assert_eq!(params.warning_threshold, DDM_WARNING_THRESHOLD);
+        assert_eq!(params.drift_threshold, DDM_DRIFT_THRESHOLD);
+        let ph = fixture
+            .cases
+            .iter()
+            .find(|c| c.name == "ph_shift_up")
+            .ok_or("no ph_shift_up case")?;
+        let params: PhParams = serde_json::from_value(ph.params.clone())?;
+        assert_eq!(params.min_instances, PH_MIN_INSTANCES);
+        assert_eq!(params.delta, PH_DELTA);
+        assert_eq!(params.threshold, PH_THRESHOLD);
+        assert_eq!(params.alpha, PH_ALPHA);
+        assert_eq!(mode(&params.mode)?, PageHinkleyMode::default());
+        Ok(())
+    }
+
+    #[test]
+    fn ddm_signals_nothing_during_the_warm_start() {
+        let mut ddm = Ddm::default();
+        // 29 right predictions then one error: p_i + s_i jumps, but i <= warm start.
+        for _ in 0..29 {
+            assert!(!ddm.update(0.0));
+        }
+        assert!(!ddm.update(1.0));
+        assert_eq!(ddm.count(), 30);
+        assert!(!ddm.in_warning());
+        assert_eq!(ddm.p_min(), None);
+        assert_eq!(ddm.warning_level(), None);
+        // The first element after the warm start sets the minimum to itself.
+        assert!(!ddm.update(0.0));
+        assert_eq!(ddm.p_min(), Some(ddm.error_rate()));
+        assert_eq!(ddm.s_min(), Some(ddm.std_dev()));
+        assert_eq!(ddm.min_level(), Some(ddm.level()));
+    }
+
+    #[test]
+    fn ddm_resets_on_the_update_after_a_drift() {
+        let mut ddm = Ddm::default();
+        for _ in 0..100 {
+            assert!(!ddm.update(0.0));
+        }
+        // A perfect classifier: p_min = s_min = 0, so the first error is a drift.
+        assert!(ddm.update(1.0));
+        assert!(ddm.drift_detected());
+        assert!(!ddm.in_warning(), "a drift clears the warning");
+        // The state that triggered it stays readable until the next update ...
+        assert_eq!(ddm.count(), 101);
+        assert_eq!(ddm.p_min(), Some(0.0));
+        assert!(ddm.level() > 0.0);
+        // ... which starts afresh.
+        assert!(!ddm.update(1.0));
+        assert!(!ddm.drift_detected());
+        assert_eq!(ddm.count(), 1);
+        assert_eq!(ddm.error_rate(), 1.0);
+        assert_eq!(ddm.p_min(), None);
+    }
+
+    #[test]
+    fn ddm_reset_keeps_parameters() {
+        let mut ddm = Ddm::new(5, 1.0, 1.5);
+        for x in [0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0] {
+            ddm.update(x);
+        }
+        ddm.reset();
+        assert_eq!(ddm, Ddm::new(5, 1.0, 1.5));
+    }
+
+    #[test]
+    fn page_hinkley_signals_nothing_before_min_instances() {
+        let mut ph = PageHinkley::default();
+        for _ in 0..5 {
+            assert!(!ph.update(0.0));
+        }
+        // A huge jump: the statistic passes the threshold at once, but only 29 elements.
+        for _ in 0..24 {
+            assert!(!ph.update(1000.0));
+        }
+        assert_eq!(ph.count(), 29);
+        assert!(ph.statistic() > ph.threshold());
+        // The 30th element may signal.
+        assert!(ph.update(1000.0));
+    }
+
+    #[test]
+    fn page_hinkley_resets_on_the_update_after_a_drift() {
+        let mut ph = PageHinkley::default();
+        for _ in 0..100 {
+            ph.update(0.5);
+        }
+        let mut detected = false;
+        for _ in 0..100 {
+            if ph.update(5.0) {
+                detected = true;
+                break;
+            }
+        }
+        assert!(detected);
+        assert!(ph.increase_statistic() > ph.threshold());
+        assert!(!ph.update(0.5));
+        assert!(!ph.drift_detected());
+        assert_eq!(ph.count(), 1);
+        assert_eq!(ph.mean(), 0.5);
+        assert_eq!(ph.statistic(), 0.0);
+    }
+
+    #[test]
+    fn page_hinkley_mode_up_ignores_a_decrease() {
+        let mut up = PageHinkley::new(
+            PH_MIN_INSTANCES,
+            PH_DELTA,
+            PH_THRESHOLD,
+            PH_ALPHA,
+            PageHinkleyMode::Up,
+        );
+        let mut both = PageHinkley::default();
+        let (mut up_hits, mut both_hits) = (0, 0);
+        for i in 0..400 {
+            let x = if i < 200 { 5.0 } else { 0.1 };
+            up_hits += usize::from(up.update(x));
+            both_hits += usize::from(both.update(x));
+        }
+        assert_eq!(up_hits, 0);
+        assert!(both_hits > 0);
+    }
+
+    #[test]
+    fn statistics_are_zero_before_any_element() {
+        let ph = PageHinkley::default();
+        assert_eq!(ph.statistic(), 0.0);
+        assert_eq!(ph.count(), 0);
+        let ddm = Ddm::default();
+        assert_eq!(ddm.level(), 0.0);
+        assert_eq!(ddm.drift_level(), None);
+    }
+
+    #[test]
+    fn detectors_work_behind_the_trait() {
+        let mut detectors: Vec<Box<dyn ChangeDetector>> =
+            vec![Box::new(Ddm::default()), Box::new(PageHinkley::default())];
+        for d in &mut detectors {
+            for _ in 0..50 {
+                d.update(0.0);
+            }
+            let hit = (0..200).any(|_| d.update(1.0));
+            assert!(hit);
+            d.reset();
+            assert!(!d.drift_detected());
+        }
+    }
+}
