@@ -5,10 +5,12 @@
 //! stays readable (for a gauge) until the next `update`, which first resets the
 //! detector, exactly as River does. [`Ddm`] watches a classifier's 0/1 error and
 //! reproduces `river.drift.binary.DDM`; [`PageHinkley`] watches a regressor's absolute
-//! error and reproduces `river.drift.PageHinkley` (River 0.26.1). Both keep River's
-//! running mean (`mean += (1 / n) * (x - mean)`) and its order of floating-point
-//! operations, so the detections equal River's on the same stream; the oracle test at
-//! the bottom replays the streams of `tests/fixtures/make_change_oracle.py`.
+//! error and reproduces `river.drift.PageHinkley`; [`Adwin`] watches either and
+//! reproduces `river.drift.ADWIN` (all as in River 0.26.1). Each keeps River's order of
+//! floating-point operations (for the first two its running mean,
+//! `mean += (1 / n) * (x - mean)`), so the detections equal River's on the same stream;
+//! the oracle test at the bottom replays the streams of
+//! `tests/fixtures/make_change_oracle.py`.
 
 /// A streaming change detector: fed one value at a time, reports a drift.
 pub trait ChangeDetector {
@@ -397,6 +399,283 @@ impl ChangeDetector for PageHinkley {
     }
 }
 
+/// ADWIN's default confidence parameter (`delta`).
+pub const ADWIN_DELTA: f64 = 0.002;
+/// ADWIN's default check period: cut points are examined every `clock` elements.
+pub const ADWIN_CLOCK: u64 = 32;
+/// ADWIN's default number of buckets of one size kept before two are merged.
+pub const ADWIN_MAX_BUCKETS: usize = 5;
+/// ADWIN's default minimum length of either sub-window at a cut point.
+pub const ADWIN_MIN_WINDOW_LENGTH: u64 = 5;
+/// ADWIN's default number of elements before any check.
+pub const ADWIN_GRACE_PERIOD: u64 = 10;
+
+/// A bucket of ADWIN's exponential histogram: the sum of its elements and their sum of
+/// squared deviations from their mean.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bucket {
+    total: f64,
+    variance: f64,
+}
+
+/// Adaptive windowing (ADWIN2) of Bifet and Gavaldà, "Learning from Time-Changing Data
+/// with Adaptive Windowing", SIAM SDM 2007, pp. 443-448, on any bounded error stream
+/// (absolute errors or 0/1 errors).
+///
+/// Reproduces `river.drift.ADWIN` (River's Rust `AdaptiveWindowing`): the window is
+/// kept as an exponential histogram, row `i` holding buckets of `2^i` elements, oldest
+/// first; when a row holds `max_buckets + 1` buckets its two oldest are merged into the
+/// next row. Every `clock` elements, once the window is longer than `grace_period`,
+/// each split of the window into an older part `W0` (`n0` elements) and a newer part
+/// `W1` (`n1`) at a bucket boundary, from the oldest, is tested: with `n = n0 + n1`,
+/// `delta' = ln(2 ln(n) / delta)`, `1/m = 1/(n0 - L + 1) + 1/(n1 - L + 1)` (`L` =
+/// `min_window_length`) and `sigma^2` the window's variance, a cut is made when both
+/// parts have at least `L` elements and
+/// `|mean(W0) - mean(W1)| > sqrt(2 (1/m) sigma^2 delta') + 2/3 delta' (1/m)`; the oldest
+/// bucket is then dropped and the scan starts over. Any cut at a check is a drift.
+/// After a drift the next `update` starts from an empty window, as River's wrapper
+/// builds a new one.
+///
+/// A `clock` or `max_buckets` of 0, which River does not handle (division by zero,
+/// out-of-range merge), is taken as 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adwin {
+    delta: f64,
+    clock: u64,
+    max_buckets: usize,
+    min_window_length: u64,
+    grace_period: u64,
+    /// `rows[i]`: buckets of `2^i` elements, oldest first.
+    rows: Vec<std::collections::VecDeque<Bucket>>,
+    width: u64,
+    total: f64,
+    variance: f64,
+    tick: u64,
+    drift: bool,
+}
+
+impl Default for Adwin {
+    /// River's defaults: delta 0.002, clock 32, 5 buckets, minimum sub-window 5, grace 10.
+    fn default() -> Self {
+        Self::new(
+            ADWIN_DELTA,
+            ADWIN_CLOCK,
+            ADWIN_MAX_BUCKETS,
+            ADWIN_MIN_WINDOW_LENGTH,
+            ADWIN_GRACE_PERIOD,
+        )
+    }
+}
+
+/// `2^i` as a float (exact).
+fn pow2(i: usize) -> f64 {
+    f64::from(2u32).powi(i32::try_from(i).unwrap_or(i32::MAX))
+}
+
+impl Adwin {
+    /// A detector with the given parameters (River's names and meaning).
+    pub fn new(
+        delta: f64,
+        clock: u64,
+        max_buckets: usize,
+        min_window_length: u64,
+        grace_period: u64,
+    ) -> Self {
+        Self {
+            delta,
+            clock: clock.max(1),
+            max_buckets: max_buckets.max(1),
+            min_window_length,
+            grace_period,
+            rows: Vec::new(),
+            width: 0,
+            total: 0.0,
+            variance: 0.0,
+            tick: 0,
+            drift: false,
+        }
+    }
+
+    /// Feeds one value; true when a drift is detected here.
+    pub fn update(&mut self, x: f64) -> bool {
+        if self.drift {
+            self.reset();
+        }
+        self.insert(x);
+        self.drift = self.check();
+        self.drift
+    }
+
+    /// Appends `x` as a new bucket of one element and merges full rows.
+    fn insert(&mut self, x: f64) {
+        if self.rows.is_empty() {
+            self.rows.push(Default::default());
+        }
+        self.rows[0].push_back(Bucket {
+            total: x,
+            variance: 0.0,
+        });
+        self.width += 1;
+        let w = self.width as f64;
+        if self.width > 1 {
+            let d = x - self.total / (w - 1.0);
+            self.variance += (w - 1.0) * d * d / w;
+        }
+        self.total += x;
+
+        let mut i = 0;
+        while i < self.rows.len() && self.rows[i].len() > self.max_buckets {
+            let (Some(a), Some(b)) = (self.rows[i].pop_front(), self.rows[i].pop_front()) else {
+                break;
+            };
+            let n = pow2(i);
+            let (mu_a, mu_b) = (a.total / n, b.total / n);
+            let merged = Bucket {
+                total: a.total + b.total,
+                variance: a.variance + b.variance + n * 0.5 * (mu_a - mu_b) * (mu_a - mu_b),
+            };
+            if i + 1 == self.rows.len() {
+                self.rows.push(Default::default());
+            }
+            self.rows[i + 1].push_back(merged);
+            i += 1;
+        }
+    }
+
+    /// One check (every `clock` elements past the grace period): cuts the window while
+    /// some split shows a change; true when at least one cut was made.
+    fn check(&mut self) -> bool {
+        self.tick += 1;
+        if self.tick % self.clock != 0 || self.width <= self.grace_period {
+            return false;
+        }
+        let mut detected = false;
+        while self.has_cut() {
+            detected = true;
+            self.drop_oldest();
+        }
+        detected
+    }
+
+    /// Scans the splits from the oldest bucket on; true at the first one that cuts.
+    fn has_cut(&self) -> bool {
+        let min_len = self.min_window_length as f64;
+        let (mut n0, mut n1) = (0.0, self.width as f64);
+        let (mut u0, mut u1) = (0.0, self.total);
+        for (i, row) in self.rows.iter().enumerate().rev() {
+            let size = pow2(i);
+            for (k, bucket) in row.iter().enumerate() {
+                n0 += size;
+                n1 -= size;
+                u0 += bucket.total;
+                u1 -= bucket.total;
+                if i == 0 && k + 1 == row.len() {
+                    return false;
+                }
+                let delta_mean = (u0 / n0) - (u1 / n1);
+                if n1 >= min_len && n0 >= min_len && self.cuts(n0, n1, delta_mean) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether the difference of the two means exceeds ADWIN's bound `epsilon_cut`.
+    fn cuts(&self, n0: f64, n1: f64, delta_mean: f64) -> bool {
+        let w = self.width as f64;
+        let min_len = self.min_window_length as f64;
+        let delta_prime = (2.0 * w.ln() / self.delta).ln();
+        let m_recip = 1.0 / (n0 - min_len + 1.0) + 1.0 / (n1 - min_len + 1.0);
+        let epsilon = (2.0 * m_recip * (self.variance / w) * delta_prime).sqrt()
+            + 2.0 / 3.0 * delta_prime * m_recip;
+        delta_mean.abs() > epsilon
+    }
+
+    /// Drops the oldest bucket from the window and its statistics.
+    fn drop_oldest(&mut self) {
+        let last = self.rows.len().saturating_sub(1);
+        let Some(bucket) = self.rows.get_mut(last).and_then(|row| row.pop_front()) else {
+            return;
+        };
+        let n = pow2(last);
+        let mu = bucket.total / n;
+        self.width = self.width.saturating_sub(n as u64);
+        let w = self.width as f64;
+        self.total -= bucket.total;
+        let mu_window = self.total / w;
+        self.variance -= bucket.variance + n * w * (mu - mu_window) * (mu - mu_window) / (n + w);
+        if self.rows[last].is_empty() {
+            self.rows.pop();
+        }
+    }
+
+    /// Forgets everything seen (River builds a new window); the parameters are kept.
+    pub fn reset(&mut self) {
+        *self = Self::new(
+            self.delta,
+            self.clock,
+            self.max_buckets,
+            self.min_window_length,
+            self.grace_period,
+        );
+    }
+
+    /// Whether the last update detected a drift.
+    pub fn drift_detected(&self) -> bool {
+        self.drift
+    }
+
+    /// The window's length in elements (River's `width`).
+    pub fn width(&self) -> u64 {
+        self.width
+    }
+
+    /// The sum of the window's elements (River's `total`).
+    pub fn total(&self) -> f64 {
+        self.total
+    }
+
+    /// The window's mean (River's `estimation`; 0 for an empty window).
+    pub fn estimation(&self) -> f64 {
+        if self.width == 0 {
+            0.0
+        } else {
+            self.total / self.width as f64
+        }
+    }
+
+    /// The window's sum of squared deviations from its mean (what River's `variance`
+    /// property returns, despite its doc string).
+    pub fn sum_squared_deviations(&self) -> f64 {
+        self.variance
+    }
+
+    /// The window's (population) variance, sum of squared deviations / width (River's
+    /// `variance_in_window`; 0 for an empty window).
+    pub fn window_variance(&self) -> f64 {
+        if self.width == 0 {
+            0.0
+        } else {
+            self.variance / self.width as f64
+        }
+    }
+}
+
+impl ChangeDetector for Adwin {
+    fn update(&mut self, x: f64) -> bool {
+        Adwin::update(self, x)
+    }
+
+    fn drift_detected(&self) -> bool {
+        self.drift
+    }
+
+    fn reset(&mut self) {
+        Adwin::reset(self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +738,24 @@ mod tests {
         sum_decrease: f64,
         min_increase: f64,
         max_decrease: f64,
+        drift: bool,
+    }
+
+    #[derive(Deserialize)]
+    struct AdwinParams {
+        delta: f64,
+        clock: u64,
+        max_buckets: usize,
+        min_window_length: u64,
+        grace_period: u64,
+    }
+
+    #[derive(Deserialize)]
+    struct AdwinFinal {
+        width: f64,
+        total: f64,
+        variance: f64,
+        estimation: f64,
         drift: bool,
     }
 
@@ -562,6 +859,40 @@ mod tests {
     }
 
     #[test]
+    fn adwin_matches_river() -> TestResult {
+        for case in cases_of("adwin")? {
+            let params: AdwinParams = serde_json::from_value(case.params)?;
+            let mut adwin = Adwin::new(
+                params.delta,
+                params.clock,
+                params.max_buckets,
+                params.min_window_length,
+                params.grace_period,
+            );
+            let mut drifts = Vec::new();
+            for (i, &x) in case.stream.iter().enumerate() {
+                if adwin.update(x) {
+                    drifts.push(i);
+                }
+            }
+            assert_eq!(drifts, case.drifts, "{}: drifts", case.name);
+            assert!(case.warnings.is_empty(), "{}", case.name);
+            let end: AdwinFinal = serde_json::from_value(case.final_state)?;
+            assert_eq!(adwin.width() as f64, end.width, "{}", case.name);
+            assert_eq!(adwin.total(), end.total, "{}", case.name);
+            assert_eq!(
+                adwin.sum_squared_deviations(),
+                end.variance,
+                "{}",
+                case.name
+            );
+            assert_eq!(adwin.estimation(), end.estimation, "{}", case.name);
+            assert_eq!(adwin.drift_detected(), end.drift, "{}", case.name);
+        }
+        Ok(())
+    }
+
+    #[test]
     fn defaults_are_rivers() -> TestResult {
         let fixture = fixture()?;
         let ddm = fixture
@@ -584,7 +915,82 @@ mod tests {
         assert_eq!(params.threshold, PH_THRESHOLD);
         assert_eq!(params.alpha, PH_ALPHA);
         assert_eq!(mode(&params.mode)?, PageHinkleyMode::default());
+        let adwin = fixture
+            .cases
+            .iter()
+            .find(|c| c.name == "adwin_shift_up")
+            .ok_or("no adwin_shift_up case")?;
+        let params: AdwinParams = serde_json::from_value(adwin.params.clone())?;
+        assert_eq!(params.delta, ADWIN_DELTA);
+        assert_eq!(params.clock, ADWIN_CLOCK);
+        assert_eq!(params.max_buckets, ADWIN_MAX_BUCKETS);
+        assert_eq!(params.min_window_length, ADWIN_MIN_WINDOW_LENGTH);
+        assert_eq!(params.grace_period, ADWIN_GRACE_PERIOD);
         Ok(())
+    }
+
+    #[test]
+    fn adwin_checks_only_every_clock_elements() {
+        let mut adwin = Adwin::default();
+        for _ in 0..16 {
+            assert!(!adwin.update(0.0));
+        }
+        // An obvious shift, but the first check is at the 32nd element.
+        for _ in 0..15 {
+            assert!(!adwin.update(100.0));
+        }
+        assert_eq!(adwin.width(), 31);
+        assert!(adwin.update(100.0));
+        // Cutting dropped the old elements: the window is shorter and its mean higher.
+        assert!(adwin.width() < 32);
+        assert!(adwin.estimation() > 50.0);
+    }
+
+    #[test]
+    fn adwin_waits_for_the_grace_period() {
+        // Checked at every element, 20 zeros then 100s: with no grace period River cuts
+        // at the first 100 (index 20); with a grace period of 30 not before index 30.
+        let stream: Vec<f64> = (0..40).map(|i| if i < 20 { 0.0 } else { 100.0 }).collect();
+        let first_drift = |grace| {
+            let mut adwin = Adwin::new(ADWIN_DELTA, 1, ADWIN_MAX_BUCKETS, 1, grace);
+            stream.iter().position(|&x| adwin.update(x))
+        };
+        assert_eq!(first_drift(0), Some(20));
+        assert_eq!(first_drift(30), Some(30));
+    }
+
+    #[test]
+    fn adwin_resets_on_the_update_after_a_drift() {
+        let mut adwin = Adwin::default();
+        for _ in 0..64 {
+            adwin.update(0.0);
+        }
+        let detected = (0..64).any(|_| adwin.update(10.0));
+        assert!(detected);
+        assert!(adwin.drift_detected());
+        assert!(!adwin.update(3.0));
+        assert!(!adwin.drift_detected());
+        assert_eq!(adwin.width(), 1);
+        assert_eq!(adwin.total(), 3.0);
+        assert_eq!(adwin.window_variance(), 0.0);
+    }
+
+    #[test]
+    fn adwin_window_statistics_match_a_direct_computation() {
+        // No drift on a slow ramp: the buckets' merged sums and squared deviations must
+        // equal the direct ones over the whole window.
+        let mut adwin = Adwin::default();
+        let xs: Vec<f64> = (0..200).map(|i| f64::from(i % 7)).collect();
+        for &x in &xs {
+            assert!(!adwin.update(x));
+        }
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+        assert_eq!(adwin.width(), 200);
+        assert!((adwin.estimation() - mean).abs() < 1e-12);
+        assert!((adwin.sum_squared_deviations() - ss).abs() < 1e-9 * ss);
+        assert!((adwin.window_variance() - ss / n).abs() < 1e-9);
     }
 
     #[test]
@@ -704,12 +1110,18 @@ mod tests {
         let ddm = Ddm::default();
         assert_eq!(ddm.level(), 0.0);
         assert_eq!(ddm.drift_level(), None);
+        let adwin = Adwin::default();
+        assert_eq!(adwin.estimation(), 0.0);
+        assert_eq!(adwin.window_variance(), 0.0);
     }
 
     #[test]
     fn detectors_work_behind_the_trait() {
-        let mut detectors: Vec<Box<dyn ChangeDetector>> =
-            vec![Box::new(Ddm::default()), Box::new(PageHinkley::default())];
+        let mut detectors: Vec<Box<dyn ChangeDetector>> = vec![
+            Box::new(Ddm::default()),
+            Box::new(PageHinkley::default()),
+            Box::new(Adwin::default()),
+        ];
         for d in &mut detectors {
             for _ in 0..50 {
                 d.update(0.0);

@@ -11,7 +11,7 @@
 //! - [`kolmogorov`]: the exact Kolmogorov distribution (`kstwo`) for KS p-values.
 //! - [`chi2`]: Pearson's chi-square test of homogeneity on a 2 x k table.
 //! - [`change`]: streaming change detectors on a model's error stream (DDM,
-//!   Page-Hinkley), detection for detection as River's.
+//!   Page-Hinkley, ADWIN), detection for detection as River's.
 
 pub mod bins;
 pub mod change;
