@@ -699,6 +699,7 @@ mod tests {
         stream: Vec<f64>,
         drifts: Vec<usize>,
         warnings: Vec<usize>,
+        at_drifts: Vec<serde_json::Value>,
         #[serde(rename = "final")]
         final_state: serde_json::Value,
     }
@@ -793,34 +794,84 @@ mod tests {
         Ok(())
     }
 
+    /// Asserts the detector's state equals River's (recorded by the oracle), exactly.
+    fn assert_ddm_state(ddm: &Ddm, river: serde_json::Value, at: &str) -> TestResult {
+        let river: DdmFinal = serde_json::from_value(river)?;
+        assert_eq!(ddm.count() as f64, river.n, "{at}");
+        assert_eq!(ddm.error_rate(), river.p, "{at}");
+        assert_eq!(ddm.p_min(), river.p_min, "{at}");
+        assert_eq!(ddm.s_min(), river.s_min, "{at}");
+        assert_eq!(ddm.min_level(), river.ps_min, "{at}");
+        assert_eq!(ddm.drift_detected(), river.drift, "{at}");
+        assert_eq!(ddm.in_warning(), river.warning, "{at}");
+        Ok(())
+    }
+
+    fn assert_ph_state(ph: &PageHinkley, river: serde_json::Value, at: &str) -> TestResult {
+        let river: PhFinal = serde_json::from_value(river)?;
+        assert_eq!(ph.count() as f64, river.n, "{at}");
+        assert_eq!(ph.mean(), river.mean, "{at}");
+        assert_eq!(ph.sum_increase, river.sum_increase, "{at}");
+        assert_eq!(ph.sum_decrease, river.sum_decrease, "{at}");
+        assert_eq!(ph.min_increase, river.min_increase, "{at}");
+        assert_eq!(ph.max_decrease, river.max_decrease, "{at}");
+        let up = river.sum_increase - river.min_increase;
+        let down = river.max_decrease - river.sum_decrease;
+        assert_eq!(ph.increase_statistic(), up, "{at}");
+        assert_eq!(ph.decrease_statistic(), down, "{at}");
+        assert_eq!(ph.drift_detected(), river.drift, "{at}");
+        Ok(())
+    }
+
+    fn assert_adwin_state(adwin: &Adwin, river: serde_json::Value, at: &str) -> TestResult {
+        let river: AdwinFinal = serde_json::from_value(river)?;
+        assert_eq!(adwin.width() as f64, river.width, "{at}");
+        assert_eq!(adwin.total(), river.total, "{at}");
+        assert_eq!(adwin.sum_squared_deviations(), river.variance, "{at}");
+        assert_eq!(adwin.estimation(), river.estimation, "{at}");
+        assert_eq!(adwin.drift_detected(), river.drift, "{at}");
+        Ok(())
+    }
+
+    /// Replays a case: the detections, the warnings (when `warning` is given) and the
+    /// state at each detection and at the end must all equal River's.
+    fn replay<D: ChangeDetector>(
+        case: Case,
+        mut detector: D,
+        warning: Option<fn(&D) -> bool>,
+        assert_state: fn(&D, serde_json::Value, &str) -> TestResult,
+    ) -> TestResult {
+        let mut at_drifts = case.at_drifts.into_iter();
+        let (mut drifts, mut warnings) = (Vec::new(), Vec::new());
+        for (i, &x) in case.stream.iter().enumerate() {
+            if detector.update(x) {
+                drifts.push(i);
+                let river = at_drifts.next().ok_or("more drifts than River")?;
+                assert_state(&detector, river, &format!("{} at {i}", case.name))?;
+            }
+            if warning.is_some_and(|in_warning| in_warning(&detector)) {
+                warnings.push(i);
+            }
+        }
+        assert_eq!(drifts, case.drifts, "{}: drifts", case.name);
+        assert_eq!(warnings, case.warnings, "{}: warnings", case.name);
+        assert_state(
+            &detector,
+            case.final_state,
+            &format!("{} at end", case.name),
+        )
+    }
+
     #[test]
     fn ddm_matches_river() -> TestResult {
         for case in cases_of("ddm")? {
-            let params: DdmParams = serde_json::from_value(case.params)?;
-            let mut ddm = Ddm::new(
+            let params: DdmParams = serde_json::from_value(case.params.clone())?;
+            let ddm = Ddm::new(
                 params.warm_start,
                 params.warning_threshold,
                 params.drift_threshold,
             );
-            let (mut drifts, mut warnings) = (Vec::new(), Vec::new());
-            for (i, &x) in case.stream.iter().enumerate() {
-                if ddm.update(x) {
-                    drifts.push(i);
-                }
-                if ddm.in_warning() {
-                    warnings.push(i);
-                }
-            }
-            assert_eq!(drifts, case.drifts, "{}: drifts", case.name);
-            assert_eq!(warnings, case.warnings, "{}: warnings", case.name);
-            let end: DdmFinal = serde_json::from_value(case.final_state)?;
-            assert_eq!(ddm.count() as f64, end.n, "{}", case.name);
-            assert_eq!(ddm.error_rate(), end.p, "{}", case.name);
-            assert_eq!(ddm.p_min(), end.p_min, "{}", case.name);
-            assert_eq!(ddm.s_min(), end.s_min, "{}", case.name);
-            assert_eq!(ddm.min_level(), end.ps_min, "{}", case.name);
-            assert_eq!(ddm.drift_detected(), end.drift, "{}", case.name);
-            assert_eq!(ddm.in_warning(), end.warning, "{}", case.name);
+            replay(case, ddm, Some(Ddm::in_warning), assert_ddm_state)?;
         }
         Ok(())
     }
@@ -828,32 +879,15 @@ mod tests {
     #[test]
     fn page_hinkley_matches_river() -> TestResult {
         for case in cases_of("page_hinkley")? {
-            let params: PhParams = serde_json::from_value(case.params)?;
-            let mut ph = PageHinkley::new(
+            let params: PhParams = serde_json::from_value(case.params.clone())?;
+            let ph = PageHinkley::new(
                 params.min_instances,
                 params.delta,
                 params.threshold,
                 params.alpha,
                 mode(&params.mode)?,
             );
-            let mut drifts = Vec::new();
-            for (i, &x) in case.stream.iter().enumerate() {
-                if ph.update(x) {
-                    drifts.push(i);
-                }
-            }
-            assert_eq!(drifts, case.drifts, "{}: drifts", case.name);
-            assert!(case.warnings.is_empty(), "{}", case.name);
-            let end: PhFinal = serde_json::from_value(case.final_state)?;
-            assert_eq!(ph.count() as f64, end.n, "{}", case.name);
-            assert_eq!(ph.mean(), end.mean, "{}", case.name);
-            assert_eq!(ph.sum_increase, end.sum_increase, "{}", case.name);
-            assert_eq!(ph.sum_decrease, end.sum_decrease, "{}", case.name);
-            assert_eq!(ph.min_increase, end.min_increase, "{}", case.name);
-            assert_eq!(ph.max_decrease, end.max_decrease, "{}", case.name);
-            assert_eq!(ph.increase_statistic(), end.sum_increase - end.min_increase);
-            assert_eq!(ph.decrease_statistic(), end.max_decrease - end.sum_decrease);
-            assert_eq!(ph.drift_detected(), end.drift, "{}", case.name);
+            replay(case, ph, None, assert_ph_state)?;
         }
         Ok(())
     }
@@ -861,33 +895,15 @@ mod tests {
     #[test]
     fn adwin_matches_river() -> TestResult {
         for case in cases_of("adwin")? {
-            let params: AdwinParams = serde_json::from_value(case.params)?;
-            let mut adwin = Adwin::new(
+            let params: AdwinParams = serde_json::from_value(case.params.clone())?;
+            let adwin = Adwin::new(
                 params.delta,
                 params.clock,
                 params.max_buckets,
                 params.min_window_length,
                 params.grace_period,
             );
-            let mut drifts = Vec::new();
-            for (i, &x) in case.stream.iter().enumerate() {
-                if adwin.update(x) {
-                    drifts.push(i);
-                }
-            }
-            assert_eq!(drifts, case.drifts, "{}: drifts", case.name);
-            assert!(case.warnings.is_empty(), "{}", case.name);
-            let end: AdwinFinal = serde_json::from_value(case.final_state)?;
-            assert_eq!(adwin.width() as f64, end.width, "{}", case.name);
-            assert_eq!(adwin.total(), end.total, "{}", case.name);
-            assert_eq!(
-                adwin.sum_squared_deviations(),
-                end.variance,
-                "{}",
-                case.name
-            );
-            assert_eq!(adwin.estimation(), end.estimation, "{}", case.name);
-            assert_eq!(adwin.drift_detected(), end.drift, "{}", case.name);
+            replay(case, adwin, None, assert_adwin_state)?;
         }
         Ok(())
     }
