@@ -7,10 +7,11 @@
 //! reproduces `river.drift.binary.DDM`; [`PageHinkley`] watches a regressor's absolute
 //! error and reproduces `river.drift.PageHinkley`; [`Adwin`] watches either and
 //! reproduces `river.drift.ADWIN` (all as in River 0.26.1). Each keeps River's order of
-//! floating-point operations (for the first two its running mean,
-//! `mean += (1 / n) * (x - mean)`), so the detections equal River's on the same stream;
-//! the oracle test at the bottom replays the streams of
-//! `tests/fixtures/make_change_oracle.py`.
+//! floating-point operations (DDM and Page-Hinkley share River's running mean,
+//! `mean += (1 / n) * (x - mean)`), so the detections, and the state at each one, equal
+//! River's on the same stream bit for bit; the oracle test at the bottom replays the
+//! streams of `tests/fixtures/make_change_oracle.py`. As in River, a NaN fed to a
+//! detector poisons its statistics (no detection) until it is reset: feed finite errors.
 
 /// A streaming change detector: fed one value at a time, reports a drift.
 pub trait ChangeDetector {
@@ -436,8 +437,8 @@ struct Bucket {
 /// After a drift the next `update` starts from an empty window, as River's wrapper
 /// builds a new one.
 ///
-/// A `clock` or `max_buckets` of 0, which River does not handle (division by zero,
-/// out-of-range merge), is taken as 1.
+/// A `clock` or `max_buckets` of 0, on which River 0.26.1 panics (remainder by zero,
+/// index out of bounds at the first merge), is taken as 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adwin {
     delta: f64,
