@@ -61,8 +61,9 @@ pub const DDM_DRIFT_THRESHOLD: f64 = 3.0;
 /// is signalled during the warm start. After a drift the next `update` starts from a
 /// fresh state.
 ///
-/// Values outside [0, 1] are accepted as River accepts them; where River would raise
-/// (square root of a negative) the deviation here is NaN and nothing is signalled.
+/// Values outside [0, 1] are accepted as River accepts them; where River raises (the
+/// square root of a negative error rate, or a NaN reaching the first comparison before
+/// any minimum was set) the state here turns NaN and nothing is signalled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ddm {
     warm_start: u64,
