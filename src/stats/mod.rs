@@ -13,8 +13,11 @@
 //! - [`outliers`]: Tukey's IQR fences and the share of values outside them.
 //! - [`quality`]: model quality against labels (accuracy, precision/recall/F1, ROC-AUC,
 //!   log loss, MAE/MSE/RMSE/MAPE/R^2), held to scikit-learn by its own unit tests.
+//! - [`change`]: streaming change detectors on a model's error stream (DDM,
+//!   Page-Hinkley, ADWIN), detection for detection as River's.
 
 pub mod bins;
+pub mod change;
 pub mod chi2;
 pub mod divergence;
 pub mod kolmogorov;
