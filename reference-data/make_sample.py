@@ -12,6 +12,13 @@ Writes
     reference-data/samples/batch-0003-drifted.ndjson  amount, country, device and num_items
                                                       shifted, an unseen country (NG),
                                                       predictions shifted up
+
+Every table has the ground truth `is_fraud` (0/1, drawn from the fraud probability the
+model should have given: its score, or for the drifted batch the score before the shift,
+so the drifted batch's predictions are over-confident). The batches also carry what the
+model server reports: `latency_ms` and `error` (a failed prediction, about 1%). These come
+from a second generator (SEED + 1) after the features, so the features are the same as
+before they were added.
 """
 
 import csv
@@ -88,6 +95,24 @@ def make_batch(rng, n, drifted=False):
     )
 
 
+def add_outcomes(rng, table, drifted=False, serving=True):
+    """Appends is_fraud (and, for batches, latency_ms and error) from `rng`."""
+    p = np.array(table.column("prediction").to_pylist())
+    if drifted:
+        # The batch's predictions were shifted up by 0.6 on the logit scale; the true
+        # fraud rate was not.
+        logit = np.log(p / (1 - p)) - 0.6
+        p = 1 / (1 + np.exp(-logit))
+    is_fraud = (rng.random(len(p)) < p).astype(np.int64)
+    table = table.append_column("is_fraud", pa.array(is_fraud.tolist(), type=pa.int64()))
+    if serving:
+        latency = np.round(rng.lognormal(3.0, 0.5, len(p)), 1)
+        error = rng.random(len(p)) < 0.01
+        table = table.append_column("latency_ms", pa.array(latency.tolist(), type=pa.float64()))
+        table = table.append_column("error", pa.array(error.tolist(), type=pa.bool_()))
+    return table
+
+
 def rows(table):
     columns = {name: table.column(name).to_pylist() for name in table.column_names}
     for i in range(table.num_rows):
@@ -124,10 +149,14 @@ def main():
     SAMPLES.mkdir(parents=True, exist_ok=True)
 
     reference = make_batch(rng, 10_000)
+    batches = [make_batch(rng, 1_500), make_batch(rng, 1_500), make_batch(rng, 1_200, drifted=True)]
+    outcomes = np.random.default_rng(SEED + 1)
+    reference = add_outcomes(outcomes, reference, serving=False)
+    batches = [add_outcomes(outcomes, b, drifted=(i == 2)) for i, b in enumerate(batches)]
     pq.write_table(reference, HERE / "reference.parquet")
-    pq.write_table(make_batch(rng, 1_500), SAMPLES / "batch-0001-clean.parquet")
-    write_csv(make_batch(rng, 1_500), SAMPLES / "batch-0002-clean.csv")
-    write_ndjson(make_batch(rng, 1_200, drifted=True), SAMPLES / "batch-0003-drifted.ndjson")
+    pq.write_table(batches[0], SAMPLES / "batch-0001-clean.parquet")
+    write_csv(batches[1], SAMPLES / "batch-0002-clean.csv")
+    write_ndjson(batches[2], SAMPLES / "batch-0003-drifted.ndjson")
 
     for path in [HERE / "reference.parquet", *sorted(SAMPLES.iterdir())]:
         print(f"{path.relative_to(HERE.parent)}: {path.stat().st_size} bytes")

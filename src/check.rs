@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::concept;
 use crate::config::{CliOverrides, Config, ConfigError, ScoringSettings};
 use crate::data::Summary;
 use crate::data::{self, DataError};
@@ -80,10 +81,12 @@ pub fn check_file(
     }
     let (samples, rows) = sample::samples_from_batches(profile, &batches);
     let mut report = drift::evaluate(profile, &samples, rows, scoring);
-    report.quality = profile
-        .quality
-        .as_ref()
-        .map(|spec| quality::evaluate(spec, &batches));
+    if let Some(spec) = &profile.quality {
+        report.quality = Some(quality::evaluate(spec, &batches));
+        if let Some(reference) = &profile.concept {
+            report.concept = Some(concept::evaluate(spec, reference, &batches));
+        }
+    }
     Ok(report)
 }
 

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::concept;
 use crate::config::{CliOverrides, Config, ConfigError};
 use crate::data::{remap, ColumnPlan};
 use crate::drift;
@@ -461,11 +462,20 @@ impl Core {
         if let Some(spec) = &self.profile.quality {
             let parts: Vec<_> = self.window.parts().map(|(_, batch)| batch).collect();
             report.quality = Some(quality::evaluate(spec, &parts));
+            if let Some(reference) = &self.profile.concept {
+                report.concept = Some(concept::evaluate(spec, reference, &parts));
+            }
         }
         let scored = rows >= self.config.window.min_rows;
+        let reference_calibration = self
+            .profile
+            .concept
+            .as_ref()
+            .and_then(|c| c.calibration.as_ref());
         self.metrics.publish_report(
             &self.config.model.name,
             &report,
+            reference_calibration,
             scored,
             unix_seconds(SystemTime::now()),
         );

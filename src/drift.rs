@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::concept::ConceptReport;
 use crate::config::{ScoringSettings, Thresholds};
 use crate::data::Kind;
 use crate::quality::QualityReport;
@@ -91,6 +92,9 @@ pub struct DriftReport {
     /// Model quality on the reference's labels; omitted without labels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_quality: Option<QualityReport>,
+    /// Concept-drift signals of the current rows' labels; omitted without labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concept: Option<ConceptReport>,
 }
 
 /// Scores every column and decides.
@@ -116,6 +120,7 @@ pub fn evaluate(
         dataset,
         quality: None,
         reference_quality: profile.reference_quality.clone(),
+        concept: None,
     }
 }
 

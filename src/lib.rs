@@ -15,7 +15,8 @@
 //!    the pure math of [`stats`] (PSI, KL, KS with the exact Kolmogorov
 //!    distribution, chi-square) and decides.
 //! 5. With labels, [`quality`] scores the model (accuracy, F1, ROC-AUC, MAE, R^2...)
-//!    on the labelled rows, the reference's and the current ones.
+//!    on the labelled rows, the reference's and the current ones, and [`concept`]
+//!    looks for concept drift in them (change detectors, calibration by bin).
 //! 6. [`check`] prints the [`drift::DriftReport`] of one file.
 //!
 //! The daemon (`serve`), one room a responsibility; a row's path:
@@ -36,6 +37,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod concept;
 pub mod config;
 pub mod daemon;
 pub mod data;

@@ -17,6 +17,7 @@ use arrow::datatypes::Schema;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::concept::ConceptReference;
 use crate::config::{Binning, ColumnsConfig, Config, ModelConfig, ProfileSettings};
 use crate::data::{self, Batch, ColumnArray, ColumnPlan, DataError, Kind};
 use crate::quality::{self, QualityReport, QualitySpec};
@@ -342,6 +343,8 @@ pub struct ReferenceProfile {
     pub quality: Option<QualitySpec>,
     /// The model's quality on the reference, when it has labelled rows.
     pub reference_quality: Option<QualityReport>,
+    /// The reference side of the concept-drift signals (with `quality`).
+    pub concept: Option<ConceptReference>,
 }
 
 impl ReferenceProfile {
@@ -431,6 +434,7 @@ impl ReferenceProfile {
             let report = quality::evaluate(spec, &batches);
             reference_quality = (report.labelled_rows > 0).then_some(report);
         }
+
         // Current data also carries the event-time, latency and error columns, when
         // named (the reference's own are never read).
         let mut plan = match &rules.timestamp {
@@ -444,6 +448,14 @@ impl ReferenceProfile {
             plan = plan.with_extra_column(name, Kind::Categorical);
         }
         let mut profile = Self::from_batches(path, sha256, &resolved, plan, &batches, settings);
+        // The calibration bins are the prediction column's own bins.
+        profile.concept = quality.as_ref().map(|spec| {
+            let edges = match profile.columns.get(spec.prediction).map(|c| &c.detail) {
+                Some(ProfileDetail::Numeric(p)) => p.edges.clone(),
+                _ => Vec::new(),
+            };
+            ConceptReference::new(spec, edges, &batches)
+        });
         profile.quality = quality;
         profile.reference_quality = reference_quality;
         Ok(profile)
@@ -474,6 +486,7 @@ impl ReferenceProfile {
             settings: settings.clone(),
             quality: None,
             reference_quality: None,
+            concept: None,
         }
     }
 }

@@ -239,6 +239,7 @@ mod tests {
             settings: ProfileSettings::default(),
             quality: None,
             reference_quality: None,
+            concept: None,
         };
         let x = Float64Array::from(vec![Some(-1.0), Some(1.0), None, Some(f64::NAN), Some(2.0)]);
         let y = Float64Array::from(vec![

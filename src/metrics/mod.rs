@@ -16,6 +16,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use crate::concept::Calibration;
 use crate::config::Thresholds;
 use crate::data::{RejectReason, Rejects};
 use crate::drift::DriftReport;
@@ -249,6 +250,7 @@ impl Metrics {
         &self,
         model: &str,
         report: &DriftReport,
+        reference_calibration: Option<&Calibration>,
         scored: bool,
         now_seconds: f64,
     ) {
@@ -277,6 +279,8 @@ impl Metrics {
             report.quality.as_ref(),
             report.reference_quality.as_ref(),
         );
+        self.quality
+            .publish_concept(model, report.concept.as_ref(), reference_calibration);
         for f in &report.features {
             let labels = [model, f.name.as_str(), f.drift_type.as_str()];
             self.window_rows
@@ -431,13 +435,14 @@ mod tests {
             },
             quality: None,
             reference_quality: None,
+            concept: None,
         }
     }
 
     #[test]
     fn scores_appear_and_disappear_with_the_report() -> TestResult {
         let m = Metrics::new()?;
-        m.publish_report("m", &report(Some(0.5)), true, 1.0);
+        m.publish_report("m", &report(Some(0.5)), None, true, 1.0);
         let text = m.render();
         assert!(
             text.contains(r#"drift_psi{drift_type="data",feature="a\"b\\c",model="m"} 0.5"#),
@@ -447,7 +452,7 @@ mod tests {
             !text.contains("drift_chi2_pvalue{"),
             "no chi2 for a numeric column"
         );
-        m.publish_report("m", &report(Some(0.5)), false, 2.0);
+        m.publish_report("m", &report(Some(0.5)), None, false, 2.0);
         let text = m.render();
         assert!(
             !text.contains("drift_psi{"),

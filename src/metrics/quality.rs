@@ -1,11 +1,14 @@
 //! The model-quality gauges (SPEC.md section 9): `drift_quality_*{model,
 //! dataset}` for the window's labelled rows (`dataset="window"`) and the
 //! reference's (`dataset="reference"`), with a `class` label (each class, and
-//! `macro`) on precision, recall and F1. Part of [`super::Metrics`].
+//! `macro`) on precision, recall and F1; and the concept-drift gauges
+//! `drift_concept_*` (change detectors per `detector`, calibration by `bin` of the
+//! prediction). Part of [`super::Metrics`].
 
 use prometheus::{GaugeVec, Registry};
 
 use super::gauge;
+use crate::concept::{Calibration, ConceptReport};
 use crate::quality::QualityReport;
 
 /// Labels of the whole-model gauges.
@@ -27,6 +30,12 @@ pub(super) struct QualityGauges {
     rmse: GaugeVec,
     mape: GaugeVec,
     r2: GaugeVec,
+    concept_detected: GaugeVec,
+    concept_detections: GaugeVec,
+    concept_rows_since: GaugeVec,
+    concept_statistic: GaugeVec,
+    calibration_gap: GaugeVec,
+    calibration_bin: GaugeVec,
 }
 
 impl QualityGauges {
@@ -44,6 +53,12 @@ impl QualityGauges {
             rmse: gauge(r, "drift_quality_rmse", "Root mean squared error of a regressor.", LABELS)?,
             mape: gauge(r, "drift_quality_mape", "Mean absolute percentage error of a regressor, as a share (scikit-learn mean_absolute_percentage_error).", LABELS)?,
             r2: gauge(r, "drift_quality_r2", "Coefficient of determination R^2 of a regressor (scikit-learn r2_score).", LABELS)?,
+            concept_detected: gauge(r, "drift_concept_drift_detected", "1 if the change detector found a change in the error stream of the window's labelled rows (arrival order), else 0 (detector: ddm, adwin, page_hinkley; as River's).", &["model", "detector"])?,
+            concept_detections: gauge(r, "drift_concept_detections", "Changes the detector found in the error stream of the window's labelled rows.", &["model", "detector"])?,
+            concept_rows_since: gauge(r, "drift_concept_rows_since_detection", "Labelled rows of the window after the detector's last detection.", &["model", "detector"])?,
+            concept_statistic: gauge(r, "drift_concept_statistic", "The detector's statistic at the end of the window's error stream: DDM p+s (error rate plus its deviation), Page-Hinkley cumulative sum, ADWIN window mean error.", &["model", "detector"])?,
+            calibration_gap: gauge(r, "drift_concept_calibration_gap", "Largest difference, over bins of the prediction with at least 30 labelled rows on both sides, between the window's and the reference's positive-label share (scored classifier) or mean signed error in reference RMSEs (regressor).", &["model"])?,
+            calibration_bin: gauge(r, "drift_concept_bin_target", "Per bin of the prediction (the reference's bins, 0 = lowest): the positive-label share (scored classifier) or mean signed error prediction - label (regressor), for the window and the reference.", &["model", "dataset", "bin"])?,
         })
     }
 
@@ -73,6 +88,66 @@ impl QualityGauges {
         for (dataset, report) in [("window", window), ("reference", reference)] {
             if let Some(report) = report {
                 self.set(model, dataset, report);
+            }
+        }
+    }
+
+    /// Replaces every concept-drift series with `window`'s (and the reference's
+    /// calibration).
+    pub(super) fn publish_concept(
+        &self,
+        model: &str,
+        window: Option<&ConceptReport>,
+        reference: Option<&Calibration>,
+    ) {
+        for g in [
+            &self.concept_detected,
+            &self.concept_detections,
+            &self.concept_rows_since,
+            &self.concept_statistic,
+            &self.calibration_gap,
+            &self.calibration_bin,
+        ] {
+            g.reset();
+        }
+        let Some(window) = window else {
+            return;
+        };
+        for d in &window.detectors {
+            let labels = [model, d.detector];
+            self.concept_detected
+                .with_label_values(&labels)
+                .set(if d.detections > 0 { 1.0 } else { 0.0 });
+            self.concept_detections
+                .with_label_values(&labels)
+                .set(d.detections as f64);
+            if let Some(rows) = d.rows_since_detection {
+                self.concept_rows_since
+                    .with_label_values(&labels)
+                    .set(rows as f64);
+            }
+            if d.statistic.is_finite() {
+                self.concept_statistic
+                    .with_label_values(&labels)
+                    .set(d.statistic);
+            }
+        }
+        if let Some(gap) = window.calibration_gap {
+            self.calibration_gap.with_label_values(&[model]).set(gap);
+        }
+        for (dataset, calibration) in [
+            ("window", window.calibration.as_ref()),
+            ("reference", reference),
+        ] {
+            let Some(calibration) = calibration else {
+                continue;
+            };
+            for (bin, mean) in calibration.mean.iter().enumerate() {
+                if let Some(mean) = mean {
+                    self.calibration_bin
+                        .with_label_values(&[model, dataset, &bin.to_string()])
+                        .set(*mean);
+                }
             }
         }
     }

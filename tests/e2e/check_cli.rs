@@ -57,7 +57,9 @@ fn drifted_file_exits_one_and_clean_file_zero() {
     assert_eq!(clean.code, 0, "{}", clean.stderr);
     let json: serde_json::Value = serde_json::from_str(&clean.stdout).expect("JSON output");
     assert_eq!(json["dataset"]["drift_detected"], false);
-    assert_eq!(json["features"].as_array().unwrap().len(), 8);
+    // Seven features, the prediction, and the label is_fraud (without columns.label,
+    // a column like any other).
+    assert_eq!(json["features"].as_array().unwrap().len(), 9);
 }
 
 #[test]
@@ -303,7 +305,8 @@ type = "http"                    # POST /ingest on the server's address
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("8 scored columns"),
+        // The sample's 8 columns and its label is_fraud (SPEC's example names no label).
+        String::from_utf8_lossy(&out.stdout).contains("9 scored columns"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

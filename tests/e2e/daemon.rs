@@ -451,7 +451,8 @@ fn below_min_rows_only_window_rows_are_exported() {
     let scrape = daemon.scrape();
     assert!(scrape.by_feature("drift_psi").is_empty(), "{}", scrape.text);
     assert!(scrape.by_feature("drift_detected").is_empty());
-    assert_eq!(scrape.by_feature("drift_window_rows").len(), 8);
+    // The sample's 8 columns and its label is_fraud (base_config names no label).
+    assert_eq!(scrape.by_feature("drift_window_rows").len(), 9);
     let body = drifted_lines()[50..200].join("\n");
     assert_eq!(
         daemon
@@ -460,7 +461,7 @@ fn below_min_rows_only_window_rows_are_exported() {
         200
     );
     wait_for_rows(&daemon, 200.0);
-    assert_eq!(daemon.scrape().by_feature("drift_psi").len(), 8);
+    assert_eq!(daemon.scrape().by_feature("drift_psi").len(), 9);
     daemon.stop();
 }
 
