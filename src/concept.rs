@@ -28,7 +28,7 @@ use crate::stats::bins::bin_index;
 use crate::stats::change::{Adwin, ChangeDetector, Ddm, PageHinkley};
 
 /// Bins with fewer labelled rows on either side are left out of the gap.
-pub const MIN_BIN_ROWS: u64 = 30;
+pub const MIN_BIN_ROWS: u64 = 100;
 
 /// One labelled row: its prediction (score or value), the target the calibration
 /// averages (1/0 for the positive class, or the signed error), and its error.

@@ -57,7 +57,7 @@ impl QualityGauges {
             concept_detections: gauge(r, "drift_concept_detections", "Changes the detector found in the error stream of the window's labelled rows.", &["model", "detector"])?,
             concept_rows_since: gauge(r, "drift_concept_rows_since_detection", "Labelled rows of the window after the detector's last detection.", &["model", "detector"])?,
             concept_statistic: gauge(r, "drift_concept_statistic", "The detector's statistic at the end of the window's error stream: DDM p+s (error rate plus its deviation), Page-Hinkley cumulative sum, ADWIN window mean error.", &["model", "detector"])?,
-            calibration_gap: gauge(r, "drift_concept_calibration_gap", "Largest difference, over bins of the prediction with at least 30 labelled rows on both sides, between the window's and the reference's positive-label share (scored classifier) or mean signed error in reference RMSEs (regressor).", &["model"])?,
+            calibration_gap: gauge(r, "drift_concept_calibration_gap", "Largest difference, over bins of the prediction with at least 100 labelled rows on both sides, between the window's and the reference's positive-label share (scored classifier) or mean signed error in reference RMSEs (regressor).", &["model"])?,
             calibration_bin: gauge(r, "drift_concept_bin_target", "Per bin of the prediction (the reference's bins, 0 = lowest): the positive-label share (scored classifier) or mean signed error prediction - label (regressor), for the window and the reference.", &["model", "dataset", "bin"])?,
         })
     }

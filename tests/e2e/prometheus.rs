@@ -195,8 +195,18 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 }
 
 /// The exporter Prometheus scrapes: the e2e config with the HTTP source.
+/// The sample reference with its label, latency and error columns, as the
+/// default config has them, so that every quality, concept-drift and serving
+/// panel has data.
 fn exporter_config(dir: &Path) -> PathBuf {
-    base_config(dir, "[[sources]]\ntype = \"http\"\n", "")
+    let columns = "[columns]\nlabel = \"is_fraud\"\nlatency = \"latency_ms\"\nerror = \"error\"\n";
+    let config = base_config(dir, "[[sources]]\ntype = \"http\"\n", columns);
+    let body = std::fs::read_to_string(&config).unwrap().replace(
+        "version = \"v1\"\n",
+        "version = \"v1\"\ntask = \"classification\"\n",
+    );
+    std::fs::write(&config, body).unwrap();
+    config
 }
 
 fn feed(daemon: &Daemon) -> Value {
@@ -313,6 +323,20 @@ fn real_prometheus_scrapes_us_and_every_query_rule_and_alert_works() {
     );
     assert!(!active("DriftExporterDown"));
     assert!(!active("RejectedRowsRising"));
+    // Every rule, the quality and concept-drift ones included, evaluates without error
+    // on the real series.
+    let unhealthy: Vec<String> = prometheus.api("/api/v1/rules")["data"]["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["health"] != "ok")
+        .map(|r| format!("{}: {} {}", r["name"], r["health"], r["lastError"]))
+        .collect();
+    assert!(unhealthy.is_empty(), "{unhealthy:?}");
+    // The sample's calibrated labels: no accuracy drop, no calibration drift.
+    assert!(!active("ModelAccuracyDrop"));
+    assert!(!active("CalibrationDrift"));
     daemon.stop();
 }
 
