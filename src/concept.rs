@@ -270,7 +270,6 @@ mod tests {
     use arrow::array::{Float64Array, StringArray};
 
     use super::*;
-    use crate::config::{ColumnsConfig, ModelConfig};
     use crate::data::{ColumnPlan, Kind, Rejects};
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -278,15 +277,7 @@ mod tests {
     fn spec(task: Task) -> Result<QualitySpec, Box<dyn std::error::Error>> {
         let plan = ColumnPlan::new([("prediction".to_string(), Kind::Numeric)])
             .with_extra_column("label", QualitySpec::label_kind(task));
-        let model = ModelConfig {
-            task: Some(task),
-            ..ModelConfig::default()
-        };
-        let columns = ColumnsConfig {
-            label: Some("label".into()),
-            ..ColumnsConfig::default()
-        };
-        Ok(QualitySpec::new(&model, &columns, &plan)?.ok_or("a spec")?)
+        crate::quality::test_support::spec(&plan, task)
     }
 
     /// A scored classifier's rows: scores spread over [0, 1), labels drawn with

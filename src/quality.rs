@@ -308,6 +308,31 @@ pub fn evaluate<'a>(
     }
 }
 
+/// What the quality and concept tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::QualitySpec;
+    use crate::config::{ColumnsConfig, ModelConfig, Task};
+    use crate::data::ColumnPlan;
+
+    /// The spec of `task` with the label `label` and the prediction `prediction`
+    /// (both in `plan`), and the default positive class and threshold.
+    pub(crate) fn spec(
+        plan: &ColumnPlan,
+        task: Task,
+    ) -> Result<QualitySpec, Box<dyn std::error::Error>> {
+        let model = ModelConfig {
+            task: Some(task),
+            ..ModelConfig::default()
+        };
+        let columns = ColumnsConfig {
+            label: Some("label".into()),
+            ..ColumnsConfig::default()
+        };
+        Ok(QualitySpec::new(&model, &columns, plan)?.ok_or("a spec")?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::array::{Float64Array, StringArray};
@@ -326,16 +351,7 @@ mod tests {
     }
 
     fn spec(task: Task, prediction: Kind) -> Result<QualitySpec, Box<dyn std::error::Error>> {
-        let model = ModelConfig {
-            task: Some(task),
-            ..ModelConfig::default()
-        };
-        let columns = ColumnsConfig {
-            label: Some("label".into()),
-            ..ColumnsConfig::default()
-        };
-        let plan = plan(prediction, QualitySpec::label_kind(task));
-        Ok(QualitySpec::new(&model, &columns, &plan)?.ok_or("a spec")?)
+        test_support::spec(&plan(prediction, QualitySpec::label_kind(task)), task)
     }
 
     fn batch(prediction: ColumnArray, label: ColumnArray) -> Batch {

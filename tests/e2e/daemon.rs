@@ -683,14 +683,7 @@ fn rows_count_their_features_outside_the_reference_range() {
     let response = daemon.ingest("application/x-ndjson", body.as_bytes());
     assert_eq!(response.status, 200, "{}", response.text());
     let scrape = daemon.scrape();
-    let sample = |name: &str| {
-        scrape
-            .text
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-    };
+    let sample = |name: &str| scrape.line(name);
     let metric = "drift_row_out_of_range_features";
     assert_eq!(
         sample(&format!("{metric}_count{{model=\"e2e\"}}")),

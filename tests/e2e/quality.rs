@@ -132,14 +132,7 @@ fn latency_and_error_columns_feed_the_serving_metrics() {
     let response = daemon.ingest("application/x-ndjson", body.as_bytes());
     assert_eq!(response.status, 200, "{}", response.text());
     let scrape = daemon.scrape();
-    let line = |name: &str| {
-        scrape
-            .text
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-    };
+    let line = |name: &str| scrape.line(name);
     let metric = "drift_prediction_latency_seconds";
     assert_eq!(line(&format!("{metric}_count{{model=\"e2e\"}}")), Some(3.0));
     let sum = line(&format!("{metric}_sum{{model=\"e2e\"}}")).unwrap();

@@ -379,6 +379,16 @@ impl Scrape {
             })
     }
 
+    /// The value on the exposition line that starts with `series` (a histogram's
+    /// `_count`, `_sum` or `_bucket{...}` line, written out with its labels).
+    pub fn line(&self, series: &str) -> Option<f64> {
+        self.text
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    }
+
     /// Values of `metric` by its `feature` label.
     pub fn by_feature(&self, metric: &str) -> HashMap<String, f64> {
         self.samples

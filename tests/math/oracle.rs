@@ -3,7 +3,7 @@
 //! 1e-9 absolute for PSI, KL, KS statistic and ratios, 1e-6 for p-values, for every
 //! case and every current format (Parquet, Arrow IPC, CSV, NDJSON).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use drift_exporter::check::run_check;
 use serde_json::Value;
@@ -118,24 +118,31 @@ fn compare_report(case: &str, got: &Value, want: &Value) -> Vec<String> {
     errors
 }
 
+/// The case's name, its JSON file `file`, and `check`'s report on its current
+/// file in `extension` (with the case's config, if it has one).
+fn run_case(case: &Path, file: &str, extension: &str) -> (String, Value, Value) {
+    let name = case
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("?")
+        .to_string();
+    let want: Value = serde_json::from_slice(
+        &std::fs::read(case.join(file)).unwrap_or_else(|e| panic!("{name}/{file}: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("{name}/{file} is not JSON: {e}"));
+    let config = case.join("config.toml");
+    let config = config.is_file().then_some(config);
+    let current = case.join(format!("current.{extension}"));
+    let report = run_check(&case.join("reference.parquet"), &current, config.as_deref())
+        .unwrap_or_else(|e| panic!("{name}: check failed: {e}"));
+    let got = serde_json::to_value(&report).expect("report serialises");
+    (name, want, got)
+}
+
 fn check_format(extension: &str) {
     let mut errors = Vec::new();
     for case in cases() {
-        let name = case
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("?")
-            .to_string();
-        let want: Value = serde_json::from_slice(
-            &std::fs::read(case.join("expected.json")).expect("expected.json"),
-        )
-        .expect("expected.json is JSON");
-        let config = case.join("config.toml");
-        let config = config.is_file().then_some(config);
-        let current = case.join(format!("current.{extension}"));
-        let report = run_check(&case.join("reference.parquet"), &current, config.as_deref())
-            .unwrap_or_else(|e| panic!("{name}: check failed: {e}"));
-        let got = serde_json::to_value(&report).expect("report serialises");
+        let (name, want, got) = run_case(&case, "expected.json", extension);
         errors.extend(compare_report(&format!("{name}[{extension}]"), &got, &want));
     }
     assert!(
@@ -173,22 +180,8 @@ fn outlier_ratios_match_numpy() {
     let mut errors = Vec::new();
     let mut compared = 0;
     for case in cases() {
-        let name = case
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("?")
-            .to_string();
-        let want: Value = serde_json::from_slice(
-            &std::fs::read(case.join("outliers.json")).expect("outliers.json"),
-        )
-        .expect("outliers.json is JSON");
-        let config = case.join("config.toml");
-        let config = config.is_file().then_some(config);
         for extension in ["parquet", "arrow", "csv", "ndjson"] {
-            let current = case.join(format!("current.{extension}"));
-            let report = run_check(&case.join("reference.parquet"), &current, config.as_deref())
-                .unwrap_or_else(|e| panic!("{name}: check failed: {e}"));
-            let got = serde_json::to_value(&report).expect("report serialises");
+            let (name, want, got) = run_case(&case, "outliers.json", extension);
             let features = got["features"].as_array().cloned().unwrap_or_default();
             for feature in features.iter().filter(|f| f["kind"] == "numeric") {
                 let column = feature["name"].as_str().unwrap_or("?");
