@@ -71,10 +71,21 @@ KNOWN = {
     "drift_threshold",
     "drift_ingested_rows_total", "drift_ingested_batches_total", "drift_rejected_rows_total",
     "drift_source_errors_total", "drift_exporter_build_info",
+    # SPEC.md section 9: outliers, model quality, concept drift, serving signals.
+    "drift_outlier_ratio", "drift_reference_outlier_ratio",
+    "drift_quality_labelled_rows", "drift_quality_accuracy", "drift_quality_precision",
+    "drift_quality_recall", "drift_quality_f1", "drift_quality_roc_auc", "drift_quality_log_loss",
+    "drift_quality_mae", "drift_quality_mse", "drift_quality_rmse", "drift_quality_mape",
+    "drift_quality_r2",
+    "drift_concept_drift_detected", "drift_concept_detections",
+    "drift_concept_rows_since_detection", "drift_concept_statistic",
+    "drift_concept_calibration_gap", "drift_concept_bin_target",
+    "drift_prediction_errors_total",
     "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
     "process_start_time_seconds",
 }
-HISTOGRAMS = {"drift_batch_processing_seconds", "drift_evaluation_seconds"}
+HISTOGRAMS = {"drift_batch_processing_seconds", "drift_evaluation_seconds",
+              "drift_row_out_of_range_features", "drift_prediction_latency_seconds"}
 KNOWN |= {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
             "unless", "bool", "offset", "inf", "nan", "Inf", "NaN",

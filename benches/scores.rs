@@ -365,3 +365,34 @@ fn window_push_samples_evaluate_1e4_x8(bencher: Bencher) {
         )
     });
 }
+
+/// Counting, per row of a 1,000-row batch, the numeric features outside the
+/// reference's range (`drift_row_out_of_range_features`, done for every batch the
+/// daemon takes in), against the 1e6-row profiles.
+#[divan::bench(sample_count = 200)]
+fn row_out_of_range_1e3_rows_x8(bencher: Bencher) {
+    let profile = &*WINDOW_PROFILE;
+    let batch = window_batch(PUSH_ROWS, 0x5EED_3000);
+    bencher.counter(ItemsCount::new(PUSH_ROWS)).bench_local(|| {
+        drift_exporter::sample::out_of_range_per_row(profile, black_box(&batch.columns), batch.rows)
+    });
+}
+
+/// Replaying a full window's error stream (10,000 labelled rows, 0/1 errors at
+/// about 10%) through DDM and ADWIN, as each evaluation with labels does.
+#[divan::bench(sample_count = 50)]
+fn concept_ddm_adwin_replay_1e4(bencher: Bencher) {
+    use drift_exporter::stats::change::{Adwin, ChangeDetector, Ddm};
+    let mut rng = Rng(0x5EED_4000);
+    let errors: Vec<f64> = (0..CURRENT_ROWS)
+        .map(|_| f64::from(u8::from(rng.uniform() < 0.1)))
+        .collect();
+    bencher.counter(ItemsCount::new(CURRENT_ROWS)).bench(|| {
+        let (mut ddm, mut adwin) = (Ddm::default(), Adwin::default());
+        let mut detections = 0u32;
+        for &e in black_box(&errors) {
+            detections += u32::from(ddm.update(e)) + u32::from(adwin.update(e));
+        }
+        detections
+    });
+}
