@@ -382,7 +382,7 @@ fn row_out_of_range_1e3_rows_x8(bencher: Bencher) {
 /// about 10%) through DDM and ADWIN, as each evaluation with labels does.
 #[divan::bench(sample_count = 50)]
 fn concept_ddm_adwin_replay_1e4(bencher: Bencher) {
-    use drift_exporter::stats::change::{Adwin, ChangeDetector, Ddm};
+    use drift_exporter::stats::change::{Adwin, Ddm};
     let mut rng = Rng(0x5EED_4000);
     let errors: Vec<f64> = (0..CURRENT_ROWS)
         .map(|_| f64::from(u8::from(rng.uniform() < 0.1)))
