@@ -97,6 +97,9 @@ pub struct Config {
     /// Where the daemon keeps its checkpoints.
     #[serde(default)]
     pub state: StateConfig,
+    /// Ground truth that arrives after its prediction (SPEC.md section 9).
+    #[serde(default)]
+    pub labels: Option<LabelsConfig>,
     /// Where batches come from.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
@@ -203,6 +206,10 @@ pub struct ColumnsConfig {
     /// A serving error flag: a row whose value is true, or text other than
     /// `false`, `0` or empty, counts in `drift_prediction_errors_total`. Never scored.
     pub error: Option<String>,
+    /// `labels.id`, copied here by [`Config::from_toml`] so that the reference
+    /// never scores it and current data carries it (not a `[columns]` key).
+    #[serde(skip)]
+    pub join_id: Option<String>,
 }
 
 impl Default for ColumnsConfig {
@@ -216,16 +223,24 @@ impl Default for ColumnsConfig {
             latency: None,
             latency_unit: LatencyUnit::Milliseconds,
             error: None,
+            join_id: None,
         }
     }
 }
 
 impl ColumnsConfig {
-    /// Columns read but never scored for drift: timestamp, label, latency, error.
+    /// Columns read but never scored for drift: timestamp, label, latency, error
+    /// and the late labels' id.
     pub fn unscored(&self) -> impl Iterator<Item = &str> {
-        [&self.timestamp, &self.label, &self.latency, &self.error]
-            .into_iter()
-            .filter_map(|c| c.as_deref())
+        [
+            &self.timestamp,
+            &self.label,
+            &self.latency,
+            &self.error,
+            &self.join_id,
+        ]
+        .into_iter()
+        .filter_map(|c| c.as_deref())
     }
 }
 
@@ -413,6 +428,40 @@ impl Default for Thresholds {
             chi2_pvalue: Some(0.05),
             drifted_ratio: 0.5,
         }
+    }
+}
+
+/// `[labels]`: ground truth that arrives later than its prediction, on any
+/// source, as rows `{id, label}` (see [`crate::labels`]).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsConfig {
+    /// The column that joins a label row to the prediction row with the same
+    /// value (read as text; never scored).
+    pub id: String,
+    /// How long a prediction waits for its label before it expires (`"7d"`).
+    #[serde(
+        default = "LabelsConfig::default_ttl",
+        deserialize_with = "de_duration"
+    )]
+    pub ttl: Duration,
+    /// Predictions waiting at most; beyond it the oldest is evicted (counted).
+    #[serde(default = "LabelsConfig::default_max_pending")]
+    pub max_pending: usize,
+}
+
+impl LabelsConfig {
+    /// Default `ttl`: seven days.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Default `max_pending`.
+    pub const DEFAULT_MAX_PENDING: usize = 1_000_000;
+
+    fn default_ttl() -> Duration {
+        Self::DEFAULT_TTL
+    }
+
+    fn default_max_pending() -> usize {
+        Self::DEFAULT_MAX_PENDING
     }
 }
 
@@ -614,6 +663,7 @@ impl Config {
         if let Some(telemetry) = &cli.telemetry_path {
             config.server.telemetry_path = telemetry.clone();
         }
+        config.columns.join_id = config.labels.as_ref().map(|l| l.id.clone());
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);
         config.validate(path)?;
@@ -726,6 +776,37 @@ impl Config {
                 "model.task",
                 "is required with columns.label: \"classification\" or \"regression\"".into(),
             ));
+        }
+        if let Some(labels) = &self.labels {
+            if self.columns.label.is_none() {
+                return Err(invalid(
+                    "labels.id",
+                    "needs columns.label: the column the late label rows carry".into(),
+                ));
+            }
+            if labels.id.is_empty() {
+                return Err(invalid("labels.id", "must not be empty".into()));
+            }
+            let clash = [&self.columns.label, &self.columns.timestamp]
+                .into_iter()
+                .flatten()
+                .chain(&self.columns.prediction)
+                .any(|c| *c == labels.id);
+            if clash {
+                return Err(invalid(
+                    "labels.id",
+                    format!(
+                        "`{}` is already the label, prediction or timestamp column",
+                        labels.id
+                    ),
+                ));
+            }
+            if labels.max_pending == 0 {
+                return Err(invalid("labels.max_pending", "must be at least 1".into()));
+            }
+            if labels.ttl.is_zero() {
+                return Err(invalid("labels.ttl", "must be longer than 0s".into()));
+            }
         }
         if !self.model.threshold.is_finite() {
             return Err(invalid(
@@ -894,6 +975,44 @@ mod tests {
             .to_string();
         assert!(err.contains("binz"), "{err}");
         assert!(err.contains("line 3"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn late_labels_have_defaults_and_their_id_is_never_scored() -> TestResult {
+        let base = "[model]\ntask = \"classification\"\n[columns]\nlabel = \"y\"\n";
+        let c = parse(&format!("{base}[labels]\nid = \"request_id\"\n"))?;
+        let labels = c.labels.as_ref().ok_or("labels")?;
+        assert_eq!(labels.ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(labels.max_pending, 1_000_000);
+        assert!(c.columns.unscored().any(|name| name == "request_id"));
+        let c = parse(&format!(
+            "{base}[labels]\nid = \"rid\"\nttl = \"30m\"\nmax_pending = 5\n"
+        ))?;
+        let labels = c.labels.ok_or("labels")?;
+        assert_eq!(
+            (labels.ttl, labels.max_pending),
+            (Duration::from_secs(1800), 5)
+        );
+        for (text, key) in [
+            ("[labels]\nid = \"rid\"\n", "labels.id"),
+            (
+                &format!("{base}[labels]\nid = \"y\"\n") as &str,
+                "labels.id",
+            ),
+            (
+                &format!("{base}[labels]\nid = \"rid\"\nmax_pending = 0\n"),
+                "labels.max_pending",
+            ),
+            (
+                &format!("{base}[labels]\nid = \"rid\"\nttl = \"0s\"\n"),
+                "labels.ttl",
+            ),
+            (&format!("{base}[labels]\nttl = \"1d\"\n"), "id"),
+        ] {
+            let err = parse(text).err().ok_or("expected an error")?.to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
         Ok(())
     }
 

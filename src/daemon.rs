@@ -30,8 +30,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::concept;
 use crate::config::{CliOverrides, Config, ConfigError};
-use crate::data::{remap, ColumnPlan};
+use crate::data::ColumnPlan;
 use crate::drift;
+use crate::labels::{self, JoinCounts, LabelJoin};
 use crate::metrics::Metrics;
 use crate::quality;
 use crate::reference::{ReferenceError, ReferenceProfile};
@@ -96,12 +97,13 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
     let profile = load_reference(config.clone(), options.config_path.clone()).await?;
     let plan = Arc::new(profile.plan.clone());
     let _ = links.plan_tx.send(plan.clone());
-    let restored = open_store(&config, plan).await?;
+    let restored = open_store(&config, &profile, plan).await?;
     let mut core = Core {
         config,
         options,
         profile: Arc::new(profile),
         window: restored.window,
+        join: restored.join,
         store: restored.store,
         metrics,
         app: app.clone(),
@@ -111,9 +113,10 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
     };
     if restored.replayed > 0 {
         // Fold the replayed entries into a snapshot now, so the journal starts empty.
-        core.store.snapshot(&core.window).await;
+        core.store.snapshot(&core.window, &core.join).await;
     }
     core.publish_setup();
+    core.record_join(&JoinCounts::default());
     core.evaluate();
     app.ready.store(true, Ordering::Release);
     let mut source_tasks = start_sources(&core, &links, &app);
@@ -250,15 +253,34 @@ async fn load_reference(
     Ok(profile)
 }
 
-/// Opens the store (restoring the window and replaying the journal), on the
-/// blocking pool.
-async fn open_store(config: &Config, plan: Arc<ColumnPlan>) -> Result<Restored, DaemonError> {
-    let window = Window::new(config.window.size, config.window.duration, plan);
+/// Opens the store (restoring the window and the label join, and replaying the
+/// journal), on the blocking pool.
+async fn open_store(
+    config: &Config,
+    profile: &ReferenceProfile,
+    plan: Arc<ColumnPlan>,
+) -> Result<Restored, DaemonError> {
+    let window = Window::new(config.window.size, config.window.duration, plan.clone());
+    let join = new_join(config, profile, plan);
     let paths = StorePaths::new(&config.state.file());
-    tokio::task::spawn_blocking(move || Store::open(paths, window))
+    tokio::task::spawn_blocking(move || Store::open(paths, window, join))
         .await
         .map_err(|e| DaemonError::Task(format!("opening the state files failed: {e}")))?
         .map_err(DaemonError::from)
+}
+
+/// The late-label join `config` asks for (off without `[labels]` or without a
+/// quality spec in the profile).
+fn new_join(config: &Config, profile: &ReferenceProfile, plan: Arc<ColumnPlan>) -> LabelJoin {
+    let prediction = profile.quality.as_ref().map(|q| q.prediction_name.as_str());
+    LabelJoin::new(
+        config.labels.as_ref(),
+        config.columns.label.as_deref(),
+        prediction,
+        plan,
+        config.window.size,
+        config.window.duration,
+    )
 }
 
 /// Starts every configured source from the store's checkpoints.
@@ -282,6 +304,8 @@ struct Core {
     options: ServeOptions,
     profile: Arc<ReferenceProfile>,
     window: Window,
+    /// Predictions waiting for late labels, and the rows joined to theirs.
+    join: LabelJoin,
     store: Store,
     metrics: Arc<Metrics>,
     app: Arc<AppState>,
@@ -308,16 +332,18 @@ impl Core {
             tokio::select! {
                 Some(event) = events.recv() => self.handle(event).await,
                 _ = tick.tick() => {
-                    if self.window.evict_expired(SystemTime::now()) {
+                    let now = SystemTime::now();
+                    if self.window.evict_expired(now) {
                         self.needs_evaluation = true;
                     }
+                    self.expire_labels(now);
                     if self.needs_evaluation {
                         self.evaluate();
                     }
                 }
                 _ = snapshot.tick() => {
                     if self.store.has_unsaved() {
-                        self.store.snapshot(&self.window).await;
+                        self.store.snapshot(&self.window, &self.join).await;
                     }
                 }
                 _ = signals.hup.recv() => self.reload().await,
@@ -351,7 +377,7 @@ impl Core {
         while let Ok(event) = events.try_recv() {
             self.handle(event).await;
         }
-        self.store.snapshot(&self.window).await;
+        self.store.snapshot(&self.window, &self.join).await;
         tracing::info!(window_rows = self.window.rows(), state = %self.store.state_path().display(), "state saved; bye");
     }
 
@@ -373,7 +399,7 @@ impl Core {
                         self.store
                             .append(&source, SystemTime::now(), &plan, &[], Some(update));
                     if due {
-                        self.store.snapshot(&self.window).await;
+                        self.store.snapshot(&self.window, &self.join).await;
                     }
                 }
                 if let Some(ack) = ack {
@@ -387,14 +413,18 @@ impl Core {
     async fn apply(&mut self, delivery: Delivery) {
         let started = Instant::now();
         let now = SystemTime::now();
+        let mut joined = JoinCounts::default();
         for batch in &delivery.batches {
-            self.window.push(batch, &delivery.plan, now);
-            let columns = remap(&batch.columns, &delivery.plan, self.window.plan());
-            let counts = sample::out_of_range_per_row(&self.profile, &columns, batch.rows);
+            let absorbed =
+                labels::absorb(&mut self.window, &mut self.join, batch, &delivery.plan, now);
+            let rows = &absorbed.rows;
+            let counts = sample::out_of_range_per_row(&self.profile, &rows.columns, rows.rows);
             self.metrics
                 .record_row_out_of_range(&self.config.model.name, &counts);
-            self.record_serving(&columns);
+            self.record_serving(&rows.columns);
+            joined.add(&absorbed.counts);
         }
+        self.record_join(&joined);
         let snapshot_due = self.store.append(
             &delivery.source,
             now,
@@ -403,7 +433,7 @@ impl Core {
             delivery.checkpoint,
         );
         if snapshot_due {
-            self.store.snapshot(&self.window).await;
+            self.store.snapshot(&self.window, &self.join).await;
         }
         let summary = &delivery.summary;
         let seconds = delivery.parse_seconds + started.elapsed().as_secs_f64();
@@ -428,6 +458,28 @@ impl Core {
         self.needs_evaluation = true;
         if let Some(ack) = delivery.ack {
             let _ = ack.send(());
+        }
+    }
+
+    /// Expires predictions that waited too long for their label, and joined
+    /// rows older than the window's duration.
+    fn expire_labels(&mut self, now: SystemTime) {
+        if !self.join.enabled() {
+            return;
+        }
+        let joined_rows = self.join.joined_rows();
+        let counts = self.join.expire(now);
+        if counts.expired > 0 || self.join.joined_rows() != joined_rows {
+            self.needs_evaluation = true;
+        }
+        self.record_join(&counts);
+    }
+
+    /// Counts what the label join did, and its pending predictions.
+    fn record_join(&self, counts: &JoinCounts) {
+        if self.join.enabled() {
+            self.metrics
+                .record_labels(&self.config.model.name, counts, self.join.pending());
         }
     }
 
@@ -460,7 +512,13 @@ impl Core {
             &self.config.drift.scoring,
         );
         if let Some(spec) = &self.profile.quality {
-            let parts: Vec<_> = self.window.parts().map(|(_, batch)| batch).collect();
+            // Rows labelled in the row, then rows joined to a late label.
+            let parts: Vec<_> = self
+                .window
+                .parts()
+                .chain(self.join.joined_parts())
+                .map(|(_, batch)| batch)
+                .collect();
             report.quality = Some(quality::evaluate(spec, &parts));
             if let Some(reference) = &self.profile.concept {
                 report.concept = Some(concept::evaluate(spec, reference, &parts));
@@ -522,6 +580,16 @@ impl Core {
                 Ok(profile) => {
                     let plan = Arc::new(profile.plan.clone());
                     self.window.replan(plan.clone());
+                    // The join's columns may have changed: a new join, with the
+                    // pending predictions and joined rows it can keep.
+                    let mut join = new_join(&new, &profile, plan.clone());
+                    for (arrived, part) in self.join.pending_parts() {
+                        join.restore_pending(&part, self.join.plan(), arrived);
+                    }
+                    for (arrived, part) in self.join.joined_parts() {
+                        join.restore_joined(&part, self.join.plan(), arrived);
+                    }
+                    self.join = join;
                     let _ = self.plan_tx.send(plan);
                     self.profile = Arc::new(profile);
                 }
@@ -532,6 +600,8 @@ impl Core {
             }
         }
         self.window.set_limits(new.window.size, new.window.duration);
+        self.join
+            .set_limits(new.window.size, new.window.duration, new.labels.as_ref());
         new.sources = std::mem::take(&mut self.config.sources);
         new.server = self.config.server.clone();
         new.state = self.config.state.clone();

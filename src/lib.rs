@@ -43,6 +43,7 @@ pub mod daemon;
 pub mod data;
 pub mod drift;
 pub mod healthcheck;
+pub mod labels;
 pub mod logging;
 pub mod metrics;
 pub mod quality;

@@ -435,7 +435,7 @@ impl ReferenceProfile {
             reference_quality = (report.labelled_rows > 0).then_some(report);
         }
 
-        // Current data also carries the event-time, latency and error columns, when
+        // Current data also carries the event-time, latency, error and id columns, when
         // named (the reference's own are never read).
         let mut plan = match &rules.timestamp {
             Some(name) => plan.with_time_column(name),
@@ -445,6 +445,9 @@ impl ReferenceProfile {
             plan = plan.with_extra_column(name, Kind::Numeric);
         }
         if let Some(name) = &rules.error {
+            plan = plan.with_extra_column(name, Kind::Categorical);
+        }
+        if let Some(name) = &rules.join_id {
             plan = plan.with_extra_column(name, Kind::Categorical);
         }
         let mut profile = Self::from_batches(path, sha256, &resolved, plan, &batches, settings);

@@ -72,7 +72,7 @@ impl Chunk {
                 .iter()
                 .map(|c| {
                     c.as_ref()
-                        .map(|c| filter_rows(&c.slice(start, rows - start), &keep))
+                        .map(|c| c.slice(start, rows - start).filter(&keep))
                 })
                 .collect();
             let times: Vec<f64> = times[start..]
@@ -91,26 +91,6 @@ impl Chunk {
                 .fold(f64::INFINITY, f64::min);
         }
         live - kept
-    }
-}
-
-/// The rows of `column` where `keep` is true. (Written out rather than with
-/// `arrow::compute::filter` because that returns a `Result` and a type-erased
-/// array, and this cannot fail.)
-fn filter_rows(column: &ColumnArray, keep: &[bool]) -> ColumnArray {
-    match column {
-        ColumnArray::Numeric(a) => ColumnArray::Numeric(
-            a.iter()
-                .zip(keep)
-                .filter_map(|(v, &k)| k.then_some(v))
-                .collect(),
-        ),
-        ColumnArray::Categorical(a) => ColumnArray::Categorical(
-            a.iter()
-                .zip(keep)
-                .filter_map(|(v, &k)| k.then_some(v))
-                .collect(),
-        ),
     }
 }
 

@@ -43,6 +43,24 @@ impl ColumnArray {
         }
     }
 
+    /// The rows whose `keep` entry is true, in order (a copy).
+    pub fn filter(&self, keep: &[bool]) -> ColumnArray {
+        match self {
+            ColumnArray::Numeric(a) => ColumnArray::Numeric(
+                a.iter()
+                    .zip(keep)
+                    .filter_map(|(v, &k)| k.then_some(v))
+                    .collect(),
+            ),
+            ColumnArray::Categorical(a) => ColumnArray::Categorical(
+                a.iter()
+                    .zip(keep)
+                    .filter_map(|(v, &k)| k.then_some(v))
+                    .collect(),
+            ),
+        }
+    }
+
     /// The values as a type-erased Arrow array (shared, not copied).
     pub fn to_array_ref(&self) -> ArrayRef {
         match self {
@@ -81,6 +99,20 @@ impl Batch {
                 .columns
                 .iter()
                 .map(|c| c.as_ref().map(|c| c.slice(offset, len)))
+                .collect(),
+            rejects: Rejects::default(),
+        }
+    }
+
+    /// The rows whose `keep` entry is true (`keep` has one entry a row), in
+    /// order; rejections are not carried over.
+    pub fn filter(&self, keep: &[bool]) -> Batch {
+        Batch {
+            rows: keep.iter().take(self.rows).filter(|&&k| k).count(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| c.as_ref().map(|c| c.filter(keep)))
                 .collect(),
             rejects: Rejects::default(),
         }

@@ -7,6 +7,7 @@
 //! scored (too few rows, all values missing) loses its score series instead of
 //! keeping a stale value.
 
+mod labels;
 mod quality;
 
 use std::sync::Mutex;
@@ -20,6 +21,7 @@ use crate::concept::Calibration;
 use crate::config::Thresholds;
 use crate::data::{RejectReason, Rejects};
 use crate::drift::DriftReport;
+use crate::labels::JoinCounts;
 use crate::reference::ReferenceProfile;
 
 /// Version and revision of this build.
@@ -61,6 +63,7 @@ pub struct Metrics {
     latency: HistogramVec,
     prediction_errors: IntCounterVec,
     quality: quality::QualityGauges,
+    labels: labels::LabelSeries,
     evaluation_seconds: Histogram,
     _build_info: IntGaugeVec,
 }
@@ -176,6 +179,7 @@ impl Metrics {
             latency,
             prediction_errors: counter(&r, "drift_prediction_errors_total", "Rows the model server flagged as failed predictions (columns.error).", &["model"])?,
             quality: quality::QualityGauges::register(&r)?,
+            labels: labels::LabelSeries::register(&r)?,
             evaluation_seconds,
             _build_info: build_info,
             registry: r,
@@ -372,6 +376,12 @@ impl Metrics {
                 .with_label_values(&[model])
                 .inc_by(errors);
         }
+    }
+
+    /// Counts what the late-label join did and sets its pending gauge (zero
+    /// counts make the series visible).
+    pub fn record_labels(&self, model: &str, counts: &JoinCounts, pending: usize) {
+        self.labels.record(model, counts, pending);
     }
 
     /// Makes a source's counters visible at zero before its first batch.

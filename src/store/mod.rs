@@ -2,7 +2,8 @@
 //! crash (`SIGKILL`, an OOM kill) loses neither rows nor input positions.
 //!
 //! Three files beside each other, named after the state file:
-//! - `<state>.window.arrow`, the [`snapshot`]: the window's rows with the
+//! - `<state>.window.arrow`, the [`snapshot`]: the window's rows (and the
+//!   late-label join's pending predictions and joined rows) with the
 //!   checkpoints in its metadata, written atomically every
 //!   `state.snapshot_interval` and at shutdown;
 //! - `<state>.journal`, the [`journal`]: every delivery appended before it is
@@ -31,6 +32,7 @@ pub use journal::{Journal, JournalError};
 pub use snapshot::SnapshotError;
 
 use crate::data::{Batch, ColumnPlan};
+use crate::labels::{self, LabelJoin};
 use crate::window::Window;
 
 /// A journal larger than this asks for a snapshot at once (between the
@@ -90,6 +92,8 @@ pub struct Store {
 pub struct Restored {
     /// The window of the last run's end.
     pub window: Window,
+    /// The late-label join of the last run's end.
+    pub join: LabelJoin,
     /// The store, open for appending.
     pub store: Store,
     /// Journal entries replayed on top of the snapshot (a snapshot is due when
@@ -98,10 +102,14 @@ pub struct Restored {
 }
 
 impl Store {
-    /// Restores `window` (empty, with the plan and limits to use) from the
-    /// snapshot, replays the journal on top, and opens the journal for
+    /// Restores `window` and `join` (empty, with the plan and limits to use)
+    /// from the snapshot, replays the journal on top, and opens the journal for
     /// appending. Blocking: the daemon runs it on the blocking pool.
-    pub fn open(paths: StorePaths, mut window: Window) -> Result<Restored, StoreError> {
+    pub fn open(
+        paths: StorePaths,
+        mut window: Window,
+        mut join: LabelJoin,
+    ) -> Result<Restored, StoreError> {
         let plan = window.plan().clone();
         let saved = match snapshot::read(&paths.window, &plan) {
             Ok(saved) => saved,
@@ -114,6 +122,12 @@ impl Store {
         if let Some(saved) = saved {
             for (arrived, part) in &saved.parts {
                 window.push(part, &plan, *arrived);
+            }
+            for (arrived, part) in &saved.pending {
+                join.restore_pending(part, &plan, *arrived);
+            }
+            for (arrived, part) in &saved.joined {
+                join.restore_joined(part, &plan, *arrived);
             }
             if saved.rows() > 0 {
                 tracing::info!(
@@ -147,7 +161,7 @@ impl Store {
         let replayed = replay.entries.len();
         for entry in replay.entries {
             for batch in &entry.batches {
-                window.push(batch, &plan, entry.arrived);
+                labels::absorb(&mut window, &mut join, batch, &plan, entry.arrived);
             }
             if let Some(update) = entry.checkpoint {
                 checkpoints.apply(&entry.source, update);
@@ -165,6 +179,7 @@ impl Store {
         let journal = Journal::open(&paths.journal, replay.valid_len, last_seq)?;
         Ok(Restored {
             window,
+            join,
             store: Store {
                 paths,
                 journal,
@@ -231,7 +246,7 @@ impl Store {
     /// and the state file, on the blocking pool; then empties the journal, whose
     /// entries the snapshot now holds. Failures are logged: the journal keeps the
     /// rows until the next snapshot.
-    pub async fn snapshot(&mut self, window: &Window) {
+    pub async fn snapshot(&mut self, window: &Window, join: &LabelJoin) {
         let mut metadata = HashMap::new();
         match serde_json::to_string(&self.checkpoints) {
             Ok(json) => {
@@ -241,9 +256,10 @@ impl Store {
         }
         // A window clone shares its Arrow arrays: cheap next to the write.
         let (window, checkpoints) = (Arc::new(window.clone()), self.checkpoints.clone());
+        let join = Arc::new(join.clone());
         let paths = self.paths.clone();
         let written = tokio::task::spawn_blocking(move || {
-            let window = snapshot::write(&paths.window, &window, metadata);
+            let window = snapshot::write(&paths.window, &window, &join, metadata);
             // The state file: a readable copy, and the fallback when the window
             // file is gone.
             let state = checkpoints.save(&paths.state);
@@ -314,7 +330,11 @@ mod tests {
     }
 
     fn open(paths: &StorePaths) -> Result<Restored, StoreError> {
-        Store::open(paths.clone(), Window::new(100, None, plan()))
+        Store::open(
+            paths.clone(),
+            Window::new(100, None, plan()),
+            LabelJoin::disabled(plan()),
+        )
     }
 
     #[tokio::test]
@@ -327,6 +347,7 @@ mod tests {
             mut window,
             mut store,
             replayed,
+            ..
         } = open(&paths)?;
         assert_eq!((window.rows(), replayed), (0, 0));
         let t = UNIX_EPOCH + Duration::from_secs(1_000);
@@ -353,7 +374,7 @@ mod tests {
         );
         // A snapshot folds the journal in: the next start replays nothing.
         let mut store = back.store;
-        store.snapshot(&back.window).await;
+        store.snapshot(&back.window, &back.join).await;
         assert!(!store.has_unsaved());
         assert_eq!(std::fs::metadata(&paths.journal)?.len(), 0);
         let state: Checkpoints = serde_json::from_slice(&std::fs::read(&paths.state)?)?;
@@ -363,6 +384,49 @@ mod tests {
         assert_eq!(again.replayed, 0);
         assert_eq!(live_x(&again.window)?, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
         assert_eq!(again.store.checkpoints(), &state);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn pending_predictions_and_joined_labels_survive_a_crash_and_a_snapshot() -> TestResult {
+        use crate::labels::test_support as l;
+        let dir = tempfile::tempdir()?;
+        let paths = StorePaths::new(&dir.path().join("state.json"));
+        let labels = l::config(3600, 100);
+        let open = || {
+            let window = Window::new(100, None, l::plan());
+            Store::open(paths.clone(), window, l::join(&labels, 100))
+        };
+        let Restored {
+            mut window,
+            mut join,
+            mut store,
+            ..
+        } = open()?;
+        let p = l::plan();
+        let deliveries = [
+            vec![l::prediction(1.0, 0.9, "a"), l::prediction(2.0, 0.2, "b")],
+            vec![l::label("b", "0"), l::prediction(3.0, 0.7, "c")],
+        ];
+        for (i, rows) in deliveries.iter().enumerate() {
+            let b = l::batch(rows);
+            labels::absorb(&mut window, &mut join, &b, &p, l::at(i as u64));
+            store.append("http", l::at(i as u64), &p, &[b], None);
+        }
+        let expect = |join: &LabelJoin| (join.pending(), l::joined(join));
+        let before = expect(&join);
+        assert_eq!(before, (2, vec![(0.2, "0".to_string())]));
+        // A crash: the journal rebuilds the join.
+        drop(store);
+        let back = open()?;
+        assert_eq!((back.replayed, expect(&back.join)), (2, before.clone()));
+        assert_eq!(live_x(&back.window)?, vec![1.0, 2.0, 3.0]);
+        // A snapshot holds it, with an empty journal.
+        let mut store = back.store;
+        store.snapshot(&back.window, &back.join).await;
+        drop(store);
+        let again = open()?;
+        assert_eq!((again.replayed, expect(&again.join)), (0, before));
         Ok(())
     }
 
