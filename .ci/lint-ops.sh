@@ -81,6 +81,8 @@ KNOWN = {
     "drift_concept_rows_since_detection", "drift_concept_statistic",
     "drift_concept_calibration_gap", "drift_concept_bin_target",
     "drift_prediction_errors_total",
+    "drift_labels_matched_total", "drift_labels_expired_total", "drift_labels_evicted_total",
+    "drift_labels_unmatched_total", "drift_labels_pending",
     "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
     "process_start_time_seconds",
 }

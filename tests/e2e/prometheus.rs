@@ -196,10 +196,11 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 
 /// The exporter Prometheus scrapes: the e2e config with the HTTP source.
 /// The sample reference with its label, latency and error columns, as the
-/// default config has them, so that every quality, concept-drift and serving
-/// panel has data.
+/// default config has them, and late labels joined by `request_id`, so that
+/// every quality, concept-drift, label-join and serving panel has data.
 fn exporter_config(dir: &Path) -> PathBuf {
-    let columns = "[columns]\nlabel = \"is_fraud\"\nlatency = \"latency_ms\"\nerror = \"error\"\n";
+    let columns = "[columns]\nlabel = \"is_fraud\"\nlatency = \"latency_ms\"\nerror = \"error\"\n\
+                   [labels]\nid = \"request_id\"\n";
     let config = base_config(dir, "[[sources]]\ntype = \"http\"\n", columns);
     let body = std::fs::read_to_string(&config).unwrap().replace(
         "version = \"v1\"\n",
