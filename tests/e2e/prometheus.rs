@@ -485,3 +485,83 @@ fn metric_names_are_told_from_labels() {
         .collect();
     assert_eq!(names, want);
 }
+
+/// The clean sample batch (CSV) as it is, and the same rows with the label
+/// flipped where the prediction is below 0.3: the inputs do not move, what
+/// they mean does.
+fn clean_and_flipped() -> (String, String) {
+    let clean = std::fs::read_to_string(sample("batch-0002-clean.csv")).unwrap();
+    let mut lines = clean.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (prediction, label) = (at("prediction"), at("is_fraud"));
+    let mut flipped = header.join(",") + "\n";
+    for line in lines {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        if cells[prediction].parse::<f64>().unwrap() < 0.3 {
+            cells[label] = if cells[label] == "1" { "0" } else { "1" }.to_string();
+        }
+        flipped += &(cells.join(",") + "\n");
+    }
+    (clean, flipped)
+}
+
+#[test]
+fn pure_concept_drift_raises_its_signals_and_alerts_and_calm_data_does_not() {
+    let (clean, flipped) = clean_and_flipped();
+    let run = |second: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = Daemon::start(&exporter_config(dir.path()));
+        for body in [&clean, second] {
+            assert_eq!(daemon.ingest("text/csv", body.as_bytes()).status, 200);
+        }
+        wait_for_rows(&daemon, 3000.0);
+        let labelled = wait_until(Duration::from_secs(10), || {
+            daemon
+                .scrape()
+                .value("drift_quality_labelled_rows", &[("dataset", "window")])
+                == Some(3000.0)
+        });
+        assert!(labelled);
+        (dir, daemon)
+    };
+    let signals = |daemon: &Daemon| {
+        let scrape = daemon.scrape();
+        (
+            scrape.value("drift_concept_calibration_gap", &[]).unwrap(),
+            scrape
+                .value("drift_concept_drift_detected", &[("detector", "adwin")])
+                .unwrap(),
+            scrape.value("drift_dataset_detected", &[]).unwrap(),
+        )
+    };
+    // The same rows twice: no signal.
+    let (_calm_dir, calm) = run(&clean);
+    let (gap, adwin, dataset) = signals(&calm);
+    assert!(gap < 0.2, "calibration gap {gap} on unchanged data");
+    assert_eq!((adwin, dataset), (0.0, 0.0));
+    calm.stop();
+    // The same inputs with flipped labels: both signals, no input drift.
+    let (dir, drifted) = run(&flipped);
+    let (gap, adwin, dataset) = signals(&drifted);
+    assert!(gap > 0.2, "calibration gap {gap}");
+    assert_eq!((adwin, dataset), (1.0, 0.0));
+    // A real Prometheus with the shipped rules: both concept-drift alerts go
+    // pending (or fire), and no input-drift alert does.
+    let prometheus = Prometheus::start(dir.path(), &drifted.address);
+    let active = |name: &str| {
+        prometheus.api("/api/v1/alerts")["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["labels"]["alertname"] == name)
+    };
+    let raised = wait_until(Duration::from_secs(60), || {
+        active("CalibrationDrift") && active("ConceptDrift")
+    });
+    assert!(raised, "{}", prometheus.api("/api/v1/alerts"));
+    for quiet in ["FeatureDrift", "DatasetDrift", "PredictionDrift"] {
+        assert!(!active(quiet), "{quiet} with unchanged inputs");
+    }
+    drifted.stop();
+}
