@@ -12,15 +12,16 @@
 
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use arrow::array::{Float64Array, StringArray};
 use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 
-use drift_exporter::config::{ProfileSettings, ScoringSettings};
+use drift_exporter::config::{LabelsConfig, ProfileSettings, ScoringSettings};
 use drift_exporter::data::{Batch, ColumnArray, ColumnPlan, Kind, Rejects};
 use drift_exporter::drift;
+use drift_exporter::labels::{self, LabelJoin};
 use drift_exporter::reference::{
     ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile, ResolvedColumn,
 };
@@ -311,6 +312,76 @@ fn window_push_1e3_rows_x8(bencher: Bencher) {
     bencher
         .counter(ItemsCount::new(PUSH_ROWS))
         .bench_local(|| window.push(black_box(&batch), &plan, now));
+}
+
+/// The late-label join, per round: 1,000 prediction rows with an id go through
+/// the join into a full window and wait, then their 1,000 label rows join them
+/// (the joined window full too). Compare with `window_push_1e3_rows_x8`.
+#[divan::bench(sample_count = 100)]
+fn label_join_1e3_predictions_then_labels(bencher: Bencher) {
+    let base = window_plan();
+    let plan = Arc::new(
+        base.clone()
+            .with_extra_column("label", Kind::Categorical)
+            .with_extra_column("id", Kind::Categorical),
+    );
+    let prediction = base
+        .iter()
+        .find(|(_, kind)| *kind == Kind::Numeric)
+        .map(|(name, _)| name.to_string())
+        .expect("a numeric column");
+    let config = LabelsConfig {
+        id: "id".into(),
+        ttl: Duration::from_secs(3600),
+        max_pending: 1_000_000,
+    };
+    let mut window = Window::new(CURRENT_ROWS, None, plan.clone());
+    let mut join = LabelJoin::new(
+        Some(&config),
+        Some("label"),
+        Some(&prediction),
+        plan.clone(),
+        CURRENT_ROWS,
+        None,
+    );
+    let now = SystemTime::now();
+    let mut round = 0u64;
+    let mut rounds = move || {
+        round += 1;
+        let ids: StringArray = (0..PUSH_ROWS)
+            .map(|i| Some(format!("r{round}-{i}")))
+            .collect();
+        let mut predictions = window_batch(PUSH_ROWS, 0x5EED_3000 + round);
+        predictions.columns.push(None);
+        predictions
+            .columns
+            .push(Some(ColumnArray::Categorical(ids.clone())));
+        let labels_column: StringArray = (0..PUSH_ROWS)
+            .map(|i| Some(if i % 7 == 0 { "1" } else { "0" }))
+            .collect();
+        let mut columns = vec![None; base.len()];
+        columns.push(Some(ColumnArray::Categorical(labels_column)));
+        columns.push(Some(ColumnArray::Categorical(ids)));
+        let labels = Batch {
+            rows: PUSH_ROWS,
+            columns,
+            rejects: Rejects::default(),
+        };
+        (predictions, labels)
+    };
+    // Fill the window and the joined rows first.
+    for _ in 0..(CURRENT_ROWS / PUSH_ROWS) {
+        let (p, l) = rounds();
+        labels::absorb(&mut window, &mut join, &p, &plan, now);
+        labels::absorb(&mut window, &mut join, &l, &plan, now);
+    }
+    bencher
+        .counter(ItemsCount::new(2 * PUSH_ROWS))
+        .with_inputs(&mut rounds)
+        .bench_local_values(|(p, l)| {
+            labels::absorb(&mut window, &mut join, black_box(&p), &plan, now);
+            labels::absorb(&mut window, &mut join, black_box(&l), &plan, now)
+        });
 }
 
 /// Appending a 1,000-row batch (8 columns) to the journal, as the daemon does for

@@ -1,5 +1,5 @@
-//! The command line (SPEC.md section 1): `serve` (the default), `check`,
-//! `validate-config` and `healthcheck`, with the `--web.*` and `--log.*` flags a
+//! The command line (SPEC.md sections 1 and 7): `serve` (the default), `check`,
+//! `validate-config`, `healthcheck` and `profile` (`merge`, `show`), with the `--web.*` and `--log.*` flags a
 //! Prometheus user expects.
 
 use std::path::PathBuf;
@@ -37,6 +37,9 @@ pub enum Command {
     ValidateConfig(ValidateArgs),
     /// Ask a running daemon's /healthz (for container health checks); exit 0 if healthy.
     Healthcheck(HealthcheckArgs),
+    /// Profile a Parquet reference into one small file that every command takes in
+    /// its place (`profile merge`, `profile show`).
+    Profile(ProfileArgs),
 }
 
 /// Log output format.
@@ -112,6 +115,58 @@ pub struct CheckArgs {
     pub log: LogArgs,
 }
 
+/// `profile` flags (or a `merge` / `show` subcommand).
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ProfileArgs {
+    /// `merge` or `show`; without one, profile `--reference` into `--out`.
+    #[command(subcommand)]
+    pub action: Option<ProfileAction>,
+    /// The reference Parquet file (default: the config's [reference] path).
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// Where to write the profile.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A TOML config for [columns] and [model] (which columns, their kinds, the label
+    /// kept for quality); default: every numeric and categorical column.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `profile` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ProfileAction {
+    /// Merge the profiles of disjoint shards of one reference into the profile of the whole.
+    Merge(MergeArgs),
+    /// Print what a profile holds.
+    Show(ShowArgs),
+}
+
+/// `profile merge` flags.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Where to write the merged profile.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The shard profiles, in the order of the shards.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// `profile show` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The profile file.
+    pub path: PathBuf,
+    /// Output format: a summary, or the header as JSON.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+}
+
 /// `validate-config` flags.
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
@@ -159,6 +214,59 @@ mod tests {
         assert_eq!(cli.serve.listen_address.as_deref(), Some("127.0.0.1:1"));
         assert_eq!(cli.serve.log.format, LogFormat::Json);
         assert_eq!(cli.serve.config, PathBuf::from(DEFAULT_CONFIG));
+        Ok(())
+    }
+
+    #[test]
+    fn profile_takes_its_flags_and_subcommands() -> TestResult {
+        let cli = Cli::try_parse_from([
+            "drift-exporter",
+            "profile",
+            "--reference",
+            "r.parquet",
+            "--out",
+            "r.profile",
+        ])?;
+        let Some(Command::Profile(args)) = cli.command else {
+            panic!("profile expected")
+        };
+        assert_eq!(args.out, Some(PathBuf::from("r.profile")));
+        assert!(args.action.is_none());
+        let cli = Cli::try_parse_from([
+            "drift-exporter",
+            "profile",
+            "merge",
+            "--out",
+            "all.profile",
+            "a.profile",
+            "b.profile",
+        ])?;
+        let Some(Command::Profile(ProfileArgs {
+            action: Some(ProfileAction::Merge(merge)),
+            ..
+        })) = cli.command
+        else {
+            panic!("profile merge expected")
+        };
+        assert_eq!(merge.inputs.len(), 2);
+        let cli = Cli::try_parse_from([
+            "drift-exporter",
+            "profile",
+            "show",
+            "a.profile",
+            "--format",
+            "json",
+        ])?;
+        assert!(matches!(
+            cli.command,
+            Some(Command::Profile(ProfileArgs {
+                action: Some(ProfileAction::Show(ShowArgs {
+                    format: CheckFormat::Json,
+                    ..
+                })),
+                ..
+            }))
+        ));
         Ok(())
     }
 

@@ -17,7 +17,9 @@
 //! 5. With labels, [`quality`] scores the model (accuracy, F1, ROC-AUC, MAE, R^2...)
 //!    on the labelled rows, the reference's and the current ones, and [`concept`]
 //!    looks for concept drift in them (change detectors, calibration by bin).
-//! 6. [`check`] prints the [`drift::DriftReport`] of one file.
+//! 6. [`check`] prints the [`drift::DriftReport`] of one file; [`profile`] writes
+//!    a reference's raw material to a profile file
+//!    ([`reference::profile_file`]) that every command takes in its place.
 //!
 //! The daemon (`serve`), one room a responsibility; a row's path:
 //!
@@ -46,6 +48,7 @@ pub mod healthcheck;
 pub mod labels;
 pub mod logging;
 pub mod metrics;
+pub mod profile;
 pub mod quality;
 pub mod reference;
 pub mod sample;

@@ -9,12 +9,13 @@ use anyhow::Context;
 use clap::Parser;
 
 use drift_exporter::cli::{
-    CheckArgs, CheckFormat, Cli, Command, HealthcheckArgs, ServeArgs, ValidateArgs,
+    CheckArgs, CheckFormat, Cli, Command, HealthcheckArgs, ProfileAction, ProfileArgs, ServeArgs,
+    ValidateArgs,
 };
 use drift_exporter::config::{CliOverrides, Config};
 use drift_exporter::daemon::{self, ServeOptions};
 use drift_exporter::reference::ReferenceProfile;
-use drift_exporter::{check, healthcheck, logging};
+use drift_exporter::{check, healthcheck, logging, profile};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         Some(Command::ValidateConfig(args)) => validate(args),
         Some(Command::Healthcheck(args)) => health(args),
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Profile(args)) => run_profile(args),
         None => serve(cli.serve),
     };
     match result {
@@ -76,6 +78,53 @@ fn health(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
+    logging::init(&args.log);
+    match args.action {
+        Some(ProfileAction::Merge(merge)) => {
+            let merged = profile::merge(&merge.inputs, &merge.out)?;
+            eprintln!(
+                "{}: {} profiles merged, {} rows, {} columns",
+                merge.out.display(),
+                merge.inputs.len(),
+                merged.header.rows,
+                merged.header.columns.len()
+            );
+        }
+        Some(ProfileAction::Show(show)) => {
+            let file = drift_exporter::reference::profile_file::read(&show.path)?;
+            match show.format {
+                CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&file.header)?),
+                CheckFormat::Table => print!("{}", profile::render(&show.path, &file)),
+            }
+        }
+        None => {
+            let config = check::load_config(args.config.as_deref())?;
+            let reference = args
+                .reference
+                .or_else(|| config.reference.path.clone())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no reference: pass --reference or a --config with [reference] path"
+                    )
+                })?;
+            let out = args
+                .out
+                .ok_or_else(|| anyhow::anyhow!("no output: pass --out PATH for the profile"))?;
+            let built = profile::build(&reference, &config, &out)?;
+            let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+            eprintln!(
+                "{}: {} rows, {} columns, {} bytes",
+                out.display(),
+                built.header.rows,
+                built.header.columns.len(),
+                bytes
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {

@@ -229,6 +229,7 @@ mod tests {
         let profile = ReferenceProfile {
             path: "r.parquet".into(),
             sha256: String::new(),
+            format: crate::reference::ReferenceFormat::Parquet,
             rows: 3,
             columns: vec![
                 numeric("x", vec![0.0, 1.0, 2.0]),

@@ -13,7 +13,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use super::{ColumnPlan, Kind, Rejects};
 
 /// One normalised column of a batch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ColumnArray {
     /// Numbers as f64; nulls are missing values, non-finite values are rejected ones.
     Numeric(Float64Array),

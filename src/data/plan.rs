@@ -8,7 +8,7 @@ use std::fmt;
 use arrow::datatypes::DataType;
 
 /// How a column is scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Real-valued: quantile bins, PSI, KL, KS, out-of-range share.

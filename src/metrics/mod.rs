@@ -165,7 +165,7 @@ impl Metrics {
             dataset_detected: gauge(&r, "drift_dataset_detected", "1 if the drifted ratio reached its threshold, else 0.", &["model"])?,
             window_size: gauge(&r, "drift_window_size_rows", "Configured window size: the most recent rows compared with the reference.", &["model"])?,
             reference_rows: gauge(&r, "drift_reference_rows", "Rows in the reference (training) data.", &["model"])?,
-            reference_info: gauge(&r, "drift_reference_info", "The reference file and its SHA-256; always 1.", &["model", "path", "sha256"])?,
+            reference_info: gauge(&r, "drift_reference_info", "The reference file, the SHA-256 of its Parquet, and whether it is the Parquet or a profile of it (mode exact); always 1.", &["model", "path", "sha256", "format", "mode"])?,
             model_info: gauge(&r, "drift_model_info", "The model version from the config; always 1.", &["model", "version"])?,
             threshold: gauge(&r, "drift_threshold", "Decision threshold of each enabled test (psi and kl_divergence: drift at or above; ks_pvalue and chi2_pvalue: drift below; drifted_ratio: dataset drift at or above).", &["model", "test"])?,
             last_batch: gauge(&r, "drift_last_batch_timestamp_seconds", "Unix time of the last batch added to the window.", &["model"])?,
@@ -224,7 +224,13 @@ impl Metrics {
             g.reset();
         }
         self.reference_info
-            .with_label_values(&[model, &profile.path.display().to_string(), &profile.sha256])
+            .with_label_values(&[
+                model,
+                &profile.path.display().to_string(),
+                &profile.sha256,
+                profile.format.as_str(),
+                "exact",
+            ])
             .set(1.0);
         self.model_info
             .with_label_values(&[model, version.unwrap_or("")])

@@ -9,5 +9,6 @@ mod util;
 mod check_cli;
 mod daemon;
 mod image;
+mod profiles;
 mod prometheus;
 mod quality;

@@ -8,4 +8,5 @@ mod util;
 mod ks_pvalue_grid;
 mod labels;
 mod oracle;
+mod profiles;
 mod properties;

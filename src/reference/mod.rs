@@ -23,6 +23,8 @@ use crate::data::{self, Batch, ColumnArray, ColumnPlan, DataError, Kind};
 use crate::quality::{self, QualityReport, QualitySpec};
 use crate::stats::bins;
 
+pub mod profile_file;
+
 /// The label of the bin that takes capped and unseen categories.
 pub const OTHER_CATEGORY: &str = "__other__";
 
@@ -42,6 +44,9 @@ pub enum ReferenceError {
         /// What is wrong.
         message: String,
     },
+    /// A profile file is unreadable or damaged.
+    #[error(transparent)]
+    Profile(#[from] profile_file::ProfileFileError),
     /// The config names no reference.
     #[error("{0}: [reference] path is required")]
     NotConfigured(PathBuf),
@@ -56,7 +61,7 @@ pub enum ReferenceError {
 }
 
 /// Whether a column is a model input or a model output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DriftType {
     /// An input feature: data drift.
@@ -194,6 +199,11 @@ impl NumericProfile {
     /// Builds from finite values (any order).
     pub fn new(mut values: Vec<f64>, settings: &ProfileSettings) -> Self {
         values.sort_unstable_by(f64::total_cmp);
+        Self::from_sorted(values, settings)
+    }
+
+    /// Builds from finite values already in ascending order.
+    pub fn from_sorted(values: Vec<f64>, settings: &ProfileSettings) -> Self {
         let edges = match settings.binning {
             Binning::Quantile => bins::quantile_edges(&values, settings.bins),
             Binning::Uniform => match (values.first(), values.last()) {
@@ -324,13 +334,94 @@ impl ColumnProfile {
     }
 }
 
+/// What a reference file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferenceFormat {
+    /// The training data itself.
+    Parquet,
+    /// A profile built by `drift-exporter profile` (exact mode).
+    Profile,
+}
+
+impl ReferenceFormat {
+    /// The `format` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceFormat::Parquet => "parquet",
+            ReferenceFormat::Profile => "profile",
+        }
+    }
+}
+
+/// One reference column's raw material: what the profile of any settings
+/// (bins, binning, categories kept) is built from. Read from the Parquet once,
+/// or from a profile file ([`crate::profile`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawColumn {
+    /// Column name.
+    pub name: String,
+    /// Input or output, as resolved when it was read.
+    pub drift_type: DriftType,
+    /// Arrow type boolean (its categories are `true` and `false`).
+    pub boolean: bool,
+    /// Null values.
+    pub missing: u64,
+    /// Rejected values (NaN, Inf).
+    pub rejected: u64,
+    /// The values.
+    pub values: RawValues,
+}
+
+/// A raw column's values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawValues {
+    /// Finite values, ascending.
+    Numeric(Vec<f64>),
+    /// Every category and its count, in byte order of the text.
+    Categorical(Vec<(String, u64)>),
+}
+
+impl RawColumn {
+    /// Numeric or categorical.
+    pub fn kind(&self) -> Kind {
+        match self.values {
+            RawValues::Numeric(_) => Kind::Numeric,
+            RawValues::Categorical(_) => Kind::Categorical,
+        }
+    }
+
+    /// The column's profile for `settings`.
+    pub fn into_profile(self, settings: &ProfileSettings) -> ColumnProfile {
+        let detail = match self.values {
+            RawValues::Numeric(sorted) => {
+                ProfileDetail::Numeric(NumericProfile::from_sorted(sorted, settings))
+            }
+            RawValues::Categorical(counts) => ProfileDetail::Categorical(CategoricalProfile::new(
+                counts.into_iter().collect(),
+                settings.max_categories,
+            )),
+        };
+        ColumnProfile {
+            name: self.name,
+            drift_type: self.drift_type,
+            missing: self.missing,
+            rejected: self.rejected,
+            detail,
+        }
+    }
+}
+
 /// The whole reference.
 #[derive(Debug, Clone)]
 pub struct ReferenceProfile {
     /// The file it was read from.
     pub path: PathBuf,
-    /// SHA-256 of the file, hex.
+    /// SHA-256 of the Parquet file, hex (a profile's: that of the Parquet it
+    /// was built from; see [`crate::profile`]).
     pub sha256: String,
+    /// What the reference was read from.
+    pub format: ReferenceFormat,
     /// Rows in the reference.
     pub rows: u64,
     /// Scored columns, in the file's order.
@@ -371,23 +462,151 @@ impl ReferenceProfile {
         Self::load_with(path, rules, settings, &ModelConfig::default())
     }
 
-    /// Reads `path` (Parquet) and builds the profile; with `columns.label` and
-    /// `model.task`, also the quality spec and the reference's own quality.
+    /// Reads `path` (Parquet, or a profile file built by `drift-exporter
+    /// profile`, told apart by content) and builds the profile; with
+    /// `columns.label` and `model.task`, also the quality spec and the
+    /// reference's own quality.
     pub fn load_with(
         path: &Path,
         rules: &ColumnsConfig,
         settings: &ProfileSettings,
         model: &ModelConfig,
     ) -> Result<ReferenceProfile, ReferenceError> {
+        let data = if profile_file::is_profile(path) {
+            profile_file::read(path)?.for_columns(path, rules, model)?
+        } else {
+            ReferenceData::read_parquet(path, rules, model)?
+        };
+        data.into_profile(path, rules, settings, model)
+    }
+
+    /// Builds a profile from batches already read with `plan`.
+    pub fn from_batches(
+        path: &Path,
+        sha256: String,
+        resolved: &[ResolvedColumn],
+        plan: ColumnPlan,
+        batches: &[Batch],
+        settings: &ProfileSettings,
+    ) -> ReferenceProfile {
+        let rows: u64 = batches.iter().map(|b| b.rows as u64).sum();
+        let raw = raw_columns(resolved, batches);
+        Self::from_raw(path, sha256, rows, raw, plan, settings)
+    }
+
+    /// Builds a profile from raw columns (in the plan's order): the one place
+    /// both a Parquet reference and a profile file go through, so their scores
+    /// are bit-identical.
+    pub fn from_raw(
+        path: &Path,
+        sha256: String,
+        rows: u64,
+        raw: Vec<RawColumn>,
+        plan: ColumnPlan,
+        settings: &ProfileSettings,
+    ) -> ReferenceProfile {
+        let columns = raw
+            .into_par_iter()
+            .map(|column| column.into_profile(settings))
+            .collect();
+        ReferenceProfile {
+            path: path.to_path_buf(),
+            sha256,
+            format: ReferenceFormat::Parquet,
+            rows,
+            columns,
+            plan,
+            settings: settings.clone(),
+            quality: None,
+            reference_quality: None,
+            concept: None,
+        }
+    }
+}
+
+/// A reference before settings are applied: its scored columns' raw
+/// material, and the rows that carry the label (for the reference's quality).
+/// Read from the Parquet ([`ReferenceData::read_parquet`]) or from a profile
+/// file ([`profile_file`]); [`ReferenceData::into_profile`] applies the
+/// settings.
+#[derive(Debug, Clone)]
+pub struct ReferenceData {
+    /// SHA-256 of the Parquet the data came from.
+    pub sha256: String,
+    /// Parquet or profile.
+    pub format: ReferenceFormat,
+    /// Rows.
+    pub rows: u64,
+    /// The scored columns, in order.
+    pub resolved: Vec<ResolvedColumn>,
+    /// Their raw material, in the same order.
+    pub raw: Vec<RawColumn>,
+    /// The label column read with them (`columns.label` and its kind), if any.
+    pub label: Option<(String, Kind)>,
+    /// Batches laid out by [`ReferenceData::plan`] that hold at least the label
+    /// and prediction columns, in row order (empty without a label).
+    pub labelled: Vec<Batch>,
+}
+
+impl ReferenceData {
+    /// The plan the data is laid out by: the scored columns, then the label.
+    pub fn plan(&self) -> ColumnPlan {
+        let plan = ColumnPlan::new(self.resolved.iter().map(|c| (c.name.clone(), c.kind)))
+            .with_booleans(
+                self.resolved
+                    .iter()
+                    .filter(|c| c.boolean)
+                    .map(|c| c.name.as_str()),
+            );
+        match &self.label {
+            Some((name, kind)) => plan.with_extra_column(name, *kind),
+            None => plan,
+        }
+    }
+
+    /// Reads the scored columns (and the label) of a Parquet file.
+    pub fn read_parquet(
+        path: &Path,
+        rules: &ColumnsConfig,
+        model: &ModelConfig,
+    ) -> Result<ReferenceData, ReferenceError> {
         if data::Format::from_path(path) != Some(data::Format::Parquet) {
             return Err(ReferenceError::Unusable {
                 path: path.to_path_buf(),
-                message: "the reference must be a Parquet file (.parquet)".into(),
+                message: "the reference must be a Parquet file (.parquet) or a profile (drift-exporter profile)".into(),
             });
         }
         let schema = data::parquet_schema(path)?;
         let resolved = resolve_columns(&schema, rules, path)?;
-        if resolved.is_empty() {
+        let label = match (&rules.label, model.task) {
+            (Some(label), Some(task)) => Some((label.clone(), QualitySpec::label_kind(task))),
+            _ => None,
+        };
+        let mut data = ReferenceData {
+            sha256: String::new(),
+            format: ReferenceFormat::Parquet,
+            rows: 0,
+            resolved,
+            raw: Vec::new(),
+            label,
+            labelled: Vec::new(),
+        };
+        data.check_scorable(path)?;
+        let plan = data.plan();
+        // Hashing the file and decoding it are independent: do both at once.
+        let (sha256, batches) = rayon::join(|| sha256_file(path), || data::read_path(path, &plan));
+        let (sha256, batches) = (sha256?, batches?);
+        data.sha256 = sha256;
+        data.rows = batches.iter().map(|b| b.rows as u64).sum();
+        data.raw = raw_columns(&data.resolved, &batches);
+        if data.label.is_some() {
+            data.labelled = batches;
+        }
+        Ok(data)
+    }
+
+    fn check_scorable(&self, path: &Path) -> Result<(), ReferenceError> {
+        if self.resolved.is_empty() {
             return Err(ReferenceError::Unusable {
                 path: path.to_path_buf(),
                 message:
@@ -395,43 +614,44 @@ impl ReferenceProfile {
                         .into(),
             });
         }
-        let mut plan = ColumnPlan::new(resolved.iter().map(|c| (c.name.clone(), c.kind)))
-            .with_booleans(
-                resolved
-                    .iter()
-                    .filter(|c| c.boolean)
-                    .map(|c| c.name.as_str()),
-            );
-        // The label is read from the reference too (for its quality), never scored.
-        if let (Some(label), Some(task)) = (&rules.label, model.task) {
-            plan = plan.with_extra_column(label, QualitySpec::label_kind(task));
-        }
-        // Hashing the file and decoding it are independent: do both at once.
-        let (sha256, batches) = rayon::join(|| sha256_file(path), || data::read_path(path, &plan));
-        let (sha256, batches) = (sha256?, batches?);
-        if batches.iter().all(|b| b.rows == 0) {
+        Ok(())
+    }
+
+    /// Applies `settings` (and the quality settings of `model`): the profile
+    /// `check` and the daemon score against.
+    pub fn into_profile(
+        self,
+        path: &Path,
+        rules: &ColumnsConfig,
+        settings: &ProfileSettings,
+        model: &ModelConfig,
+    ) -> Result<ReferenceProfile, ReferenceError> {
+        self.check_scorable(path)?;
+        if self.rows == 0 {
             return Err(ReferenceError::Unusable {
                 path: path.to_path_buf(),
                 message: "the reference has no rows".into(),
             });
         }
+        let plan = self.plan();
         let mut quality =
             QualitySpec::new(model, rules, &plan).map_err(|message| ReferenceError::Columns {
                 path: path.to_path_buf(),
                 key: "columns.label".into(),
                 message,
             })?;
+        let batches = &self.labelled;
         let mut reference_quality = None;
         if let Some(spec) = quality.as_mut() {
             if spec.scored {
-                let labels = reference_labels(&batches, spec.label);
+                let labels = reference_labels(batches, spec.label);
                 if !labels.is_empty() {
                     let labels = labels.iter().map(String::as_str);
                     spec.negative_class =
                         Some(quality::negative_class(&spec.positive_class, labels));
                 }
             }
-            let report = quality::evaluate(spec, &batches);
+            let report = quality::evaluate(spec, batches);
             reference_quality = (report.labelled_rows > 0).then_some(report);
         }
 
@@ -450,59 +670,37 @@ impl ReferenceProfile {
         if let Some(name) = &rules.join_id {
             plan = plan.with_extra_column(name, Kind::Categorical);
         }
-        let mut profile = Self::from_batches(path, sha256, &resolved, plan, &batches, settings);
+        let mut profile =
+            ReferenceProfile::from_raw(path, self.sha256, self.rows, self.raw, plan, settings);
+        profile.format = self.format;
         // The calibration bins are the prediction column's own bins.
         profile.concept = quality.as_ref().map(|spec| {
             let edges = match profile.columns.get(spec.prediction).map(|c| &c.detail) {
                 Some(ProfileDetail::Numeric(p)) => p.edges.clone(),
                 _ => Vec::new(),
             };
-            ConceptReference::new(spec, edges, &batches)
+            ConceptReference::new(spec, edges, batches)
         });
         profile.quality = quality;
         profile.reference_quality = reference_quality;
         Ok(profile)
     }
-
-    /// Builds a profile from batches already read with `plan`.
-    pub fn from_batches(
-        path: &Path,
-        sha256: String,
-        resolved: &[ResolvedColumn],
-        plan: ColumnPlan,
-        batches: &[Batch],
-        settings: &ProfileSettings,
-    ) -> ReferenceProfile {
-        let rows: u64 = batches.iter().map(|b| b.rows as u64).sum();
-        // Columns are independent (each numeric one is sorted once): one per core.
-        let columns = resolved
-            .par_iter()
-            .enumerate()
-            .map(|(i, column)| build_column(column, i, batches, settings))
-            .collect();
-        ReferenceProfile {
-            path: path.to_path_buf(),
-            sha256,
-            rows,
-            columns,
-            plan,
-            settings: settings.clone(),
-            quality: None,
-            reference_quality: None,
-            concept: None,
-        }
-    }
 }
 
-fn build_column(
-    column: &ResolvedColumn,
-    index: usize,
-    batches: &[Batch],
-    settings: &ProfileSettings,
-) -> ColumnProfile {
+/// The raw material of every resolved column of `batches` (read with a plan
+/// whose first columns are `resolved`), one column per core.
+pub fn raw_columns(resolved: &[ResolvedColumn], batches: &[Batch]) -> Vec<RawColumn> {
+    resolved
+        .par_iter()
+        .enumerate()
+        .map(|(i, column)| raw_column(column, i, batches))
+        .collect()
+}
+
+fn raw_column(column: &ResolvedColumn, index: usize, batches: &[Batch]) -> RawColumn {
     let mut missing = 0u64;
     let mut rejected = 0u64;
-    let detail = match column.kind {
+    let values = match column.kind {
         Kind::Numeric => {
             let mut values = Vec::new();
             for batch in batches {
@@ -521,7 +719,8 @@ fn build_column(
                     _ => missing += batch.rows as u64,
                 }
             }
-            ProfileDetail::Numeric(NumericProfile::new(values, settings))
+            values.sort_unstable_by(f64::total_cmp);
+            RawValues::Numeric(values)
         }
         Kind::Categorical => {
             let mut frequencies: HashMap<String, u64> = HashMap::new();
@@ -540,21 +739,21 @@ fn build_column(
                     _ => missing += batch.rows as u64,
                 }
             }
-            ProfileDetail::Categorical(CategoricalProfile::new(
-                frequencies,
-                settings.max_categories,
-            ))
+            let mut counts: Vec<(String, u64)> = frequencies.into_iter().collect();
+            counts.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            RawValues::Categorical(counts)
         }
     };
     if rejected > 0 {
         tracing::warn!(column = %column.name, rejected, "reference values that are NaN or infinite are not scored");
     }
-    ColumnProfile {
+    RawColumn {
         name: column.name.clone(),
         drift_type: column.drift_type,
+        boolean: column.boolean,
         missing,
         rejected,
-        detail,
+        values,
     }
 }
 

@@ -1,0 +1,920 @@
+//! The profile file (SPEC.md section 7, docs/profile-format.md): a reference's
+//! raw material ([`ReferenceData`]) in one self-describing, versioned file, so
+//! a sidecar ships a small file instead of the training set, and any settings
+//! (bins, binning, categories kept) apply when it is used, with scores
+//! bit-identical to the Parquet's.
+//!
+//! Layout: the magic bytes [`MAGIC`], the format version (u32, little endian),
+//! the header's length (u32 LE) and the header ([`Header`], JSON), then the
+//! sections the header lists, each an Arrow IPC stream (ZSTD-compressed
+//! buffers) whose length and SHA-256 the header holds:
+//! - `values`: one row per run of equal values of a numeric column (`column`,
+//!   `value`, `count`) or per category (`column`, `category`, `count`), columns
+//!   in header order, values ascending, categories in byte order;
+//! - `labelled` (when the profile was built with `columns.label`): the label
+//!   and the prediction columns, row by row, for the reference's quality.
+//!
+//! Reading checks the magic, the version, every length and checksum and the
+//! order of the values, so a truncated, damaged or foreign file is an error
+//! naming the file and what is wrong, never a panic.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, StringArray, StringBuilder,
+    UInt32Builder, UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt32Type, UInt64Type};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::CompressionType;
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{
+    resolve_columns, DriftType, RawColumn, RawValues, ReferenceData, ReferenceError,
+    ReferenceFormat,
+};
+use crate::config::{ColumnsConfig, ModelConfig};
+use crate::data::{batch::null_array, Batch, ColumnArray, Kind};
+use crate::quality::QualitySpec;
+
+/// The first bytes of every profile file.
+pub const MAGIC: &[u8; 8] = b"DRIFTPRF";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Rows per record batch of the `values` section.
+const BATCH_ROWS: usize = 1 << 20;
+
+/// A profile file that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileFileError {
+    /// File I/O failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The profile file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a profile this build can read: what is wrong.
+    #[error("{path}: not a usable profile: {message}")]
+    Invalid {
+        /// The profile file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One column as the header describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnHeader {
+    /// Column name.
+    pub name: String,
+    /// `numeric` or `categorical`.
+    pub kind: Kind,
+    /// Arrow type boolean in the source (categories `true`/`false`).
+    pub boolean: bool,
+    /// `data` or `prediction`, as resolved when the profile was built (the
+    /// config that uses it decides again).
+    pub drift_type: DriftType,
+    /// Null values.
+    pub missing: u64,
+    /// NaN and infinite values (never scored).
+    pub rejected: u64,
+    /// Scored values (finite numbers, or category occurrences).
+    pub values: u64,
+    /// Distinct values (or categories).
+    pub distinct: u64,
+    /// Smallest value (numeric, when it has values).
+    pub min: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+}
+
+/// A source file a profile was built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// Its path when profiled.
+    pub path: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// Its rows.
+    pub rows: u64,
+}
+
+/// The label and prediction columns kept for the reference's quality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelHeader {
+    /// `columns.label` when the profile was built.
+    pub name: String,
+    /// How it was read: `categorical` (classification) or `numeric` (regression).
+    pub kind: Kind,
+    /// The prediction columns kept beside it, with their kinds.
+    pub predictions: Vec<(String, Kind)>,
+}
+
+/// One section of the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SectionHeader {
+    /// `values` or `labelled`.
+    pub name: String,
+    /// Its length in bytes.
+    pub bytes: u64,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+}
+
+/// The header: everything but the values, readable without decoding them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// The format version (also in the fixed prefix).
+    pub version: u32,
+    /// `exact`: every value is kept.
+    pub mode: String,
+    /// The drift-exporter version that wrote it.
+    pub tool_version: String,
+    /// Rows of the reference.
+    pub rows: u64,
+    /// The identity of the reference: the source's SHA-256, or for a merged
+    /// profile the SHA-256 of its sources' SHA-256s (one per line, in order).
+    pub sha256: String,
+    /// The Parquet files it was built from (several after `profile merge`).
+    pub sources: Vec<SourceFile>,
+    /// The profiled columns, in order.
+    pub columns: Vec<ColumnHeader>,
+    /// The label kept, when the profile was built with `columns.label`.
+    pub label: Option<LabelHeader>,
+    /// The sections after the header, in order.
+    pub sections: Vec<SectionHeader>,
+}
+
+/// The rows that carry the label: the label column and the prediction
+/// columns, named, row by row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledRows {
+    /// Rows.
+    pub rows: usize,
+    /// `(name, values)`, the label first.
+    pub columns: Vec<(String, ColumnArray)>,
+}
+
+/// A profile in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileFile {
+    /// The header (its `sections` are filled in when written).
+    pub header: Header,
+    /// The columns' raw material, in header order.
+    pub raw: Vec<RawColumn>,
+    /// The labelled rows, when kept.
+    pub labelled: Option<LabelledRows>,
+}
+
+/// True when `path` starts with the profile magic (an unreadable file is
+/// not a profile: the Parquet reader then names the problem).
+pub fn is_profile(path: &Path) -> bool {
+    let mut prefix = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut prefix))
+        .is_ok_and(|()| &prefix == MAGIC)
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl ProfileFile {
+    /// The profile of `data` read from the Parquet at `source` (the label and
+    /// the prediction columns of `rules` are kept when `data` has a label).
+    pub fn from_data(data: ReferenceData, source: &Path, rules: &ColumnsConfig) -> ProfileFile {
+        let plan = data.plan();
+        let labelled = data.label.as_ref().map(|(label, _)| {
+            let mut names = vec![label.clone()];
+            names.extend(
+                rules
+                    .prediction
+                    .iter()
+                    .filter(|p| data.resolved.iter().any(|c| &c.name == *p))
+                    .cloned(),
+            );
+            let rows = data.labelled.iter().map(|b| b.rows).sum();
+            let columns = names
+                .into_iter()
+                .filter_map(|name| {
+                    let i = plan.index_of(&name)?;
+                    let kind = plan.iter().nth(i)?.1;
+                    Some((name, concat_column(&data.labelled, i, kind)))
+                })
+                .collect();
+            LabelledRows { rows, columns }
+        });
+        let label = data.label.as_ref().map(|(name, kind)| LabelHeader {
+            name: name.clone(),
+            kind: *kind,
+            predictions: labelled
+                .iter()
+                .flat_map(|l| l.columns.iter().skip(1))
+                .map(|(n, c)| (n.clone(), c.kind()))
+                .collect(),
+        });
+        let header = Header {
+            version: FORMAT_VERSION,
+            mode: "exact".into(),
+            tool_version: crate::metrics::VERSION.into(),
+            rows: data.rows,
+            sha256: data.sha256.clone(),
+            sources: vec![SourceFile {
+                path: source.display().to_string(),
+                sha256: data.sha256,
+                rows: data.rows,
+            }],
+            columns: data.raw.iter().map(column_header).collect(),
+            label,
+            sections: Vec::new(),
+        };
+        ProfileFile {
+            header,
+            raw: data.raw,
+            labelled,
+        }
+    }
+
+    /// The reference data for a config's `[columns]` and `[model]`: the
+    /// columns it scores, with the kinds and roles it gives them; a setting
+    /// the profile cannot honour is an error naming it.
+    pub fn for_columns(
+        self,
+        path: &Path,
+        rules: &ColumnsConfig,
+        model: &ModelConfig,
+    ) -> Result<ReferenceData, ReferenceError> {
+        let fields: Vec<Field> = self
+            .raw
+            .iter()
+            .map(|c| {
+                let t = match (c.kind(), c.boolean) {
+                    (Kind::Numeric, _) => DataType::Float64,
+                    (Kind::Categorical, true) => DataType::Boolean,
+                    (Kind::Categorical, false) => DataType::Utf8,
+                };
+                Field::new(&c.name, t, true)
+            })
+            .collect();
+        let resolved = resolve_columns(&Schema::new(fields), rules, path)?;
+        let columns_err = |key: &str, message: String| ReferenceError::Columns {
+            path: path.to_path_buf(),
+            key: key.into(),
+            message,
+        };
+        let mut by_name: HashMap<String, RawColumn> =
+            self.raw.into_iter().map(|c| (c.name.clone(), c)).collect();
+        let mut raw = Vec::with_capacity(resolved.len());
+        for column in &resolved {
+            let mut r = by_name.remove(&column.name).ok_or_else(|| {
+                columns_err("columns", format!("`{}` is not profiled", column.name))
+            })?;
+            if r.kind() != column.kind {
+                return Err(columns_err(
+                    "columns.categorical",
+                    format!(
+                        "column `{}` is numeric in the profile, so its categories were not kept; profile the reference again with it in columns.categorical",
+                        column.name
+                    ),
+                ));
+            }
+            r.drift_type = column.drift_type;
+            raw.push(r);
+        }
+        let mut data = ReferenceData {
+            sha256: self.header.sha256.clone(),
+            format: ReferenceFormat::Profile,
+            rows: self.header.rows,
+            resolved,
+            raw,
+            label: None,
+            labelled: Vec::new(),
+        };
+        let (Some(label), Some(task)) = (&rules.label, model.task) else {
+            return Ok(data);
+        };
+        let kind = QualitySpec::label_kind(task);
+        let kept = match (&self.header.label, &self.labelled) {
+            (Some(header), Some(rows)) if &header.name == label => rows,
+            (Some(header), _) => {
+                return Err(columns_err(
+                    "columns.label",
+                    format!(
+                        "the profile kept the label `{}`, not `{label}`; profile the reference again with columns.label = \"{label}\"",
+                        header.name
+                    ),
+                ))
+            }
+            (None, _) => {
+                return Err(columns_err(
+                    "columns.label",
+                    format!("the profile was built without a label; profile the reference again with columns.label = \"{label}\" and model.task"),
+                ))
+            }
+        };
+        if self.header.label.as_ref().map(|l| l.kind) != Some(kind) {
+            return Err(columns_err(
+                "model.task",
+                format!(
+                    "the profile read the label `{label}` as {} values, and this task reads it as {}; profile the reference again with this model.task",
+                    self.header.label.as_ref().map_or("no", |l| l.kind.as_str()),
+                    kind.as_str()
+                ),
+            ));
+        }
+        data.label = Some((label.clone(), kind));
+        let plan = data.plan();
+        let columns = plan
+            .iter()
+            .map(|(name, kind)| {
+                kept.columns
+                    .iter()
+                    .find(|(n, c)| n == name && c.kind() == kind)
+                    .map(|(_, c)| c.clone())
+            })
+            .collect();
+        data.labelled = vec![Batch {
+            rows: kept.rows,
+            columns,
+            rejects: Default::default(),
+        }];
+        Ok(data)
+    }
+
+    /// The file's bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, arrow::error::ArrowError> {
+        let mut sections = vec![("values", encode_values(&self.raw)?)];
+        if let Some(labelled) = &self.labelled {
+            sections.push(("labelled", encode_labelled(labelled)?));
+        }
+        let mut header = self.header.clone();
+        header.sections = sections
+            .iter()
+            .map(|(name, bytes)| SectionHeader {
+                name: name.to_string(),
+                bytes: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            })
+            .collect();
+        let json = serde_json::to_vec(&header)
+            .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
+        let mut out = Vec::with_capacity(16 + json.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        for (_, bytes) in &sections {
+            out.extend_from_slice(bytes);
+        }
+        Ok(out)
+    }
+
+    /// Writes the file (atomically).
+    pub fn write(&self, path: &Path) -> Result<(), ProfileFileError> {
+        let bytes = self.encode().map_err(|e| ProfileFileError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("cannot encode: {e}"),
+        })?;
+        crate::store::write_atomically(path, &bytes).map_err(|source| ProfileFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// The header of a column's raw material.
+pub(crate) fn column_header(c: &RawColumn) -> ColumnHeader {
+    let (values, distinct, min, max) = match &c.values {
+        RawValues::Numeric(v) => {
+            let distinct = 1 + v
+                .windows(2)
+                .filter(|w| w[0].to_bits() != w[1].to_bits())
+                .count();
+            let distinct = if v.is_empty() { 0 } else { distinct };
+            (
+                v.len() as u64,
+                distinct as u64,
+                v.first().copied(),
+                v.last().copied(),
+            )
+        }
+        RawValues::Categorical(counts) => (
+            counts.iter().map(|(_, n)| n).sum(),
+            counts.len() as u64,
+            None,
+            None,
+        ),
+    };
+    ColumnHeader {
+        name: c.name.clone(),
+        kind: c.kind(),
+        boolean: c.boolean,
+        drift_type: c.drift_type,
+        missing: c.missing,
+        rejected: c.rejected,
+        values,
+        distinct,
+        min,
+        max,
+    }
+}
+
+/// Column `i` of `batches` as one array (null where a batch lacks it).
+fn concat_column(batches: &[Batch], i: usize, kind: Kind) -> ColumnArray {
+    let pieces: Vec<ArrayRef> = batches
+        .iter()
+        .map(|b| match b.columns.get(i).and_then(Option::as_ref) {
+            Some(c) => c.to_array_ref(),
+            None => null_array(kind, b.rows),
+        })
+        .collect();
+    let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+    let array = if refs.is_empty() {
+        arrow::array::new_empty_array(&kind.arrow_type())
+    } else {
+        arrow::compute::concat(&refs)
+            .unwrap_or_else(|_| arrow::array::new_empty_array(&kind.arrow_type()))
+    };
+    match kind {
+        Kind::Numeric => ColumnArray::Numeric(array.as_primitive::<Float64Type>().clone()),
+        Kind::Categorical => ColumnArray::Categorical(array.as_string::<i32>().clone()),
+    }
+}
+
+fn values_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("column", DataType::UInt32, false),
+        Field::new("value", DataType::Float64, true),
+        Field::new("category", DataType::Utf8, true),
+        Field::new("count", DataType::UInt64, false),
+    ]))
+}
+
+fn stream_options() -> Result<IpcWriteOptions, arrow::error::ArrowError> {
+    IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))
+}
+
+/// The `values` section: runs of equal values (equal bits) and category counts.
+fn encode_values(raw: &[RawColumn]) -> Result<Vec<u8>, arrow::error::ArrowError> {
+    let schema = values_schema();
+    let mut out = Vec::new();
+    let mut writer = StreamWriter::try_new_with_options(&mut out, &schema, stream_options()?)?;
+    let mut builder = ValuesBuilder::default();
+    for (i, column) in raw.iter().enumerate() {
+        let i = i as u32;
+        match &column.values {
+            RawValues::Numeric(values) => {
+                let mut start = 0;
+                while start < values.len() {
+                    let bits = values[start].to_bits();
+                    let mut end = start + 1;
+                    while end < values.len() && values[end].to_bits() == bits {
+                        end += 1;
+                    }
+                    builder.push(i, Some(values[start]), None, (end - start) as u64);
+                    start = end;
+                    if builder.rows >= BATCH_ROWS {
+                        writer.write(&builder.finish(&schema)?)?;
+                    }
+                }
+            }
+            RawValues::Categorical(counts) => {
+                for (category, count) in counts {
+                    builder.push(i, None, Some(category), *count);
+                    if builder.rows >= BATCH_ROWS {
+                        writer.write(&builder.finish(&schema)?)?;
+                    }
+                }
+            }
+        }
+    }
+    if builder.rows > 0 {
+        writer.write(&builder.finish(&schema)?)?;
+    }
+    writer.finish()?;
+    drop(writer);
+    Ok(out)
+}
+
+#[derive(Default)]
+struct ValuesBuilder {
+    rows: usize,
+    column: UInt32Builder,
+    value: Float64Builder,
+    category: StringBuilder,
+    count: UInt64Builder,
+}
+
+impl ValuesBuilder {
+    fn push(&mut self, column: u32, value: Option<f64>, category: Option<&str>, count: u64) {
+        self.column.append_value(column);
+        self.value.append_option(value);
+        self.category.append_option(category);
+        self.count.append_value(count);
+        self.rows += 1;
+    }
+
+    fn finish(&mut self, schema: &Arc<Schema>) -> Result<RecordBatch, arrow::error::ArrowError> {
+        self.rows = 0;
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(self.column.finish()),
+                Arc::new(self.value.finish()),
+                Arc::new(self.category.finish()),
+                Arc::new(self.count.finish()),
+            ],
+        )
+    }
+}
+
+/// The `labelled` section: the label and prediction columns as they are.
+fn encode_labelled(labelled: &LabelledRows) -> Result<Vec<u8>, arrow::error::ArrowError> {
+    let fields: Vec<Field> = labelled
+        .columns
+        .iter()
+        .map(|(name, c)| Field::new(name, c.kind().arrow_type(), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let arrays: Vec<ArrayRef> = labelled
+        .columns
+        .iter()
+        .map(|(_, c)| c.to_array_ref())
+        .collect();
+    let batch = RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(labelled.rows)),
+    )?;
+    let mut out = Vec::new();
+    let mut writer = StreamWriter::try_new_with_options(&mut out, &schema, stream_options()?)?;
+    writer.write(&batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(out)
+}
+
+/// Reads a profile file.
+pub fn read(path: &Path) -> Result<ProfileFile, ProfileFileError> {
+    let bytes = std::fs::read(path).map_err(|source| ProfileFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode(&bytes).map_err(|message| ProfileFileError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// Decodes a profile's bytes; the error says what is wrong.
+pub fn decode(bytes: &[u8]) -> Result<ProfileFile, String> {
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        return Err("it does not start with the profile magic bytes DRIFTPRF (is it a Parquet file with a wrong name, or another file?)".into());
+    }
+    let word = |at: usize| -> Result<u32, String> {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| {
+                format!(
+                    "truncated: the file ends at byte {} inside its fixed header",
+                    bytes.len()
+                )
+            })
+    };
+    let version = word(8)?;
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "format version {version}; this drift-exporter ({}) reads version {FORMAT_VERSION}",
+            crate::metrics::VERSION
+        ));
+    }
+    let header_len = word(12)? as usize;
+    let header_bytes = bytes.get(16..16 + header_len).ok_or_else(|| {
+        format!(
+            "truncated: the header needs {header_len} bytes after byte 16, the file has {}",
+            bytes.len().saturating_sub(16)
+        )
+    })?;
+    let header: Header = serde_json::from_slice(header_bytes)
+        .map_err(|e| format!("the header is not valid JSON: {e}"))?;
+    if header.version != version {
+        return Err(format!(
+            "the header says version {}, the prefix {version}",
+            header.version
+        ));
+    }
+    if header.mode != "exact" {
+        return Err(format!(
+            "mode `{}`; this drift-exporter reads exact profiles",
+            header.mode
+        ));
+    }
+    let mut at = 16 + header_len;
+    let mut sections = HashMap::new();
+    for section in &header.sections {
+        let end = at
+            .checked_add(section.bytes as usize)
+            .filter(|&e| e <= bytes.len());
+        let Some(end) = end else {
+            return Err(format!(
+                "truncated: section `{}` needs {} bytes from byte {at}, the file has {}",
+                section.name,
+                section.bytes,
+                bytes.len()
+            ));
+        };
+        let body = &bytes[at..end];
+        if sha256_hex(body) != section.sha256 {
+            return Err(format!(
+                "damaged: section `{}` (bytes {at}..{end}) fails its SHA-256 check",
+                section.name
+            ));
+        }
+        sections.insert(section.name.as_str(), body);
+        at = end;
+    }
+    if at != bytes.len() {
+        return Err(format!(
+            "{} bytes after the last section (damaged, or not written by drift-exporter)",
+            bytes.len() - at
+        ));
+    }
+    let values = sections
+        .get("values")
+        .ok_or("the `values` section is missing")?;
+    let raw = decode_values(values, &header.columns)?;
+    let labelled = match (&header.label, sections.get("labelled")) {
+        (Some(label), Some(body)) => Some(decode_labelled(body, label)?),
+        (Some(_), None) => {
+            return Err("the header names a label but the `labelled` section is missing".into())
+        }
+        (None, _) => None,
+    };
+    Ok(ProfileFile {
+        header,
+        raw,
+        labelled,
+    })
+}
+
+fn decode_values(body: &[u8], columns: &[ColumnHeader]) -> Result<Vec<RawColumn>, String> {
+    let mut numeric: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
+    let mut categories: Vec<Vec<(String, u64)>> = vec![Vec::new(); columns.len()];
+    let reader = StreamReader::try_new(std::io::Cursor::new(body), None)
+        .map_err(|e| format!("the `values` section is not an Arrow IPC stream: {e}"))?;
+    if reader.schema().fields() != values_schema().fields() {
+        return Err("the `values` section has an unexpected schema".into());
+    }
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("the `values` section cannot be decoded: {e}"))?;
+        let column = batch.column(0).as_primitive::<UInt32Type>();
+        let value = batch.column(1).as_primitive::<Float64Type>();
+        let category = batch.column(2).as_string::<i32>();
+        let count = batch.column(3).as_primitive::<UInt64Type>();
+        for row in 0..batch.num_rows() {
+            let i = column.value(row) as usize;
+            let header = columns.get(i).ok_or_else(|| {
+                format!(
+                    "`values` row names column {i}; the header has {}",
+                    columns.len()
+                )
+            })?;
+            let n = count.value(row);
+            match header.kind {
+                Kind::Numeric if value.is_valid(row) => {
+                    let v = value.value(row);
+                    let values = &mut numeric[i];
+                    let ordered = values.last().is_none_or(|last| last.total_cmp(&v).is_lt());
+                    if !v.is_finite() || !ordered || n == 0 {
+                        return Err(format!(
+                            "column `{}`: values out of order, repeated or not finite at {v}",
+                            header.name
+                        ));
+                    }
+                    let n = usize::try_from(n)
+                        .map_err(|_| format!("column `{}`: count {n} too large", header.name))?;
+                    values.extend(std::iter::repeat_n(v, n));
+                }
+                Kind::Categorical if category.is_valid(row) => {
+                    categories[i].push((category.value(row).to_string(), n));
+                }
+                _ => {
+                    return Err(format!(
+                        "column `{}`: a `values` row of the wrong kind",
+                        header.name
+                    ))
+                }
+            }
+        }
+    }
+    let mut raw = Vec::with_capacity(columns.len());
+    for (i, header) in columns.iter().enumerate() {
+        let values = match header.kind {
+            Kind::Numeric => RawValues::Numeric(std::mem::take(&mut numeric[i])),
+            Kind::Categorical => RawValues::Categorical(std::mem::take(&mut categories[i])),
+        };
+        let column = RawColumn {
+            name: header.name.clone(),
+            drift_type: header.drift_type,
+            boolean: header.boolean,
+            missing: header.missing,
+            rejected: header.rejected,
+            values,
+        };
+        let found = column_header(&column);
+        if (found.values, found.distinct) != (header.values, header.distinct) {
+            return Err(format!(
+                "column `{}`: the header counts {} values ({} distinct), the section holds {} ({})",
+                header.name, header.values, header.distinct, found.values, found.distinct
+            ));
+        }
+        raw.push(column);
+    }
+    Ok(raw)
+}
+
+fn decode_labelled(body: &[u8], label: &LabelHeader) -> Result<LabelledRows, String> {
+    let reader = StreamReader::try_new(std::io::Cursor::new(body), None)
+        .map_err(|e| format!("the `labelled` section is not an Arrow IPC stream: {e}"))?;
+    let mut names = vec![(label.name.clone(), label.kind)];
+    names.extend(label.predictions.iter().cloned());
+    let mut pieces: Vec<Vec<ArrayRef>> = vec![Vec::new(); names.len()];
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("the `labelled` section cannot be decoded: {e}"))?;
+        rows += batch.num_rows();
+        for (i, (name, kind)) in names.iter().enumerate() {
+            let array = batch
+                .column_by_name(name)
+                .filter(|a| *a.data_type() == kind.arrow_type())
+                .ok_or_else(|| {
+                    format!(
+                        "the `labelled` section lacks the {} column `{name}`",
+                        kind.as_str()
+                    )
+                })?;
+            pieces[i].push(array.clone());
+        }
+    }
+    let mut columns = Vec::with_capacity(names.len());
+    for ((name, kind), pieces) in names.into_iter().zip(pieces) {
+        let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+        let array = if refs.is_empty() {
+            arrow::array::new_empty_array(&kind.arrow_type())
+        } else {
+            arrow::compute::concat(&refs).map_err(|e| format!("the `labelled` section: {e}"))?
+        };
+        let column = match kind {
+            Kind::Numeric => ColumnArray::Numeric(
+                array
+                    .as_primitive_opt::<Float64Type>()
+                    .cloned()
+                    .unwrap_or_else(|| Float64Array::new_null(0)),
+            ),
+            Kind::Categorical => ColumnArray::Categorical(
+                array
+                    .as_string_opt::<i32>()
+                    .cloned()
+                    .unwrap_or_else(|| StringArray::new_null(0)),
+            ),
+        };
+        columns.push((name, column));
+    }
+    Ok(LabelledRows { rows, columns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn sample() -> ProfileFile {
+        let raw = vec![
+            RawColumn {
+                name: "x".into(),
+                drift_type: DriftType::Data,
+                boolean: false,
+                missing: 2,
+                rejected: 1,
+                values: RawValues::Numeric(vec![-1.5, -0.0, 0.0, 0.0, 0.0, 3.25, 1e300]),
+            },
+            RawColumn {
+                name: "c".into(),
+                drift_type: DriftType::Prediction,
+                boolean: false,
+                missing: 0,
+                rejected: 0,
+                values: RawValues::Categorical(vec![("a".into(), 3), ("b".into(), 1)]),
+            },
+        ];
+        let labelled = LabelledRows {
+            rows: 3,
+            columns: vec![
+                (
+                    "y".into(),
+                    ColumnArray::Categorical(StringArray::from(vec![Some("1"), None, Some("0")])),
+                ),
+                (
+                    "c".into(),
+                    ColumnArray::Categorical(StringArray::from(vec![Some("a"), Some("b"), None])),
+                ),
+            ],
+        };
+        ProfileFile {
+            header: Header {
+                version: FORMAT_VERSION,
+                mode: "exact".into(),
+                tool_version: "test".into(),
+                rows: 9,
+                sha256: "abc".into(),
+                sources: vec![SourceFile {
+                    path: "r.parquet".into(),
+                    sha256: "abc".into(),
+                    rows: 9,
+                }],
+                columns: raw.iter().map(column_header).collect(),
+                label: Some(LabelHeader {
+                    name: "y".into(),
+                    kind: Kind::Categorical,
+                    predictions: vec![("c".into(), Kind::Categorical)],
+                }),
+                sections: Vec::new(),
+            },
+            raw,
+            labelled: Some(labelled),
+        }
+    }
+
+    #[test]
+    fn a_profile_round_trips_bit_for_bit_with_its_ties_stored_once() -> TestResult {
+        let profile = sample();
+        let bytes = profile.encode()?;
+        let back = decode(&bytes)?;
+        assert_eq!(back.raw, profile.raw);
+        assert_eq!(back.labelled, profile.labelled);
+        // -0.0 and 0.0 are distinct runs; the three 0.0 are one.
+        assert_eq!(back.header.columns[0].distinct, 5);
+        let RawValues::Numeric(v) = &back.raw[0].values else {
+            return Err("numeric".into());
+        };
+        assert!(v[1].is_sign_negative() && v[2].is_sign_positive());
+        assert_eq!(back.header.sections.len(), 2);
+        assert_eq!(&bytes[..8], MAGIC);
+        Ok(())
+    }
+
+    #[test]
+    fn truncated_damaged_foreign_and_newer_files_are_named_errors() -> TestResult {
+        let bytes = sample().encode()?;
+        let error = |b: &[u8]| decode(b).err().unwrap_or_default();
+        for cut in [0, 5, 10, 14, 20, bytes.len() / 2, bytes.len() - 1] {
+            let e = error(&bytes[..cut]);
+            assert!(
+                e.contains("truncated") || e.contains("magic") || e.contains("header"),
+                "cut at {cut}: {e}"
+            );
+        }
+        let mut damaged = bytes.clone();
+        let last = damaged.len() - 10;
+        damaged[last] ^= 0x40;
+        assert!(error(&damaged).contains("SHA-256"), "{}", error(&damaged));
+        let mut newer = bytes.clone();
+        newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert!(
+            error(&newer).contains("format version 2"),
+            "{}",
+            error(&newer)
+        );
+        assert!(error(b"PAR1 not a profile at all").contains("magic"));
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(b"junk");
+        assert!(error(&longer).contains("after the last section"));
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("broken.profile");
+        std::fs::write(&path, &bytes[..bytes.len() - 3])?;
+        assert!(is_profile(&path));
+        let message = read(&path).err().ok_or("an error")?.to_string();
+        assert!(
+            message.contains("broken.profile") && message.contains("truncated"),
+            "{message}"
+        );
+        assert!(!is_profile(&dir.path().join("missing")));
+        Ok(())
+    }
+}

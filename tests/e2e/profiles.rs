@@ -1,0 +1,163 @@
+//! Reference profiles from the command line (SPEC.md section 7): `profile`,
+//! `profile show`, `check` and `serve` from the profile with the Parquet's
+//! scores, and damaged profiles refused with the file and the problem named.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{
+    assert_gauges_match, base_config, binary, check, check_json, reference, repo, sample,
+    wait_for_rows, Daemon, Run,
+};
+
+/// Runs `drift-exporter <args>`.
+fn run(args: &[&str]) -> Run {
+    let out = Command::new(binary())
+        .args(args)
+        .output()
+        .expect("drift-exporter runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The default config.
+fn default_config() -> std::path::PathBuf {
+    repo().join("config/drift-exporter.toml")
+}
+
+/// Profiles the sample reference into `dir`, with the default config (its
+/// columns and label) or without one (every column).
+fn profile_sample(dir: &Path, with_config: bool) -> std::path::PathBuf {
+    let out = dir.join(if with_config {
+        "configured.profile"
+    } else {
+        "reference.profile"
+    });
+    let mut args = vec![
+        "profile".to_string(),
+        "--reference".into(),
+        reference().display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    if with_config {
+        args.extend(["--config".into(), default_config().display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let built = run(&args);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(built.stderr.contains("10000 rows"), "{}", built.stderr);
+    out
+}
+
+#[test]
+fn check_from_a_profile_prints_what_check_from_the_parquet_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile_sample(dir.path(), true);
+    let shown = run(&["profile", "show", profile.to_str().unwrap()]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(shown.stdout.contains("rows: 10000"), "{}", shown.stdout);
+    assert!(shown.stdout.contains("label: is_fraud"), "{}", shown.stdout);
+    let json = run(&[
+        "profile",
+        "show",
+        profile.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let header: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(header["rows"], 10000);
+    assert_eq!(header["mode"], "exact");
+    // The profile is smaller than the Parquet it replaces.
+    let (p, r) = (
+        std::fs::metadata(&profile).unwrap().len(),
+        std::fs::metadata(reference()).unwrap().len(),
+    );
+    assert!(p < r, "profile {p} bytes, Parquet {r}");
+    // With the config it was built with (the label kept for quality), and a
+    // profile of every column without one.
+    let config = default_config().display().to_string();
+    let plain = profile_sample(dir.path(), false);
+    for current in ["batch-0002-clean.csv", "batch-0003-drifted.ndjson"] {
+        let flags = ["--format", "json", "--config", config.as_str()];
+        let from_parquet = check(&reference(), &sample(current), &flags);
+        let from_profile = check(&profile, &sample(current), &flags);
+        assert_eq!(from_profile.code, from_parquet.code, "{current}");
+        assert!(from_profile.stdout.contains("\"reference_quality\""));
+        assert_eq!(from_profile.stdout, from_parquet.stdout, "{current}");
+        let (code_parquet, from_parquet) = check_json(&reference(), &sample(current));
+        let (code_profile, from_profile) = check_json(&plain, &sample(current));
+        assert_eq!(code_profile, code_parquet, "{current}");
+        assert_eq!(from_profile, from_parquet, "{current}");
+    }
+}
+
+#[test]
+fn damaged_and_foreign_profiles_exit_two_naming_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile_sample(dir.path(), false);
+    let bytes = std::fs::read(&profile).unwrap();
+    let truncated = dir.path().join("truncated.profile");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let damaged = dir.path().join("damaged.profile");
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 100;
+    flipped[at] ^= 1;
+    std::fs::write(&damaged, &flipped).unwrap();
+    for (path, problem) in [(&truncated, "truncated"), (&damaged, "SHA-256")] {
+        let run = check(path, &sample("batch-0002-clean.csv"), &[]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            run.stderr.contains(name) && run.stderr.contains(problem),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    // `profile show` of a Parquet file, and `profile` of a profile.
+    let shown = run(&["profile", "show", reference().to_str().unwrap()]);
+    assert_eq!(shown.code, 2);
+    assert!(shown.stderr.contains("magic"), "{}", shown.stderr);
+    let again = run(&[
+        "profile",
+        "--reference",
+        profile.to_str().unwrap(),
+        "--out",
+        dir.path().join("x.profile").to_str().unwrap(),
+    ]);
+    assert_eq!(again.code, 2);
+    assert!(
+        again.stderr.contains("already a profile"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn serve_from_a_profile_exports_the_parquet_scores_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile_sample(dir.path(), false);
+    let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
+    let body = std::fs::read_to_string(&config).unwrap().replace(
+        &reference().display().to_string(),
+        &profile.display().to_string(),
+    );
+    std::fs::write(&config, body).unwrap();
+    let daemon = Daemon::start(&config);
+    let rows = std::fs::read(sample("batch-0003-drifted.ndjson")).unwrap();
+    assert_eq!(daemon.ingest("application/x-ndjson", &rows).status, 200);
+    wait_for_rows(&daemon, 1200.0);
+    let scrape = daemon.scrape();
+    let info = scrape.value(
+        "drift_reference_info",
+        &[("format", "profile"), ("mode", "exact")],
+    );
+    assert_eq!(info, Some(1.0));
+    let (_, report) = check_json(&reference(), &sample("batch-0003-drifted.ndjson"));
+    assert_gauges_match(&scrape, &report);
+    daemon.stop();
+}
