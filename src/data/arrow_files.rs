@@ -36,6 +36,20 @@ pub fn read_parquet<R: ChunkReader + 'static>(
     plan: &ColumnPlan,
     origin: &str,
 ) -> Result<Vec<Batch>, DataError> {
+    let mut out = Vec::new();
+    for_each_parquet_batch(reader, plan, origin, |batch| out.push(batch))?;
+    Ok(out)
+}
+
+/// Reads the planned columns of a Parquet file or buffer (and no other:
+/// the projection skips the rest), handing each batch to `each` as it is
+/// decoded, so a caller that keeps only a summary holds one batch at a time.
+pub fn for_each_parquet_batch<R: ChunkReader + 'static>(
+    reader: R,
+    plan: &ColumnPlan,
+    origin: &str,
+    mut each: impl FnMut(Batch),
+) -> Result<(), DataError> {
     let parquet_err = |source| DataError::Parquet {
         origin: origin.to_string(),
         source,
@@ -55,7 +69,6 @@ pub fn read_parquet<R: ChunkReader + 'static>(
         .with_batch_size(PARQUET_BATCH_ROWS)
         .build()
         .map_err(parquet_err)?;
-    let mut out = Vec::new();
     let mut offset = 0usize;
     for batch in reader {
         let batch = batch.map_err(|source| DataError::Arrow {
@@ -63,10 +76,10 @@ pub fn read_parquet<R: ChunkReader + 'static>(
             source,
         })?;
         let rows = batch.num_rows();
-        out.push(normalise_batch(&batch, plan, origin, offset));
+        each(normalise_batch(&batch, plan, origin, offset));
         offset += rows;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads Arrow IPC data, file format (`ARROW1` magic) or stream format.

@@ -167,6 +167,20 @@ pub fn read_path(path: &Path, plan: &ColumnPlan) -> Result<Vec<Batch>, DataError
     }
 }
 
+/// Reads the planned columns of a Parquet file batch by batch (see
+/// `for_each_parquet_batch` of the Parquet reader): one batch held at a time.
+pub fn for_each_parquet_batch(
+    path: &Path,
+    plan: &ColumnPlan,
+    each: impl FnMut(Batch),
+) -> Result<(), DataError> {
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    arrow_files::for_each_parquet_batch(file, plan, &origin_of(path), each)
+}
+
 /// Reads an in-memory body (an HTTP request, a chunk of a tailed file).
 pub fn read_bytes(
     bytes: bytes::Bytes,

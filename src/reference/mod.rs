@@ -593,15 +593,41 @@ impl ReferenceData {
         };
         data.check_scorable(path)?;
         let plan = data.plan();
+        // Only the label and the prediction columns are kept whole (for the
+        // reference's quality); the rest goes into the raw columns batch by batch.
+        let kept: Vec<bool> = plan
+            .iter()
+            .map(|(name, _)| {
+                data.label.as_ref().is_some_and(|(label, _)| label == name)
+                    || rules.prediction.iter().any(|p| p == name)
+            })
+            .collect();
+        let mut builder = RawBuilder::new(&data.resolved);
+        let (mut rows, mut labelled) = (0u64, Vec::new());
+        let with_label = data.label.is_some();
         // Hashing the file and decoding it are independent: do both at once.
-        let (sha256, batches) = rayon::join(|| sha256_file(path), || data::read_path(path, &plan));
-        let (sha256, batches) = (sha256?, batches?);
-        data.sha256 = sha256;
-        data.rows = batches.iter().map(|b| b.rows as u64).sum();
-        data.raw = raw_columns(&data.resolved, &batches);
-        if data.label.is_some() {
-            data.labelled = batches;
-        }
+        let (sha256, read) = rayon::join(
+            || sha256_file(path),
+            || {
+                data::for_each_parquet_batch(path, &plan, |mut batch| {
+                    rows += batch.rows as u64;
+                    builder.add(&batch);
+                    if with_label {
+                        for (column, keep) in batch.columns.iter_mut().zip(&kept) {
+                            if !keep {
+                                *column = None;
+                            }
+                        }
+                        labelled.push(batch);
+                    }
+                })
+            },
+        );
+        read?;
+        data.sha256 = sha256?;
+        data.rows = rows;
+        data.raw = builder.finish();
+        data.labelled = labelled;
         Ok(data)
     }
 
@@ -688,72 +714,119 @@ impl ReferenceData {
 }
 
 /// The raw material of every resolved column of `batches` (read with a plan
-/// whose first columns are `resolved`), one column per core.
+/// whose first columns are `resolved`).
 pub fn raw_columns(resolved: &[ResolvedColumn], batches: &[Batch]) -> Vec<RawColumn> {
-    resolved
-        .par_iter()
-        .enumerate()
-        .map(|(i, column)| raw_column(column, i, batches))
-        .collect()
+    let mut builder = RawBuilder::new(resolved);
+    for batch in batches {
+        builder.add(batch);
+    }
+    builder.finish()
 }
 
-fn raw_column(column: &ResolvedColumn, index: usize, batches: &[Batch]) -> RawColumn {
-    let mut missing = 0u64;
-    let mut rejected = 0u64;
-    let values = match column.kind {
-        Kind::Numeric => {
-            let mut values = Vec::new();
-            for batch in batches {
-                match batch.columns.get(index).and_then(Option::as_ref) {
-                    Some(ColumnArray::Numeric(a)) => {
-                        missing += a.null_count() as u64;
-                        values.reserve(a.len() - a.null_count());
-                        for v in a.iter().flatten() {
-                            if v.is_finite() {
-                                values.push(v);
-                            } else {
-                                rejected += 1;
-                            }
-                        }
-                    }
-                    _ => missing += batch.rows as u64,
-                }
-            }
-            values.sort_unstable_by(f64::total_cmp);
-            RawValues::Numeric(values)
+/// Builds raw columns batch by batch, so the reference's batches need not be
+/// held at once; the columns of a batch are taken in parallel.
+pub struct RawBuilder {
+    columns: Vec<RawAccumulator>,
+}
+
+/// One column's values so far.
+struct RawAccumulator {
+    column: ResolvedColumn,
+    missing: u64,
+    rejected: u64,
+    numbers: Vec<f64>,
+    categories: HashMap<String, u64>,
+}
+
+impl RawBuilder {
+    /// An empty builder for the resolved columns (the first columns of the
+    /// plan batches are read with).
+    pub fn new(resolved: &[ResolvedColumn]) -> RawBuilder {
+        RawBuilder {
+            columns: resolved
+                .iter()
+                .map(|column| RawAccumulator {
+                    column: column.clone(),
+                    missing: 0,
+                    rejected: 0,
+                    numbers: Vec::new(),
+                    categories: HashMap::new(),
+                })
+                .collect(),
         }
-        Kind::Categorical => {
-            let mut frequencies: HashMap<String, u64> = HashMap::new();
-            for batch in batches {
-                match batch.columns.get(index).and_then(Option::as_ref) {
-                    Some(ColumnArray::Categorical(a)) => {
-                        missing += a.null_count() as u64;
-                        for v in a.iter().flatten() {
-                            if let Some(c) = frequencies.get_mut(v) {
-                                *c += 1;
-                            } else {
-                                frequencies.insert(v.to_string(), 1);
-                            }
-                        }
-                    }
-                    _ => missing += batch.rows as u64,
-                }
-            }
-            let mut counts: Vec<(String, u64)> = frequencies.into_iter().collect();
-            counts.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            RawValues::Categorical(counts)
-        }
-    };
-    if rejected > 0 {
-        tracing::warn!(column = %column.name, rejected, "reference values that are NaN or infinite are not scored");
     }
-    RawColumn {
-        name: column.name.clone(),
-        drift_type: column.drift_type,
-        boolean: column.boolean,
-        missing,
-        rejected,
-        values,
+
+    /// Adds a batch's values.
+    pub fn add(&mut self, batch: &Batch) {
+        self.columns
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(i, acc)| {
+                acc.add(batch.columns.get(i).and_then(Option::as_ref), batch.rows)
+            });
+    }
+
+    /// The raw columns (numeric values sorted, one column per core).
+    pub fn finish(self) -> Vec<RawColumn> {
+        self.columns
+            .into_par_iter()
+            .map(RawAccumulator::finish)
+            .collect()
+    }
+}
+
+impl RawAccumulator {
+    fn add(&mut self, column: Option<&ColumnArray>, rows: usize) {
+        match (self.column.kind, column) {
+            (Kind::Numeric, Some(ColumnArray::Numeric(a))) => {
+                self.missing += a.null_count() as u64;
+                self.numbers.reserve(a.len() - a.null_count());
+                for v in a.iter().flatten() {
+                    if v.is_finite() {
+                        self.numbers.push(v);
+                    } else {
+                        self.rejected += 1;
+                    }
+                }
+            }
+            (Kind::Categorical, Some(ColumnArray::Categorical(a))) => {
+                self.missing += a.null_count() as u64;
+                for v in a.iter().flatten() {
+                    if let Some(c) = self.categories.get_mut(v) {
+                        *c += 1;
+                    } else {
+                        self.categories.insert(v.to_string(), 1);
+                    }
+                }
+            }
+            _ => self.missing += rows as u64,
+        }
+    }
+
+    fn finish(self) -> RawColumn {
+        let values = match self.column.kind {
+            Kind::Numeric => {
+                let mut values = self.numbers;
+                values.sort_unstable_by(f64::total_cmp);
+                RawValues::Numeric(values)
+            }
+            Kind::Categorical => {
+                let mut counts: Vec<(String, u64)> = self.categories.into_iter().collect();
+                counts.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                RawValues::Categorical(counts)
+            }
+        };
+        if self.rejected > 0 {
+            tracing::warn!(column = %self.column.name, rejected = self.rejected, "reference values that are NaN or infinite are not scored");
+        }
+        RawColumn {
+            name: self.column.name,
+            drift_type: self.column.drift_type,
+            boolean: self.column.boolean,
+            missing: self.missing,
+            rejected: self.rejected,
+            values,
+        }
     }
 }
 

@@ -4,10 +4,16 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
 
 use crate::util::{
     assert_gauges_match, base_config, binary, check, check_json, reference, repo, sample,
-    wait_for_rows, Daemon, Run,
+    wait_for_rows, wait_until, Daemon, Run,
 };
 
 /// Runs `drift-exporter <args>`.
@@ -159,5 +165,88 @@ fn serve_from_a_profile_exports_the_parquet_scores_and_says_so() {
     assert_eq!(info, Some(1.0));
     let (_, report) = check_json(&reference(), &sample("batch-0003-drifted.ndjson"));
     assert_gauges_match(&scrape, &report);
+    daemon.stop();
+}
+
+/// A wide table: `numeric` Float64 and `categorical` Utf8 columns of `rows`
+/// rows, values from a seed (the numeric ones shifted by `shift`).
+fn wide_batch(numeric: usize, categorical: usize, rows: usize, shift: f64) -> RecordBatch {
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for i in 0..numeric {
+        let values: Float64Array = (0..rows).map(|_| Some(next() * 10.0 + shift)).collect();
+        fields.push(Field::new(format!("n{i}"), DataType::Float64, true));
+        columns.push(Arc::new(values));
+    }
+    for i in 0..categorical {
+        let values: StringArray = (0..rows)
+            .map(|_| Some(format!("c{}", (next() * 7.0) as u32)))
+            .collect();
+        fields.push(Field::new(format!("c{i}"), DataType::Utf8, true));
+        columns.push(Arc::new(values));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+fn write_parquet(path: &Path, batch: &RecordBatch) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+    std::fs::write(path, &bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn a_reference_of_a_thousand_columns_profiles_checks_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("wide.parquet");
+    let current = dir.path().join("wide-current.parquet");
+    write_parquet(&reference, &wide_batch(600, 400, 3_000, 0.0));
+    let body = write_parquet(&current, &wide_batch(600, 400, 500, 1.0));
+    let profile = dir.path().join("wide.profile");
+    let built = run(&[
+        "profile",
+        "--reference",
+        reference.to_str().unwrap(),
+        "--out",
+        profile.to_str().unwrap(),
+    ]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(built.stderr.contains("1000 columns"), "{}", built.stderr);
+    let (code, from_parquet) = check_json(&reference, &current);
+    let (_, from_profile) = check_json(&profile, &current);
+    assert_eq!(code, 1, "600 of 1,000 columns are shifted");
+    assert!(from_parquet["dataset"]["drifted_features"].as_u64().unwrap() >= 600);
+    assert_eq!(from_profile, from_parquet);
+    assert_eq!(from_profile["features"].as_array().unwrap().len(), 1000);
+    // The daemon from the profile scores all 1,000 columns.
+    let config = base_config(dir.path(), "[[sources]]\ntype = \"http\"\n", "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &crate::util::reference().display().to_string(),
+        &profile.display().to_string(),
+    );
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(&config);
+    let response = daemon.ingest("application/vnd.apache.parquet", &body);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let rows = |d: &Daemon| {
+        d.scrape()
+            .by_feature("drift_window_rows")
+            .get("n0")
+            .copied()
+    };
+    assert!(wait_until(Duration::from_secs(30), || rows(&daemon) == Some(500.0)));
+    let scrape = daemon.scrape();
+    assert_eq!(scrape.by_feature("drift_psi").len(), 1000);
+    assert_gauges_match(&scrape, &from_parquet);
     daemon.stop();
 }
