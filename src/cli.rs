@@ -132,6 +132,14 @@ pub struct ProfileArgs {
     /// kept for quality); default: every numeric and categorical column.
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
+    /// Keep numeric columns in quantile sketches instead of every value: memory that
+    /// does not grow with the rows, scores within the stored rank-error bound, no
+    /// labelled rows kept.
+    #[arg(long)]
+    pub sketch: bool,
+    /// Values per sketch level (larger: smaller bound, more memory).
+    #[arg(long, default_value_t = crate::stats::sketch::DEFAULT_K, requires = "sketch")]
+    pub sketch_k: usize,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,

@@ -195,7 +195,7 @@ fn score_numeric(
     report.ks_statistic = Some(d);
     report.ks_pvalue = Some(kolmogorov::ks_2samp_asymp_pvalue(
         d,
-        p.sorted.len() as u64,
+        p.rows,
         sorted.len() as u64,
     ));
     if let (Some(min), Some(max)) = (p.min(), p.max()) {

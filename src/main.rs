@@ -14,7 +14,7 @@ use drift_exporter::cli::{
 };
 use drift_exporter::config::{CliOverrides, Config};
 use drift_exporter::daemon::{self, ServeOptions};
-use drift_exporter::reference::ReferenceProfile;
+use drift_exporter::reference::{ProfileMode, ReferenceProfile};
 use drift_exporter::{check, healthcheck, logging, profile};
 
 fn main() -> ExitCode {
@@ -113,7 +113,12 @@ fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
             let out = args
                 .out
                 .ok_or_else(|| anyhow::anyhow!("no output: pass --out PATH for the profile"))?;
-            let built = profile::build(&reference, &config, &out)?;
+            let mode = if args.sketch {
+                ProfileMode::Sketch { k: args.sketch_k }
+            } else {
+                ProfileMode::Exact
+            };
+            let built = profile::build_with(&reference, &config, &out, mode)?;
             let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
             eprintln!(
                 "{}: {} rows, {} columns, {} bytes",

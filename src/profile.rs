@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::reference::profile_file::{
     self, column_header, sha256_hex, ProfileFile, ProfileFileError,
 };
-use crate::reference::{RawColumn, RawValues, ReferenceData, ReferenceError};
+use crate::reference::{ProfileMode, RawColumn, RawValues, ReferenceData, ReferenceError};
 
 /// Errors of the profile commands.
 #[derive(Debug, thiserror::Error)]
@@ -52,10 +52,21 @@ pub enum ProfileError {
 /// (which columns, their kinds, the label kept for quality) and writes it to
 /// `out`. Returns the profile written.
 pub fn build(reference: &Path, config: &Config, out: &Path) -> Result<ProfileFile, ProfileError> {
+    build_with(reference, config, out, ProfileMode::Exact)
+}
+
+/// [`build`] in `mode`: exact, or numeric columns in quantile sketches (no
+/// labelled rows kept; memory that does not grow with the rows).
+pub fn build_with(
+    reference: &Path,
+    config: &Config,
+    out: &Path,
+    mode: ProfileMode,
+) -> Result<ProfileFile, ProfileError> {
     if profile_file::is_profile(reference) {
         return Err(ProfileError::AlreadyProfile(reference.to_path_buf()));
     }
-    let data = ReferenceData::read_parquet(reference, &config.columns, &config.model)?;
+    let data = ReferenceData::read_parquet_with(reference, &config.columns, &config.model, mode)?;
     let profile = ProfileFile::from_data(data, reference, &config.columns);
     profile.write(out)?;
     Ok(profile)
@@ -160,6 +171,7 @@ fn merge_column(into: &mut RawColumn, next: RawColumn) {
             out.extend_from_slice(&b[j..]);
             *a = out;
         }
+        (RawValues::Sketch(a), RawValues::Sketch(b)) => a.merge(&b),
         (RawValues::Categorical(a), RawValues::Categorical(b)) => {
             let mut counts: BTreeMap<Vec<u8>, (String, u64)> = BTreeMap::new();
             for (category, n) in a.drain(..).chain(b) {
@@ -170,7 +182,7 @@ fn merge_column(into: &mut RawColumn, next: RawColumn) {
             }
             *a = counts.into_values().collect();
         }
-        // Kinds were checked equal.
+        // Kinds and modes were checked equal.
         _ => {}
     }
 }
@@ -219,6 +231,20 @@ pub fn render(path: &Path, profile: &ProfileFile) -> String {
         h.tool_version
     );
     let _ = writeln!(out, "rows: {}   sha256: {}", h.rows, h.sha256);
+    let bound = h
+        .columns
+        .iter()
+        .filter_map(|c| c.sketch.as_ref())
+        .map(|s| s.rank_error)
+        .fold(None, |acc: Option<f64>, e| {
+            Some(acc.map_or(e, |a| a.max(e)))
+        });
+    if let Some(bound) = bound {
+        let _ = writeln!(
+            out,
+            "sketch: largest rank-error bound {bound:.3e} (KS statistic and bin shares within it; p-values approximate)"
+        );
+    }
     for s in &h.sources {
         let _ = writeln!(
             out,

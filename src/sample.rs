@@ -230,6 +230,7 @@ mod tests {
             path: "r.parquet".into(),
             sha256: String::new(),
             format: crate::reference::ReferenceFormat::Parquet,
+            mode: crate::reference::ProfileMode::Exact,
             rows: 3,
             columns: vec![
                 numeric("x", vec![0.0, 1.0, 2.0]),

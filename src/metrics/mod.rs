@@ -229,7 +229,7 @@ impl Metrics {
                 &profile.path.display().to_string(),
                 &profile.sha256,
                 profile.format.as_str(),
-                "exact",
+                profile.mode.as_str(),
             ])
             .set(1.0);
         self.model_info

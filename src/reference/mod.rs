@@ -22,6 +22,7 @@ use crate::config::{Binning, ColumnsConfig, Config, ModelConfig, ProfileSettings
 use crate::data::{self, Batch, ColumnArray, ColumnPlan, DataError, Kind};
 use crate::quality::{self, QualityReport, QualitySpec};
 use crate::stats::bins;
+use crate::stats::sketch::QuantileSketch;
 
 pub mod profile_file;
 
@@ -184,11 +185,20 @@ pub fn resolve_columns(
     Ok(out)
 }
 
+/// Values in the sample a sketched column is scored with.
+pub const SKETCH_SAMPLE: usize = 1 << 16;
+
 /// Numeric column profile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NumericProfile {
-    /// Finite reference values, ascending.
+    /// Finite reference values, ascending: all of them (exact), or a sample of
+    /// [`SKETCH_SAMPLE`] values that follows a sketch's CDF (sketch mode).
     pub sorted: Vec<f64>,
+    /// Finite reference values represented (`sorted.len()` when exact).
+    pub rows: u64,
+    /// The bound on the error of the reference CDF: 0 when exact; a sketch's
+    /// rank error plus the sample's `1.5 / SKETCH_SAMPLE` otherwise.
+    pub rank_error: f64,
     /// Inner bin edges (numpy quantile or linspace, deduplicated).
     pub edges: Vec<f64>,
     /// Reference counts per bin (`edges.len() + 1` bins).
@@ -213,10 +223,29 @@ impl NumericProfile {
         };
         let counts = bins::bin_counts_sorted(&edges, &values);
         NumericProfile {
+            rows: values.len() as u64,
+            rank_error: 0.0,
             sorted: values,
             edges,
             counts,
         }
+    }
+
+    /// Builds from a quantile sketch: the bins, KS and fences use a sample of
+    /// [`SKETCH_SAMPLE`] values that follows the sketch's CDF (the exact values
+    /// when the sketch never compacted); the p-value uses the rows the sketch
+    /// represents.
+    pub fn from_sketch(sketch: &QuantileSketch, settings: &ProfileSettings) -> Self {
+        let sample = sketch.sample(SKETCH_SAMPLE);
+        let exact = sketch.error_rows() == 0 && sample.len() as u64 == sketch.n();
+        let mut profile = Self::from_sorted(sample, settings);
+        profile.rows = sketch.n();
+        profile.rank_error = if exact {
+            0.0
+        } else {
+            sketch.rank_error() + 1.5 / SKETCH_SAMPLE as f64
+        };
+        profile
     }
 
     /// Smallest reference value.
@@ -328,7 +357,7 @@ impl ColumnProfile {
     /// Reference values that are scored (non-null, valid).
     pub fn scored_values(&self) -> u64 {
         match &self.detail {
-            ProfileDetail::Numeric(p) => p.sorted.len() as u64,
+            ProfileDetail::Numeric(p) => p.rows,
             ProfileDetail::Categorical(p) => p.counts.iter().sum(),
         }
     }
@@ -378,6 +407,8 @@ pub struct RawColumn {
 pub enum RawValues {
     /// Finite values, ascending.
     Numeric(Vec<f64>),
+    /// Finite values in a quantile sketch (sketch mode).
+    Sketch(QuantileSketch),
     /// Every category and its count, in byte order of the text.
     Categorical(Vec<(String, u64)>),
 }
@@ -386,7 +417,7 @@ impl RawColumn {
     /// Numeric or categorical.
     pub fn kind(&self) -> Kind {
         match self.values {
-            RawValues::Numeric(_) => Kind::Numeric,
+            RawValues::Numeric(_) | RawValues::Sketch(_) => Kind::Numeric,
             RawValues::Categorical(_) => Kind::Categorical,
         }
     }
@@ -396,6 +427,9 @@ impl RawColumn {
         let detail = match self.values {
             RawValues::Numeric(sorted) => {
                 ProfileDetail::Numeric(NumericProfile::from_sorted(sorted, settings))
+            }
+            RawValues::Sketch(sketch) => {
+                ProfileDetail::Numeric(NumericProfile::from_sketch(&sketch, settings))
             }
             RawValues::Categorical(counts) => ProfileDetail::Categorical(CategoricalProfile::new(
                 counts.into_iter().collect(),
@@ -422,6 +456,8 @@ pub struct ReferenceProfile {
     pub sha256: String,
     /// What the reference was read from.
     pub format: ReferenceFormat,
+    /// Exact (every value), or a sketch's (scores within its bound).
+    pub mode: ProfileMode,
     /// Rows in the reference.
     pub rows: u64,
     /// Scored columns, in the file's order.
@@ -513,6 +549,7 @@ impl ReferenceProfile {
             path: path.to_path_buf(),
             sha256,
             format: ReferenceFormat::Parquet,
+            mode: ProfileMode::Exact,
             rows,
             columns,
             plan,
@@ -535,6 +572,8 @@ pub struct ReferenceData {
     pub sha256: String,
     /// Parquet or profile.
     pub format: ReferenceFormat,
+    /// Exact, or sketched.
+    pub mode: ProfileMode,
     /// Rows.
     pub rows: u64,
     /// The scored columns, in order.
@@ -564,11 +603,23 @@ impl ReferenceData {
         }
     }
 
-    /// Reads the scored columns (and the label) of a Parquet file.
+    /// Reads the scored columns (and the label) of a Parquet file, exactly.
     pub fn read_parquet(
         path: &Path,
         rules: &ColumnsConfig,
         model: &ModelConfig,
+    ) -> Result<ReferenceData, ReferenceError> {
+        Self::read_parquet_with(path, rules, model, ProfileMode::Exact)
+    }
+
+    /// Reads the scored columns of a Parquet file in `mode`; in sketch mode
+    /// the label is not kept (its rows would grow with the reference), so a
+    /// sketch has no reference quality.
+    pub fn read_parquet_with(
+        path: &Path,
+        rules: &ColumnsConfig,
+        model: &ModelConfig,
+        mode: ProfileMode,
     ) -> Result<ReferenceData, ReferenceError> {
         if data::Format::from_path(path) != Some(data::Format::Parquet) {
             return Err(ReferenceError::Unusable {
@@ -578,13 +629,16 @@ impl ReferenceData {
         }
         let schema = data::parquet_schema(path)?;
         let resolved = resolve_columns(&schema, rules, path)?;
-        let label = match (&rules.label, model.task) {
-            (Some(label), Some(task)) => Some((label.clone(), QualitySpec::label_kind(task))),
+        let label = match (&rules.label, model.task, mode) {
+            (Some(label), Some(task), ProfileMode::Exact) => {
+                Some((label.clone(), QualitySpec::label_kind(task)))
+            }
             _ => None,
         };
         let mut data = ReferenceData {
             sha256: String::new(),
             format: ReferenceFormat::Parquet,
+            mode,
             rows: 0,
             resolved,
             raw: Vec::new(),
@@ -602,7 +656,7 @@ impl ReferenceData {
                     || rules.prediction.iter().any(|p| p == name)
             })
             .collect();
-        let mut builder = RawBuilder::new(&data.resolved);
+        let mut builder = RawBuilder::new(&data.resolved, mode);
         let (mut rows, mut labelled) = (0u64, Vec::new());
         let with_label = data.label.is_some();
         // Hashing the file and decoding it are independent: do both at once.
@@ -699,6 +753,7 @@ impl ReferenceData {
         let mut profile =
             ReferenceProfile::from_raw(path, self.sha256, self.rows, self.raw, plan, settings);
         profile.format = self.format;
+        profile.mode = self.mode;
         // The calibration bins are the prediction column's own bins.
         profile.concept = quality.as_ref().map(|spec| {
             let edges = match profile.columns.get(spec.prediction).map(|c| &c.detail) {
@@ -716,7 +771,7 @@ impl ReferenceData {
 /// The raw material of every resolved column of `batches` (read with a plan
 /// whose first columns are `resolved`).
 pub fn raw_columns(resolved: &[ResolvedColumn], batches: &[Batch]) -> Vec<RawColumn> {
-    let mut builder = RawBuilder::new(resolved);
+    let mut builder = RawBuilder::new(resolved, ProfileMode::Exact);
     for batch in batches {
         builder.add(batch);
     }
@@ -735,13 +790,37 @@ struct RawAccumulator {
     missing: u64,
     rejected: u64,
     numbers: Vec<f64>,
+    sketch: Option<QuantileSketch>,
     categories: HashMap<String, u64>,
+}
+
+/// How a profile keeps a numeric column's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileMode {
+    /// Every value: scores bit-identical to the Parquet's.
+    Exact,
+    /// A quantile sketch that compacts a level at `k` values: memory that does
+    /// not grow with the rows, scores within the stored rank-error bound.
+    Sketch {
+        /// Values per level before a compaction.
+        k: usize,
+    },
+}
+
+impl ProfileMode {
+    /// `exact` or `sketch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileMode::Exact => "exact",
+            ProfileMode::Sketch { .. } => "sketch",
+        }
+    }
 }
 
 impl RawBuilder {
     /// An empty builder for the resolved columns (the first columns of the
     /// plan batches are read with).
-    pub fn new(resolved: &[ResolvedColumn]) -> RawBuilder {
+    pub fn new(resolved: &[ResolvedColumn], mode: ProfileMode) -> RawBuilder {
         RawBuilder {
             columns: resolved
                 .iter()
@@ -750,6 +829,10 @@ impl RawBuilder {
                     missing: 0,
                     rejected: 0,
                     numbers: Vec::new(),
+                    sketch: match mode {
+                        ProfileMode::Sketch { k } => Some(QuantileSketch::new(k)),
+                        ProfileMode::Exact => None,
+                    },
                     categories: HashMap::new(),
                 })
                 .collect(),
@@ -780,6 +863,16 @@ impl RawAccumulator {
         match (self.column.kind, column) {
             (Kind::Numeric, Some(ColumnArray::Numeric(a))) => {
                 self.missing += a.null_count() as u64;
+                if let Some(sketch) = self.sketch.as_mut() {
+                    for v in a.iter().flatten() {
+                        if v.is_finite() {
+                            sketch.update(v);
+                        } else {
+                            self.rejected += 1;
+                        }
+                    }
+                    return;
+                }
                 self.numbers.reserve(a.len() - a.null_count());
                 for v in a.iter().flatten() {
                     if v.is_finite() {
@@ -805,11 +898,14 @@ impl RawAccumulator {
 
     fn finish(self) -> RawColumn {
         let values = match self.column.kind {
-            Kind::Numeric => {
-                let mut values = self.numbers;
-                values.sort_unstable_by(f64::total_cmp);
-                RawValues::Numeric(values)
-            }
+            Kind::Numeric => match self.sketch {
+                Some(sketch) => RawValues::Sketch(sketch),
+                None => {
+                    let mut values = self.numbers;
+                    values.sort_unstable_by(f64::total_cmp);
+                    RawValues::Numeric(values)
+                }
+            },
             Kind::Categorical => {
                 let mut counts: Vec<(String, u64)> = self.categories.into_iter().collect();
                 counts.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));

@@ -36,12 +36,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    resolve_columns, DriftType, RawColumn, RawValues, ReferenceData, ReferenceError,
+    resolve_columns, DriftType, ProfileMode, RawColumn, RawValues, ReferenceData, ReferenceError,
     ReferenceFormat,
 };
 use crate::config::{ColumnsConfig, ModelConfig};
 use crate::data::{batch::null_array, Batch, ColumnArray, Kind};
 use crate::quality::QualitySpec;
+use crate::stats::sketch::QuantileSketch;
 
 /// The first bytes of every profile file.
 pub const MAGIC: &[u8; 8] = b"DRIFTPRF";
@@ -95,6 +96,20 @@ pub struct ColumnHeader {
     pub min: Option<f64>,
     /// Largest value.
     pub max: Option<f64>,
+    /// Sketch mode: the sketch's parameter and its error bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sketch: Option<SketchHeader>,
+}
+
+/// A sketched column's bound (see [`crate::stats::sketch`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SketchHeader {
+    /// Values per level before a compaction.
+    pub k: usize,
+    /// The guaranteed bound on the absolute rank error of any query, in rows.
+    pub error_rows: u64,
+    /// `error_rows / values`: the bound on the error of the column's CDF.
+    pub rank_error: f64,
 }
 
 /// A source file a profile was built from.
@@ -135,7 +150,8 @@ pub struct SectionHeader {
 pub struct Header {
     /// The format version (also in the fixed prefix).
     pub version: u32,
-    /// `exact`: every value is kept.
+    /// `exact` (every value is kept) or `sketch` (numeric columns in quantile
+    /// sketches).
     pub mode: String,
     /// The drift-exporter version that wrote it.
     pub tool_version: String,
@@ -228,7 +244,7 @@ impl ProfileFile {
         });
         let header = Header {
             version: FORMAT_VERSION,
-            mode: "exact".into(),
+            mode: data.mode.as_str().into(),
             tool_version: crate::metrics::VERSION.into(),
             rows: data.rows,
             sha256: data.sha256.clone(),
@@ -294,9 +310,17 @@ impl ProfileFile {
             r.drift_type = column.drift_type;
             raw.push(r);
         }
+        let mode = match self.header.columns.iter().find_map(|c| c.sketch.as_ref()) {
+            Some(sketch) => ProfileMode::Sketch { k: sketch.k },
+            None if self.header.mode == "sketch" => ProfileMode::Sketch {
+                k: crate::stats::sketch::DEFAULT_K,
+            },
+            None => ProfileMode::Exact,
+        };
         let mut data = ReferenceData {
             sha256: self.header.sha256.clone(),
             format: ReferenceFormat::Profile,
+            mode,
             rows: self.header.rows,
             resolved,
             raw,
@@ -316,6 +340,12 @@ impl ProfileFile {
                         "the profile kept the label `{}`, not `{label}`; profile the reference again with columns.label = \"{label}\"",
                         header.name
                     ),
+                ))
+            }
+            (None, _) if mode != ProfileMode::Exact => {
+                return Err(columns_err(
+                    "columns.label",
+                    format!("a sketch profile keeps no labelled rows; leave columns.label out, or profile the reference without --sketch to measure quality with the label `{label}`"),
                 ))
             }
             (None, _) => {
@@ -411,12 +441,26 @@ pub(crate) fn column_header(c: &RawColumn) -> ColumnHeader {
                 v.last().copied(),
             )
         }
+        RawValues::Sketch(sketch) => (
+            sketch.n(),
+            sketch.levels().iter().map(|l| l.len() as u64).sum(),
+            sketch.min(),
+            sketch.max(),
+        ),
         RawValues::Categorical(counts) => (
             counts.iter().map(|(_, n)| n).sum(),
             counts.len() as u64,
             None,
             None,
         ),
+    };
+    let sketch = match &c.values {
+        RawValues::Sketch(sketch) => Some(SketchHeader {
+            k: sketch.k(),
+            error_rows: sketch.error_rows(),
+            rank_error: sketch.rank_error(),
+        }),
+        _ => None,
     };
     ColumnHeader {
         name: c.name.clone(),
@@ -429,6 +473,7 @@ pub(crate) fn column_header(c: &RawColumn) -> ColumnHeader {
         distinct,
         min,
         max,
+        sketch,
     }
 }
 
@@ -488,6 +533,18 @@ fn encode_values(raw: &[RawColumn]) -> Result<Vec<u8>, arrow::error::ArrowError>
                     start = end;
                     if builder.rows >= BATCH_ROWS {
                         writer.write(&builder.finish(&schema)?)?;
+                    }
+                }
+            }
+            RawValues::Sketch(sketch) => {
+                for (h, level) in sketch.levels().iter().enumerate() {
+                    let mut level = level.clone();
+                    level.sort_unstable_by(f64::total_cmp);
+                    for v in level {
+                        builder.push(i, Some(v), None, 1 << h);
+                        if builder.rows >= BATCH_ROWS {
+                            writer.write(&builder.finish(&schema)?)?;
+                        }
                     }
                 }
             }
@@ -618,9 +675,9 @@ pub fn decode(bytes: &[u8]) -> Result<ProfileFile, String> {
             header.version
         ));
     }
-    if header.mode != "exact" {
+    if header.mode != "exact" && header.mode != "sketch" {
         return Err(format!(
-            "mode `{}`; this drift-exporter reads exact profiles",
+            "mode `{}`; this drift-exporter reads exact and sketch profiles",
             header.mode
         ));
     }
@@ -674,6 +731,7 @@ pub fn decode(bytes: &[u8]) -> Result<ProfileFile, String> {
 
 fn decode_values(body: &[u8], columns: &[ColumnHeader]) -> Result<Vec<RawColumn>, String> {
     let mut numeric: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
+    let mut levels: Vec<Vec<Vec<f64>>> = vec![Vec::new(); columns.len()];
     let mut categories: Vec<Vec<(String, u64)>> = vec![Vec::new(); columns.len()];
     let reader = StreamReader::try_new(std::io::Cursor::new(body), None)
         .map_err(|e| format!("the `values` section is not an Arrow IPC stream: {e}"))?;
@@ -696,6 +754,21 @@ fn decode_values(body: &[u8], columns: &[ColumnHeader]) -> Result<Vec<RawColumn>
             })?;
             let n = count.value(row);
             match header.kind {
+                Kind::Numeric if value.is_valid(row) && header.sketch.is_some() => {
+                    let v = value.value(row);
+                    if !v.is_finite() || !n.is_power_of_two() {
+                        return Err(format!(
+                            "column `{}`: a sketch value {v} of weight {n} (weights are powers of two)",
+                            header.name
+                        ));
+                    }
+                    let h = n.trailing_zeros() as usize;
+                    let column_levels = &mut levels[i];
+                    if column_levels.len() <= h {
+                        column_levels.resize(h + 1, Vec::new());
+                    }
+                    column_levels[h].push(v);
+                }
                 Kind::Numeric if value.is_valid(row) => {
                     let v = value.value(row);
                     let values = &mut numeric[i];
@@ -724,9 +797,16 @@ fn decode_values(body: &[u8], columns: &[ColumnHeader]) -> Result<Vec<RawColumn>
     }
     let mut raw = Vec::with_capacity(columns.len());
     for (i, header) in columns.iter().enumerate() {
-        let values = match header.kind {
-            Kind::Numeric => RawValues::Numeric(std::mem::take(&mut numeric[i])),
-            Kind::Categorical => RawValues::Categorical(std::mem::take(&mut categories[i])),
+        let values = match (header.kind, &header.sketch) {
+            (Kind::Numeric, Some(sketch)) => RawValues::Sketch(QuantileSketch::from_parts(
+                sketch.k,
+                std::mem::take(&mut levels[i]),
+                sketch.error_rows,
+                header.min.unwrap_or(f64::INFINITY),
+                header.max.unwrap_or(f64::NEG_INFINITY),
+            )),
+            (Kind::Numeric, None) => RawValues::Numeric(std::mem::take(&mut numeric[i])),
+            (Kind::Categorical, _) => RawValues::Categorical(std::mem::take(&mut categories[i])),
         };
         let column = RawColumn {
             name: header.name.clone(),

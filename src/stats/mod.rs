@@ -13,6 +13,8 @@
 //! - [`outliers`]: Tukey's IQR fences and the share of values outside them.
 //! - [`quality`]: model quality against labels (accuracy, precision/recall/F1, ROC-AUC,
 //!   log loss, MAE/MSE/RMSE/MAPE/R^2), held to scikit-learn by its own unit tests.
+//! - [`sketch`]: a mergeable quantile sketch with a guaranteed rank-error bound
+//!   (profiles of references too large to keep every value).
 //! - [`change`]: streaming change detectors on a model's error stream (DDM,
 //!   Page-Hinkley, ADWIN), detection for detection as River's.
 
@@ -24,3 +26,4 @@ pub mod kolmogorov;
 pub mod ks;
 pub mod outliers;
 pub mod quality;
+pub mod sketch;

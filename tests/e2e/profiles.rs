@@ -225,7 +225,12 @@ fn a_reference_of_a_thousand_columns_profiles_checks_and_serves() {
     let (code, from_parquet) = check_json(&reference, &current);
     let (_, from_profile) = check_json(&profile, &current);
     assert_eq!(code, 1, "600 of 1,000 columns are shifted");
-    assert!(from_parquet["dataset"]["drifted_features"].as_u64().unwrap() >= 600);
+    assert!(
+        from_parquet["dataset"]["drifted_features"]
+            .as_u64()
+            .unwrap()
+            >= 600
+    );
     assert_eq!(from_profile, from_parquet);
     assert_eq!(from_profile["features"].as_array().unwrap().len(), 1000);
     // The daemon from the profile scores all 1,000 columns.
@@ -249,4 +254,56 @@ fn a_reference_of_a_thousand_columns_profiles_checks_and_serves() {
     assert_eq!(scrape.by_feature("drift_psi").len(), 1000);
     assert_gauges_match(&scrape, &from_parquet);
     daemon.stop();
+}
+
+#[test]
+fn a_sketch_profile_states_its_bound_and_checks_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sketch.profile");
+    let built = run(&[
+        "profile",
+        "--reference",
+        reference().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--sketch",
+        "--sketch-k",
+        "256",
+    ]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let shown = run(&["profile", "show", out.to_str().unwrap()]);
+    assert!(shown.stdout.contains("sketch mode"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("rank-error bound"),
+        "{}",
+        shown.stdout
+    );
+    let header: serde_json::Value = serde_json::from_str(
+        &run(&["profile", "show", out.to_str().unwrap(), "--format", "json"]).stdout,
+    )
+    .unwrap();
+    let bound = header["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["sketch"]["rank_error"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(bound > 0.0, "{header}");
+    let current = sample("batch-0003-drifted.ndjson");
+    let (_, exact) = check_json(&reference(), &current);
+    let (_, sketched) = check_json(&out, &current);
+    for (e, s) in exact["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(sketched["features"].as_array().unwrap())
+    {
+        if let (Some(a), Some(b)) = (e["ks_statistic"].as_f64(), s["ks_statistic"].as_f64()) {
+            assert!(
+                (a - b).abs() <= bound + 1.5 / 65536.0,
+                "{}: {a} vs {b}",
+                e["name"]
+            );
+        }
+    }
 }

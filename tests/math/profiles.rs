@@ -176,3 +176,134 @@ fn a_profile_that_cannot_honour_the_config_names_the_setting() {
         .to_string();
     assert!(error.contains("different columns"), "{error}");
 }
+
+/// A Parquet file of `rows` rows: skewed, discrete (Int64, many ties) and
+/// heavy-tailed (Cauchy) numbers and a category, `shift` added to the numbers.
+fn write_hard_data(path: &Path, rows: usize, seed: u64, shift: f64) {
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let mut s = seed | 1;
+    let mut u = move || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut skewed = Vec::with_capacity(rows);
+    let mut discrete = Vec::with_capacity(rows);
+    let mut heavy = Vec::with_capacity(rows);
+    let mut category = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        skewed.push((3.0 * u()).exp() * u().max(1e-12).ln().abs() + shift);
+        discrete.push((u() * 12.0 + shift).floor() as i64);
+        heavy.push((std::f64::consts::PI * (u() - 0.5)).tan() + shift);
+        category.push(format!("c{}", (u() * u() * 9.0) as u32));
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("skewed", DataType::Float64, false),
+        Field::new("discrete", DataType::Int64, false),
+        Field::new("heavy", DataType::Float64, false),
+        Field::new("category", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Float64Array::from(skewed)),
+        Arc::new(Int64Array::from(discrete)),
+        Arc::new(Float64Array::from(heavy)),
+        Arc::new(StringArray::from(category)),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// The bound the sketch states: every sketched column's KS statistic and bin
+/// shares are within its stored rank-error bound of the exact ones (plus the
+/// scoring sample's step), on skewed, discrete and heavy-tailed data, for one
+/// profile and for the merge of three shards' sketches.
+#[test]
+fn a_sketch_profile_scores_within_its_stated_bound() {
+    use drift_exporter::reference::{ProfileDetail, ProfileMode, ReferenceProfile};
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference.parquet");
+    let current = dir.path().join("current.parquet");
+    write_hard_data(&reference, 120_000, 11, 0.0);
+    write_hard_data(&current, 20_000, 12, 0.3);
+    let config = Config::default();
+    let exact_path = dir.path().join("exact.profile");
+    profile::build(&reference, &config, &exact_path).unwrap();
+    let sketch_path = dir.path().join("sketch.profile");
+    let mode = ProfileMode::Sketch { k: 512 };
+    let sketch = profile::build_with(&reference, &config, &sketch_path, mode).unwrap();
+    assert_eq!(sketch.header.mode, "sketch");
+    // Shards of the same rows, sketched and merged.
+    let shard_paths: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let batches = read_parquet(&reference);
+            let parquet = dir.path().join(format!("shard-{i}.parquet"));
+            write_rows(&batches, i * 40_000, (i + 1) * 40_000, &parquet);
+            let out = dir.path().join(format!("shard-{i}.profile"));
+            profile::build_with(&parquet, &config, &out, mode).unwrap();
+            out
+        })
+        .collect();
+    let merged_path = dir.path().join("merged.profile");
+    let merged = profile::merge(&shard_paths, &merged_path).unwrap();
+    assert_eq!(merged.header.rows, 120_000);
+    let load = |path: &Path| {
+        ReferenceProfile::load_with(path, &config.columns, &config.drift.profile, &config.model)
+            .unwrap()
+    };
+    let exact = load(&exact_path);
+    let exact_report = report(&config, &exact_path, &current);
+    let mut checked = 0;
+    for path in [&sketch_path, &merged_path] {
+        let sketched = load(path);
+        assert_eq!(sketched.mode, mode);
+        let sketch_report = report(&config, path, &current);
+        for (i, (s, e)) in sketched.columns.iter().zip(&exact.columns).enumerate() {
+            let (ProfileDetail::Numeric(s), ProfileDetail::Numeric(e)) = (&s.detail, &e.detail)
+            else {
+                assert_eq!(s.detail, e.detail, "categories are exact in a sketch");
+                continue;
+            };
+            let bound = s.rank_error;
+            assert!(
+                bound > 0.0 && bound < 0.05,
+                "{}: bound {bound}",
+                path.display()
+            );
+            assert_eq!(s.rows, e.rows);
+            let ks = |r: &Value| r["features"][i]["ks_statistic"].as_f64().unwrap();
+            let gap = (ks(&sketch_report) - ks(&exact_report)).abs();
+            assert!(gap <= bound, "column {i}: KS off by {gap} > {bound}");
+            // The sketch's share of each of its bins against the true share.
+            let true_counts = drift_exporter::stats::bins::bin_counts_sorted(&s.edges, &e.sorted);
+            let m: u64 = s.counts.iter().sum();
+            for (b, (&c, &t)) in s.counts.iter().zip(&true_counts).enumerate() {
+                let gap = (c as f64 / m as f64 - t as f64 / e.rows as f64).abs();
+                assert!(
+                    gap <= 2.0 * bound,
+                    "column {i} bin {b}: {gap} > {}",
+                    2.0 * bound
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+    // The label is refused from a sketch, naming the setting.
+    let text = "[model]\ntask = \"classification\"\n[columns]\nlabel = \"category\"\n";
+    let path = dir.path().join("label.toml");
+    std::fs::write(&path, text).unwrap();
+    let with_label = load_config(Some(&path)).unwrap();
+    let error = check_with(&with_label, &sketch_path, &current)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("columns.label") && error.contains("sketch"),
+        "{error}"
+    );
+}
