@@ -311,6 +311,13 @@ def main():
         results[f"drift-exporter check ({fmt})"] = r
         rows.append((f"drift-exporter check, current {fmt} (process)", r))
     base = results["drift-exporter check (parquet)"]["seconds"]["median"]
+    # From the reference's profiles, when benches/profile_bench.py has written them.
+    for label, path in (("profile", data / "reference.profile"),
+                        ("sketch profile", data / "reference.sketch.profile")):
+        if path.exists():
+            r = measure_binary(binary, path, current, args.runs)
+            results[f"drift-exporter check from the {label}"] = r
+            rows.append((f"drift-exporter check from the {label}, current parquet (process)", r))
 
     r = measure_worker(sys.executable, "numpy", reference, current, args.runs)
     results["numpy/scipy"] = r

@@ -4,7 +4,7 @@ size, `check` from the Parquet and from its profile, and `serve` start-to-ready 
 alternating in one run, with each process's peak RSS (from wait4). Standard library only.
 
     cargo build --release
-    cargo bench --bench throughput -- --dir target/bench-data --write-only   # the data
+    cargo bench --bench throughput -- --write-only target/bench-data   # the data
     python3 benches/profile_bench.py --data target/bench-data --runs 5
 
 Prints a Markdown table of medians (and min-max) for BENCHMARKS.md; `--json OUT` keeps every run.
@@ -88,6 +88,7 @@ def main():
     p.add_argument("--data", default="target/bench-data")
     p.add_argument("--binary", default="target/release/drift-exporter")
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--skip-serve", action="store_true", help="skip the start-to-ready runs")
     p.add_argument("--json")
     a = p.parse_args()
     binary = os.path.abspath(a.binary)
@@ -97,14 +98,20 @@ def main():
         if not os.path.exists(path):
             sys.exit(f"{path} is missing (see the usage at the top of this script)")
     profile = os.path.abspath(os.path.join(a.data, "reference.profile"))
-    results = {k: [] for k in ("profile_s", "profile_mib", "check_parquet_s", "check_parquet_mib",
-                               "check_profile_s", "check_profile_mib", "ready_parquet_s",
-                               "ready_profile_s")}
+    sketch = os.path.abspath(os.path.join(a.data, "reference.sketch.profile"))
+    results = {k: [] for k in ("profile_s", "profile_mib", "sketch_profile_s", "sketch_profile_mib",
+                               "check_parquet_s", "check_parquet_mib",
+                               "check_profile_s", "check_profile_mib", "check_sketch_s",
+                               "check_sketch_mib", "ready_parquet_s", "ready_profile_s")}
     with tempfile.TemporaryDirectory() as work:
         for i in range(a.runs):
             s, rss, _ = run_rusage([binary, "profile", "--reference", reference, "--out", profile])
             results["profile_s"].append(s)
             results["profile_mib"].append(rss)
+            s, rss, _ = run_rusage([binary, "profile", "--reference", reference, "--out", sketch,
+                                    "--sketch"])
+            results["sketch_profile_s"].append(s)
+            results["sketch_profile_mib"].append(rss)
             outputs = {}
             # Alternate which goes first.
             order = ("parquet", "profile") if i % 2 == 0 else ("profile", "parquet")
@@ -117,10 +124,15 @@ def main():
                 outputs[side] = out
             if outputs["parquet"] != outputs["profile"]:
                 sys.exit("check from the profile printed something else than from the Parquet")
-            for side in order:
+            s, rss, _ = run_rusage([binary, "check", "--reference", sketch, "--current", current,
+                                    "--format", "json"])
+            results["check_sketch_s"].append(s)
+            results["check_sketch_mib"].append(rss)
+            for side in order if not a.skip_serve else ():
                 ref = reference if side == "parquet" else profile
                 results[f"ready_{side}_s"].append(serve_ready(binary, ref, work))
-    sizes = {"reference.parquet": os.path.getsize(reference), "reference.profile": os.path.getsize(profile)}
+    sizes = {"reference.parquet": os.path.getsize(reference), "reference.profile": os.path.getsize(profile),
+             "reference.sketch.profile": os.path.getsize(sketch)}
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"runs": results, "sizes": sizes}, f, indent=2)
@@ -128,9 +140,14 @@ def main():
     print("| measure | median | min-max |")
     print("|---|---:|---:|")
     for key, unit, scale in (("profile_s", "s", 1), ("profile_mib", "MiB", 1),
+                             ("sketch_profile_s", "s", 1), ("sketch_profile_mib", "MiB", 1),
                              ("check_parquet_s", "s", 1), ("check_profile_s", "s", 1),
+                             ("check_sketch_s", "s", 1),
                              ("check_parquet_mib", "MiB", 1), ("check_profile_mib", "MiB", 1),
+                             ("check_sketch_mib", "MiB", 1),
                              ("ready_parquet_s", "ms", 1000), ("ready_profile_s", "ms", 1000)):
+        if not results[key]:
+            continue
         m, lo, hi = summary(results[key])
         print(f"| {key} | {m * scale:.3g} {unit} | {lo * scale:.3g}-{hi * scale:.3g} |")
     for name, size in sizes.items():

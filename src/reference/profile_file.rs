@@ -8,9 +8,11 @@
 //! the header's length (u32 LE) and the header ([`Header`], JSON), then the
 //! sections the header lists, each an Arrow IPC stream (ZSTD-compressed
 //! buffers) whose length and SHA-256 the header holds:
-//! - `values`: one row per run of equal values of a numeric column (`column`,
-//!   `value`, `count`) or per category (`column`, `category`, `count`), columns
-//!   in header order, values ascending, categories in byte order;
+//! - `column:<i>`, one per column in header order (so they are written, checked
+//!   and decoded one per core): one row per run of equal values of a numeric
+//!   column (`value`, `count`), per value a sketch holds (`value`, its weight),
+//!   or per category (`category`, `count`); values ascending, categories in
+//!   byte order;
 //! - `labelled` (when the profile was built with `columns.label`): the label
 //!   and the prediction columns, row by row, for the reference's quality.
 //!
@@ -25,13 +27,14 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Float64Builder, StringArray, StringBuilder,
-    UInt32Builder, UInt64Builder,
+    UInt64Builder,
 };
-use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt32Type, UInt64Type};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt64Type};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
 use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -386,15 +389,24 @@ impl ProfileFile {
 
     /// The file's bytes.
     pub fn encode(&self) -> Result<Vec<u8>, arrow::error::ArrowError> {
-        let mut sections = vec![("values", encode_values(&self.raw)?)];
+        let columns: Vec<Vec<u8>> = self
+            .raw
+            .par_iter()
+            .map(encode_column)
+            .collect::<Result<_, _>>()?;
+        let mut sections: Vec<(String, Vec<u8>)> = columns
+            .into_iter()
+            .enumerate()
+            .map(|(i, bytes)| (column_section(i), bytes))
+            .collect();
         if let Some(labelled) = &self.labelled {
-            sections.push(("labelled", encode_labelled(labelled)?));
+            sections.push(("labelled".into(), encode_labelled(labelled)?));
         }
         let mut header = self.header.clone();
         header.sections = sections
-            .iter()
+            .par_iter()
             .map(|(name, bytes)| SectionHeader {
-                name: name.to_string(),
+                name: name.clone(),
                 bytes: bytes.len() as u64,
                 sha256: sha256_hex(bytes),
             })
@@ -499,11 +511,33 @@ fn concat_column(batches: &[Batch], i: usize, kind: Kind) -> ColumnArray {
     }
 }
 
-fn values_schema() -> Arc<Schema> {
+/// The name of column `i`'s section.
+fn column_section(i: usize) -> String {
+    format!("column:{i}")
+}
+
+/// The schema of a numeric column's section: runs (value, count), or a
+/// sketch's held values (value, weight).
+fn numeric_schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
-        Field::new("column", DataType::UInt32, false),
-        Field::new("value", DataType::Float64, true),
-        Field::new("category", DataType::Utf8, true),
+        Field::new("value", DataType::Float64, false),
+        Field::new("count", DataType::UInt64, false),
+    ]))
+}
+
+/// The schema of a numeric column's section without ties: every count is 1.
+fn distinct_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![Field::new(
+        "value",
+        DataType::Float64,
+        false,
+    )]))
+}
+
+/// The schema of a categorical column's section: (category, count).
+fn categorical_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("category", DataType::Utf8, false),
         Field::new("count", DataType::UInt64, false),
     ]))
 }
@@ -512,90 +546,92 @@ fn stream_options() -> Result<IpcWriteOptions, arrow::error::ArrowError> {
     IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))
 }
 
-/// The `values` section: runs of equal values (equal bits) and category counts.
-fn encode_values(raw: &[RawColumn]) -> Result<Vec<u8>, arrow::error::ArrowError> {
-    let schema = values_schema();
+/// One column's section: runs of equal values (equal bits) with their
+/// counts, a sketch's held values level by level with their weights, or the
+/// categories with their counts.
+fn encode_column(column: &RawColumn) -> Result<Vec<u8>, arrow::error::ArrowError> {
+    // A numeric column without ties (most continuous ones) stores no counts.
+    let distinct = match &column.values {
+        RawValues::Numeric(sorted) => sorted.windows(2).all(|w| w[0].to_bits() != w[1].to_bits()),
+        _ => false,
+    };
+    let schema = match column.values {
+        RawValues::Categorical(_) => categorical_schema(),
+        _ if distinct => distinct_schema(),
+        _ => numeric_schema(),
+    };
     let mut out = Vec::new();
     let mut writer = StreamWriter::try_new_with_options(&mut out, &schema, stream_options()?)?;
-    let mut builder = ValuesBuilder::default();
-    for (i, column) in raw.iter().enumerate() {
-        let i = i as u32;
-        match &column.values {
-            RawValues::Numeric(values) => {
-                let mut start = 0;
-                while start < values.len() {
-                    let bits = values[start].to_bits();
-                    let mut end = start + 1;
-                    while end < values.len() && values[end].to_bits() == bits {
-                        end += 1;
-                    }
-                    builder.push(i, Some(values[start]), None, (end - start) as u64);
-                    start = end;
-                    if builder.rows >= BATCH_ROWS {
-                        writer.write(&builder.finish(&schema)?)?;
-                    }
+    let mut values = Float64Builder::new();
+    let mut categories = StringBuilder::new();
+    let mut counts = UInt64Builder::new();
+    let mut rows = 0usize;
+    let flush = |values: &mut Float64Builder,
+                 categories: &mut StringBuilder,
+                 counts: &mut UInt64Builder,
+                 writer: &mut StreamWriter<&mut Vec<u8>>|
+     -> Result<(), arrow::error::ArrowError> {
+        let first: ArrayRef = match column.values {
+            RawValues::Categorical(_) => Arc::new(categories.finish()),
+            _ => Arc::new(values.finish()),
+        };
+        let counts = counts.finish();
+        let arrays: Vec<ArrayRef> = if distinct {
+            vec![first]
+        } else {
+            vec![first, Arc::new(counts)]
+        };
+        writer.write(&RecordBatch::try_new(schema.clone(), arrays)?)
+    };
+    match &column.values {
+        RawValues::Numeric(sorted) => {
+            let mut start = 0;
+            while start < sorted.len() {
+                let bits = sorted[start].to_bits();
+                let mut end = start + 1;
+                while end < sorted.len() && sorted[end].to_bits() == bits {
+                    end += 1;
+                }
+                values.append_value(sorted[start]);
+                counts.append_value((end - start) as u64);
+                start = end;
+                rows += 1;
+                if rows % BATCH_ROWS == 0 {
+                    flush(&mut values, &mut categories, &mut counts, &mut writer)?;
                 }
             }
-            RawValues::Sketch(sketch) => {
-                for (h, level) in sketch.levels().iter().enumerate() {
-                    let mut level = level.clone();
-                    level.sort_unstable_by(f64::total_cmp);
-                    for v in level {
-                        builder.push(i, Some(v), None, 1 << h);
-                        if builder.rows >= BATCH_ROWS {
-                            writer.write(&builder.finish(&schema)?)?;
-                        }
-                    }
-                }
-            }
-            RawValues::Categorical(counts) => {
-                for (category, count) in counts {
-                    builder.push(i, None, Some(category), *count);
-                    if builder.rows >= BATCH_ROWS {
-                        writer.write(&builder.finish(&schema)?)?;
+        }
+        RawValues::Sketch(sketch) => {
+            for (h, level) in sketch.levels().iter().enumerate() {
+                let mut level = level.clone();
+                level.sort_unstable_by(f64::total_cmp);
+                for v in level {
+                    values.append_value(v);
+                    counts.append_value(1 << h);
+                    rows += 1;
+                    if rows % BATCH_ROWS == 0 {
+                        flush(&mut values, &mut categories, &mut counts, &mut writer)?;
                     }
                 }
             }
         }
+        RawValues::Categorical(pairs) => {
+            for (category, count) in pairs {
+                categories.append_value(category);
+                counts.append_value(*count);
+                rows += 1;
+                if rows % BATCH_ROWS == 0 {
+                    flush(&mut values, &mut categories, &mut counts, &mut writer)?;
+                }
+            }
+        }
     }
-    if builder.rows > 0 {
-        writer.write(&builder.finish(&schema)?)?;
+    if rows % BATCH_ROWS != 0 || rows == 0 {
+        flush(&mut values, &mut categories, &mut counts, &mut writer)?;
     }
     writer.finish()?;
     drop(writer);
     Ok(out)
-}
-
-#[derive(Default)]
-struct ValuesBuilder {
-    rows: usize,
-    column: UInt32Builder,
-    value: Float64Builder,
-    category: StringBuilder,
-    count: UInt64Builder,
-}
-
-impl ValuesBuilder {
-    fn push(&mut self, column: u32, value: Option<f64>, category: Option<&str>, count: u64) {
-        self.column.append_value(column);
-        self.value.append_option(value);
-        self.category.append_option(category);
-        self.count.append_value(count);
-        self.rows += 1;
-    }
-
-    fn finish(&mut self, schema: &Arc<Schema>) -> Result<RecordBatch, arrow::error::ArrowError> {
-        self.rows = 0;
-        RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(self.column.finish()),
-                Arc::new(self.value.finish()),
-                Arc::new(self.category.finish()),
-                Arc::new(self.count.finish()),
-            ],
-        )
-    }
 }
 
 /// The `labelled` section: the label and prediction columns as they are.
@@ -682,7 +718,7 @@ pub fn decode(bytes: &[u8]) -> Result<ProfileFile, String> {
         ));
     }
     let mut at = 16 + header_len;
-    let mut sections = HashMap::new();
+    let mut spans = Vec::with_capacity(header.sections.len());
     for section in &header.sections {
         let end = at
             .checked_add(section.bytes as usize)
@@ -695,26 +731,44 @@ pub fn decode(bytes: &[u8]) -> Result<ProfileFile, String> {
                 bytes.len()
             ));
         };
-        let body = &bytes[at..end];
-        if sha256_hex(body) != section.sha256 {
+        spans.push((section, at, end));
+        at = end;
+    }
+    // The checksums, one section per core.
+    spans.par_iter().try_for_each(|(section, at, end)| {
+        if sha256_hex(&bytes[*at..*end]) != section.sha256 {
             return Err(format!(
                 "damaged: section `{}` (bytes {at}..{end}) fails its SHA-256 check",
                 section.name
             ));
         }
-        sections.insert(section.name.as_str(), body);
-        at = end;
-    }
+        Ok(())
+    })?;
+    let sections: HashMap<&str, &[u8]> = spans
+        .iter()
+        .map(|(section, at, end)| (section.name.as_str(), &bytes[*at..*end]))
+        .collect();
     if at != bytes.len() {
         return Err(format!(
             "{} bytes after the last section (damaged, or not written by drift-exporter)",
             bytes.len() - at
         ));
     }
-    let values = sections
-        .get("values")
-        .ok_or("the `values` section is missing")?;
-    let raw = decode_values(values, &header.columns)?;
+    let raw = header
+        .columns
+        .par_iter()
+        .enumerate()
+        .map(|(i, column)| {
+            let name = column_section(i);
+            let body = sections.get(name.as_str()).ok_or_else(|| {
+                format!(
+                    "the section `{name}` of column `{}` is missing",
+                    column.name
+                )
+            })?;
+            decode_column(body, column)
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let labelled = match (&header.label, sections.get("labelled")) {
         (Some(label), Some(body)) => Some(decode_labelled(body, label)?),
         (Some(_), None) => {
@@ -729,103 +783,115 @@ pub fn decode(bytes: &[u8]) -> Result<ProfileFile, String> {
     })
 }
 
-fn decode_values(body: &[u8], columns: &[ColumnHeader]) -> Result<Vec<RawColumn>, String> {
-    let mut numeric: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
-    let mut levels: Vec<Vec<Vec<f64>>> = vec![Vec::new(); columns.len()];
-    let mut categories: Vec<Vec<(String, u64)>> = vec![Vec::new(); columns.len()];
+/// Decodes and checks one column's section.
+fn decode_column(body: &[u8], header: &ColumnHeader) -> Result<RawColumn, String> {
+    let name = &header.name;
     let reader = StreamReader::try_new(std::io::Cursor::new(body), None)
-        .map_err(|e| format!("the `values` section is not an Arrow IPC stream: {e}"))?;
-    if reader.schema().fields() != values_schema().fields() {
-        return Err("the `values` section has an unexpected schema".into());
+        .map_err(|e| format!("column `{name}`: its section is not an Arrow IPC stream: {e}"))?;
+    let schema = reader.schema();
+    let distinct = header.kind == Kind::Numeric
+        && header.sketch.is_none()
+        && schema.fields() == distinct_schema().fields();
+    let expected = match header.kind {
+        Kind::Numeric if distinct => distinct_schema(),
+        Kind::Numeric => numeric_schema(),
+        Kind::Categorical => categorical_schema(),
+    };
+    if schema.fields() != expected.fields() {
+        return Err(format!(
+            "column `{name}`: its section has an unexpected schema"
+        ));
     }
+    let mut numbers: Vec<f64> = Vec::new();
+    if header.kind == Kind::Numeric && header.sketch.is_none() {
+        // The header's count, bounded so a damaged header cannot ask for much.
+        numbers.reserve_exact((header.values as usize).min(body.len().saturating_mul(64)));
+    }
+    let mut levels: Vec<Vec<f64>> = Vec::new();
+    let mut categories: Vec<(String, u64)> = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| format!("the `values` section cannot be decoded: {e}"))?;
-        let column = batch.column(0).as_primitive::<UInt32Type>();
-        let value = batch.column(1).as_primitive::<Float64Type>();
-        let category = batch.column(2).as_string::<i32>();
-        let count = batch.column(3).as_primitive::<UInt64Type>();
-        for row in 0..batch.num_rows() {
-            let i = column.value(row) as usize;
-            let header = columns.get(i).ok_or_else(|| {
-                format!(
-                    "`values` row names column {i}; the header has {}",
-                    columns.len()
-                )
-            })?;
-            let n = count.value(row);
-            match header.kind {
-                Kind::Numeric if value.is_valid(row) && header.sketch.is_some() => {
-                    let v = value.value(row);
+        let batch =
+            batch.map_err(|e| format!("column `{name}`: cannot decode its section: {e}"))?;
+        // Without a count column every count is 1.
+        let counts: &[u64] = if distinct {
+            &[]
+        } else {
+            batch.column(1).as_primitive::<UInt64Type>().values()
+        };
+        match (header.kind, &header.sketch) {
+            (Kind::Categorical, _) => {
+                let text = batch.column(0).as_string::<i32>();
+                for (category, &n) in text.iter().zip(counts.iter()) {
+                    categories.push((category.unwrap_or_default().to_string(), n));
+                }
+            }
+            (Kind::Numeric, Some(_)) => {
+                let values = batch.column(0).as_primitive::<Float64Type>().values();
+                for (&v, &n) in values.iter().zip(counts.iter()) {
                     if !v.is_finite() || !n.is_power_of_two() {
                         return Err(format!(
-                            "column `{}`: a sketch value {v} of weight {n} (weights are powers of two)",
-                            header.name
+                            "column `{name}`: a sketch value {v} of weight {n} (weights are powers of two)"
                         ));
                     }
                     let h = n.trailing_zeros() as usize;
-                    let column_levels = &mut levels[i];
-                    if column_levels.len() <= h {
-                        column_levels.resize(h + 1, Vec::new());
+                    if levels.len() <= h {
+                        levels.resize(h + 1, Vec::new());
                     }
-                    column_levels[h].push(v);
+                    levels[h].push(v);
                 }
-                Kind::Numeric if value.is_valid(row) => {
-                    let v = value.value(row);
-                    let values = &mut numeric[i];
-                    let ordered = values.last().is_none_or(|last| last.total_cmp(&v).is_lt());
-                    if !v.is_finite() || !ordered || n == 0 {
-                        return Err(format!(
-                            "column `{}`: values out of order, repeated or not finite at {v}",
-                            header.name
-                        ));
-                    }
-                    let n = usize::try_from(n)
-                        .map_err(|_| format!("column `{}`: count {n} too large", header.name))?;
-                    values.extend(std::iter::repeat_n(v, n));
-                }
-                Kind::Categorical if category.is_valid(row) => {
-                    categories[i].push((category.value(row).to_string(), n));
-                }
-                _ => {
+            }
+            (Kind::Numeric, None) => {
+                let values = batch.column(0).as_primitive::<Float64Type>().values();
+                let ordered = values.iter().all(|v| v.is_finite())
+                    && values.windows(2).all(|w| w[0].total_cmp(&w[1]).is_lt())
+                    && match (numbers.last(), values.first()) {
+                        (Some(last), Some(first)) => last.total_cmp(first).is_lt(),
+                        _ => true,
+                    };
+                if !ordered || counts.contains(&0) {
                     return Err(format!(
-                        "column `{}`: a `values` row of the wrong kind",
-                        header.name
-                    ))
+                        "column `{name}`: values out of order, repeated, not finite or counted 0"
+                    ));
+                }
+                if distinct || counts.iter().all(|&n| n == 1) {
+                    numbers.extend_from_slice(values);
+                } else {
+                    for (&v, &n) in values.iter().zip(counts.iter()) {
+                        let n = usize::try_from(n)
+                            .map_err(|_| format!("column `{name}`: count {n} too large"))?;
+                        numbers.extend(std::iter::repeat_n(v, n));
+                    }
                 }
             }
         }
     }
-    let mut raw = Vec::with_capacity(columns.len());
-    for (i, header) in columns.iter().enumerate() {
-        let values = match (header.kind, &header.sketch) {
-            (Kind::Numeric, Some(sketch)) => RawValues::Sketch(QuantileSketch::from_parts(
-                sketch.k,
-                std::mem::take(&mut levels[i]),
-                sketch.error_rows,
-                header.min.unwrap_or(f64::INFINITY),
-                header.max.unwrap_or(f64::NEG_INFINITY),
-            )),
-            (Kind::Numeric, None) => RawValues::Numeric(std::mem::take(&mut numeric[i])),
-            (Kind::Categorical, _) => RawValues::Categorical(std::mem::take(&mut categories[i])),
-        };
-        let column = RawColumn {
-            name: header.name.clone(),
-            drift_type: header.drift_type,
-            boolean: header.boolean,
-            missing: header.missing,
-            rejected: header.rejected,
-            values,
-        };
-        let found = column_header(&column);
-        if (found.values, found.distinct) != (header.values, header.distinct) {
-            return Err(format!(
-                "column `{}`: the header counts {} values ({} distinct), the section holds {} ({})",
-                header.name, header.values, header.distinct, found.values, found.distinct
-            ));
-        }
-        raw.push(column);
+    let values = match (header.kind, &header.sketch) {
+        (Kind::Numeric, Some(sketch)) => RawValues::Sketch(QuantileSketch::from_parts(
+            sketch.k,
+            levels,
+            sketch.error_rows,
+            header.min.unwrap_or(f64::INFINITY),
+            header.max.unwrap_or(f64::NEG_INFINITY),
+        )),
+        (Kind::Numeric, None) => RawValues::Numeric(numbers),
+        (Kind::Categorical, _) => RawValues::Categorical(categories),
+    };
+    let column = RawColumn {
+        name: name.clone(),
+        drift_type: header.drift_type,
+        boolean: header.boolean,
+        missing: header.missing,
+        rejected: header.rejected,
+        values,
+    };
+    let found = column_header(&column);
+    if (found.values, found.distinct) != (header.values, header.distinct) {
+        return Err(format!(
+            "column `{name}`: the header counts {} values ({} distinct), the section holds {} ({})",
+            header.values, header.distinct, found.values, found.distinct
+        ));
     }
-    Ok(raw)
+    Ok(column)
 }
 
 fn decode_labelled(body: &[u8], label: &LabelHeader) -> Result<LabelledRows, String> {
@@ -895,6 +961,14 @@ mod tests {
                 values: RawValues::Numeric(vec![-1.5, -0.0, 0.0, 0.0, 0.0, 3.25, 1e300]),
             },
             RawColumn {
+                name: "d".into(),
+                drift_type: DriftType::Data,
+                boolean: false,
+                missing: 0,
+                rejected: 0,
+                values: RawValues::Numeric(vec![-2.0, 0.5, 7.0]),
+            },
+            RawColumn {
                 name: "c".into(),
                 drift_type: DriftType::Prediction,
                 boolean: false,
@@ -954,7 +1028,13 @@ mod tests {
             return Err("numeric".into());
         };
         assert!(v[1].is_sign_negative() && v[2].is_sign_positive());
-        assert_eq!(back.header.sections.len(), 2);
+        assert_eq!(back.header.sections.len(), 4);
+        // A column without ties stores no count column.
+        let with_ties = decode_column(&encode_column(&profile.raw[0])?, &back.header.columns[0])?;
+        assert_eq!(with_ties, profile.raw[0]);
+        let bytes_distinct = encode_column(&profile.raw[1])?;
+        let reader = StreamReader::try_new(std::io::Cursor::new(&bytes_distinct), None)?;
+        assert_eq!(reader.schema().fields().len(), 1);
         assert_eq!(&bytes[..8], MAGIC);
         Ok(())
     }
