@@ -3,7 +3,6 @@
 //! scores, and damaged profiles refused with the file and the problem named.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,22 +11,9 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
 use crate::util::{
-    assert_gauges_match, base_config, binary, check, check_json, reference, repo, sample,
-    wait_for_rows, wait_until, Daemon, Run,
+    assert_gauges_match, base_config, check, check_json, reference, repo, run_binary, sample,
+    wait_for_rows, wait_until, Daemon,
 };
-
-/// Runs `drift-exporter <args>`.
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(binary())
-        .args(args)
-        .output()
-        .expect("drift-exporter runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// The default config.
 fn default_config() -> std::path::PathBuf {
@@ -53,7 +39,7 @@ fn profile_sample(dir: &Path, with_config: bool) -> std::path::PathBuf {
         args.extend(["--config".into(), default_config().display().to_string()]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let built = run(&args);
+    let built = run_binary(&args);
     assert_eq!(built.code, 0, "{}", built.stderr);
     assert!(built.stderr.contains("10000 rows"), "{}", built.stderr);
     out
@@ -63,11 +49,11 @@ fn profile_sample(dir: &Path, with_config: bool) -> std::path::PathBuf {
 fn check_from_a_profile_prints_what_check_from_the_parquet_does() {
     let dir = tempfile::tempdir().unwrap();
     let profile = profile_sample(dir.path(), true);
-    let shown = run(&["profile", "show", profile.to_str().unwrap()]);
+    let shown = run_binary(&["profile", "show", profile.to_str().unwrap()]);
     assert_eq!(shown.code, 0, "{}", shown.stderr);
     assert!(shown.stdout.contains("rows: 10000"), "{}", shown.stdout);
     assert!(shown.stdout.contains("label: is_fraud"), "{}", shown.stdout);
-    let json = run(&[
+    let json = run_binary(&[
         "profile",
         "show",
         profile.to_str().unwrap(),
@@ -125,10 +111,10 @@ fn damaged_and_foreign_profiles_exit_two_naming_the_file_and_the_problem() {
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
     // `profile show` of a Parquet file, and `profile` of a profile.
-    let shown = run(&["profile", "show", reference().to_str().unwrap()]);
+    let shown = run_binary(&["profile", "show", reference().to_str().unwrap()]);
     assert_eq!(shown.code, 2);
     assert!(shown.stderr.contains("magic"), "{}", shown.stderr);
-    let again = run(&[
+    let again = run_binary(&[
         "profile",
         "--reference",
         profile.to_str().unwrap(),
@@ -213,7 +199,7 @@ fn a_reference_of_a_thousand_columns_profiles_checks_and_serves() {
     write_parquet(&reference, &wide_batch(600, 400, 3_000, 0.0));
     let body = write_parquet(&current, &wide_batch(600, 400, 500, 1.0));
     let profile = dir.path().join("wide.profile");
-    let built = run(&[
+    let built = run_binary(&[
         "profile",
         "--reference",
         reference.to_str().unwrap(),
@@ -260,7 +246,7 @@ fn a_reference_of_a_thousand_columns_profiles_checks_and_serves() {
 fn a_sketch_profile_states_its_bound_and_checks_within_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sketch.profile");
-    let built = run(&[
+    let built = run_binary(&[
         "profile",
         "--reference",
         reference().to_str().unwrap(),
@@ -271,7 +257,7 @@ fn a_sketch_profile_states_its_bound_and_checks_within_it() {
         "256",
     ]);
     assert_eq!(built.code, 0, "{}", built.stderr);
-    let shown = run(&["profile", "show", out.to_str().unwrap()]);
+    let shown = run_binary(&["profile", "show", out.to_str().unwrap()]);
     assert!(shown.stdout.contains("sketch mode"), "{}", shown.stdout);
     assert!(
         shown.stdout.contains("rank-error bound"),
@@ -279,7 +265,7 @@ fn a_sketch_profile_states_its_bound_and_checks_within_it() {
         shown.stdout
     );
     let header: serde_json::Value = serde_json::from_str(
-        &run(&["profile", "show", out.to_str().unwrap(), "--format", "json"]).stdout,
+        &run_binary(&["profile", "show", out.to_str().unwrap(), "--format", "json"]).stdout,
     )
     .unwrap();
     let bound = header["columns"]

@@ -97,6 +97,15 @@ impl Prometheus {
         response.json()
     }
 
+    /// True when the alert `name` is pending or firing.
+    fn alert_active(&self, name: &str) -> bool {
+        self.api("/api/v1/alerts")["data"]["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["labels"]["alertname"] == name)
+    }
+
     fn query(&self, expr: &str) -> Vec<Value> {
         let v = self.api(&format!("/api/v1/query?query={}", encode(expr)));
         assert_eq!(v["status"], "success", "{expr}: {v}");
@@ -311,13 +320,7 @@ fn real_prometheus_scrapes_us_and_every_query_rule_and_alert_works() {
         .unwrap()
         .iter()
         .any(|f| f["drift_type"] == "prediction" && f["drift_detected"] == true);
-    let active = |name: &str| {
-        prometheus.api("/api/v1/alerts")["data"]["alerts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|a| a["labels"]["alertname"] == name)
-    };
+    let active = |name: &str| prometheus.alert_active(name);
     assert_eq!(
         wait_until(Duration::from_secs(10), || active("PredictionDrift")),
         prediction_drifts
@@ -549,13 +552,7 @@ fn pure_concept_drift_raises_its_signals_and_alerts_and_calm_data_does_not() {
     // A real Prometheus with the shipped rules: both concept-drift alerts go
     // pending (or fire), and no input-drift alert does.
     let prometheus = Prometheus::start(dir.path(), &drifted.address);
-    let active = |name: &str| {
-        prometheus.api("/api/v1/alerts")["data"]["alerts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|a| a["labels"]["alertname"] == name)
-    };
+    let active = |name: &str| prometheus.alert_active(name);
     let raised = wait_until(Duration::from_secs(60), || {
         active("CalibrationDrift") && active("ConceptDrift")
     });

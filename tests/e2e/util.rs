@@ -428,21 +428,30 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs `drift-exporter check --reference <reference> --current <current> <extra>`.
-pub fn check(reference: &Path, current: &Path, extra: &[&str]) -> Run {
+/// Runs `drift-exporter <args>` to its end.
+pub fn run_binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     let out = Command::new(binary())
-        .args(["check", "--reference"])
-        .arg(reference)
-        .arg("--current")
-        .arg(current)
-        .args(extra)
+        .args(args)
         .output()
-        .expect("check runs");
+        .expect("drift-exporter runs");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs `drift-exporter check --reference <reference> --current <current> <extra>`.
+pub fn check(reference: &Path, current: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "check".as_ref(),
+        "--reference".as_ref(),
+        reference.as_os_str(),
+        "--current".as_ref(),
+        current.as_os_str(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    run_binary(&args)
 }
 
 /// Runs `drift-exporter check --format json` and returns (exit code, JSON).
