@@ -18,6 +18,11 @@ const PARQUET_BATCH_ROWS: usize = 64 * 1024;
 
 /// The Arrow schema of a Parquet file, read from its footer only.
 pub fn parquet_schema(path: &std::path::Path) -> Result<SchemaRef, DataError> {
+    parquet_schema_and_rows(path).map(|(schema, _)| schema)
+}
+
+/// The Arrow schema and the row count of a Parquet file (from its footer).
+pub fn parquet_schema_and_rows(path: &std::path::Path) -> Result<(SchemaRef, u64), DataError> {
     let file = std::fs::File::open(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
@@ -27,7 +32,8 @@ pub fn parquet_schema(path: &std::path::Path) -> Result<SchemaRef, DataError> {
             origin: super::origin_of(path),
             source,
         })?;
-    Ok(builder.schema().clone())
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    Ok((builder.schema().clone(), rows))
 }
 
 /// Reads the planned columns of a Parquet file or buffer.

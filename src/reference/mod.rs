@@ -627,7 +627,7 @@ impl ReferenceData {
                 message: "the reference must be a Parquet file (.parquet) or a profile (drift-exporter profile)".into(),
             });
         }
-        let schema = data::parquet_schema(path)?;
+        let (schema, file_rows) = data::parquet_schema_and_rows(path)?;
         let resolved = resolve_columns(&schema, rules, path)?;
         let label = match (&rules.label, model.task, mode) {
             (Some(label), Some(task), ProfileMode::Exact) => {
@@ -657,6 +657,8 @@ impl ReferenceData {
             })
             .collect();
         let mut builder = RawBuilder::new(&data.resolved, mode);
+        // The footer's row count: each numeric column's values in one allocation.
+        builder.reserve(usize::try_from(file_rows).unwrap_or(0));
         let (mut rows, mut labelled) = (0u64, Vec::new());
         let with_label = data.label.is_some();
         // Hashing the file and decoding it are independent: do both at once.
@@ -839,6 +841,17 @@ impl RawBuilder {
         }
     }
 
+    /// Makes room for `rows` values in each exactly kept numeric column (no
+    /// doubling on the way: the values are the bulk of a profile's memory).
+    pub fn reserve(&mut self, rows: usize) {
+        for acc in &mut self.columns {
+            if acc.column.kind == Kind::Numeric && acc.sketch.is_none() {
+                acc.numbers
+                    .reserve_exact(rows.saturating_sub(acc.numbers.len()));
+            }
+        }
+    }
+
     /// Adds a batch's values.
     pub fn add(&mut self, batch: &Batch) {
         self.columns
@@ -873,7 +886,6 @@ impl RawAccumulator {
                     }
                     return;
                 }
-                self.numbers.reserve(a.len() - a.null_count());
                 for v in a.iter().flatten() {
                     if v.is_finite() {
                         self.numbers.push(v);

@@ -389,53 +389,140 @@ impl ProfileFile {
         Ok(data)
     }
 
-    /// The file's bytes.
-    pub fn encode(&self) -> Result<Vec<u8>, arrow::error::ArrowError> {
-        let columns: Vec<Vec<u8>> = self
-            .raw
-            .par_iter()
-            .map(encode_column)
-            .collect::<Result<_, _>>()?;
-        let mut sections: Vec<(String, Vec<u8>)> = columns
-            .into_iter()
-            .enumerate()
-            .map(|(i, bytes)| (column_section(i), bytes))
-            .collect();
-        if let Some(labelled) = &self.labelled {
-            sections.push(("labelled".into(), encode_labelled(labelled)?));
+    /// Encodes the sections in file order, a core's worth of columns at a
+    /// time, and hands each to `each` with its header entry: a writer holds a
+    /// few encoded sections at once, never the whole file.
+    fn for_each_section(
+        &self,
+        mut each: impl FnMut(SectionHeader, Vec<u8>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let per_round = rayon::current_num_threads().max(1);
+        let mut index = 0;
+        for round in self.raw.chunks(per_round) {
+            let encoded: Vec<Vec<u8>> = round
+                .par_iter()
+                .map(|column| {
+                    encode_column(column).map_err(|e| format!("cannot encode a column: {e}"))
+                })
+                .collect::<Result<_, _>>()?;
+            let entries: Vec<SectionHeader> = encoded
+                .par_iter()
+                .enumerate()
+                .map(|(j, bytes)| SectionHeader {
+                    name: column_section(index + j),
+                    bytes: bytes.len() as u64,
+                    sha256: sha256_hex(bytes),
+                })
+                .collect();
+            index += encoded.len();
+            for (entry, bytes) in entries.into_iter().zip(encoded) {
+                each(entry, bytes)?;
+            }
         }
-        let mut header = self.header.clone();
-        header.sections = sections
-            .par_iter()
-            .map(|(name, bytes)| SectionHeader {
-                name: name.clone(),
+        if let Some(labelled) = &self.labelled {
+            let bytes = encode_labelled(labelled)
+                .map_err(|e| format!("cannot encode the labelled rows: {e}"))?;
+            let entry = SectionHeader {
+                name: "labelled".into(),
                 bytes: bytes.len() as u64,
-                sha256: sha256_hex(bytes),
-            })
-            .collect();
-        let json = serde_json::to_vec(&header)
-            .map_err(|e| arrow::error::ArrowError::ExternalError(Box::new(e)))?;
+                sha256: sha256_hex(&bytes),
+            };
+            each(entry, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The fixed prefix and the header of a file with `sections`.
+    fn prefix(&self, sections: Vec<SectionHeader>) -> Result<Vec<u8>, String> {
+        let mut header = self.header.clone();
+        header.sections = sections;
+        let json =
+            serde_json::to_vec(&header).map_err(|e| format!("cannot encode the header: {e}"))?;
+        let length =
+            u32::try_from(json.len()).map_err(|_| "the header is over 4 GiB".to_string())?;
         let mut out = Vec::with_capacity(16 + json.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&length.to_le_bytes());
         out.extend_from_slice(&json);
-        for (_, bytes) in &sections {
-            out.extend_from_slice(bytes);
-        }
         Ok(out)
     }
 
-    /// Writes the file (atomically).
-    pub fn write(&self, path: &Path) -> Result<(), ProfileFileError> {
-        let bytes = self.encode().map_err(|e| ProfileFileError::Invalid {
-            path: path.to_path_buf(),
-            message: format!("cannot encode: {e}"),
+    /// The file's bytes, in memory.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        let (mut sections, mut body) = (Vec::new(), Vec::new());
+        self.for_each_section(|entry, bytes| {
+            sections.push(entry);
+            body.extend_from_slice(&bytes);
+            Ok(())
         })?;
-        crate::store::write_atomically(path, &bytes).map_err(|source| ProfileFileError::Io {
+        let mut out = self.prefix(sections)?;
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Writes the file atomically without holding it in memory: the sections
+    /// go to `<path>.body.tmp` as they are encoded, then the header and the
+    /// sections to `<path>.tmp`, renamed to `path`.
+    pub fn write(&self, path: &Path) -> Result<(), ProfileFileError> {
+        use std::io::Write;
+        let with_suffix = |suffix: &str| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            PathBuf::from(p)
+        };
+        let (body_path, tmp_path) = (with_suffix(".body.tmp"), with_suffix(".tmp"));
+        let io = |source| ProfileFileError::Io {
             path: path.to_path_buf(),
             source,
-        })
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let result = (|| {
+            let mut body = std::io::BufWriter::new(std::fs::File::create(&body_path).map_err(io)?);
+            let mut sections = Vec::new();
+            let mut failed = None;
+            self.for_each_section(|entry, bytes| {
+                sections.push(entry);
+                body.write_all(&bytes).map_err(|e| {
+                    let message = e.to_string();
+                    failed = Some(e);
+                    message
+                })
+            })
+            .map_err(|message| match failed.take() {
+                Some(e) => io(e),
+                None => ProfileFileError::Invalid {
+                    path: path.to_path_buf(),
+                    message,
+                },
+            })?;
+            body.into_inner()
+                .map_err(|e| io(e.into_error()))?
+                .sync_all()
+                .map_err(io)?;
+            let prefix = self
+                .prefix(sections)
+                .map_err(|message| ProfileFileError::Invalid {
+                    path: path.to_path_buf(),
+                    message,
+                })?;
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp_path).map_err(io)?);
+            out.write_all(&prefix).map_err(io)?;
+            std::io::copy(&mut std::fs::File::open(&body_path).map_err(io)?, &mut out)
+                .map_err(io)?;
+            out.into_inner()
+                .map_err(|e| io(e.into_error()))?
+                .sync_all()
+                .map_err(io)?;
+            std::fs::rename(&tmp_path, path).map_err(io)
+        })();
+        let _ = std::fs::remove_file(&body_path);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp_path);
+        }
+        result
     }
 }
 
