@@ -140,6 +140,10 @@ pub struct ProfileArgs {
     /// Values per sketch level (larger: smaller bound, more memory).
     #[arg(long, default_value_t = crate::stats::sketch::DEFAULT_K, requires = "sketch")]
     pub sketch_k: usize,
+    /// Categories a sketch keeps per column past twice as many distinct ones (a
+    /// frequent-items summary; exact below).
+    #[arg(long, default_value_t = crate::stats::frequent::DEFAULT_CAPACITY, requires = "sketch")]
+    pub sketch_categories: usize,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,

@@ -114,7 +114,10 @@ fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
                 .out
                 .ok_or_else(|| anyhow::anyhow!("no output: pass --out PATH for the profile"))?;
             let mode = if args.sketch {
-                ProfileMode::Sketch { k: args.sketch_k }
+                ProfileMode::Sketch {
+                    k: args.sketch_k,
+                    categories: args.sketch_categories,
+                }
             } else {
                 ProfileMode::Exact
             };

@@ -172,6 +172,7 @@ fn merge_column(into: &mut RawColumn, next: RawColumn) {
             *a = out;
         }
         (RawValues::Sketch(a), RawValues::Sketch(b)) => a.merge(&b),
+        (RawValues::Frequent(a), RawValues::Frequent(b)) => a.merge(&b),
         (RawValues::Categorical(a), RawValues::Categorical(b)) => {
             let mut counts: BTreeMap<Vec<u8>, (String, u64)> = BTreeMap::new();
             for (category, n) in a.drain(..).chain(b) {

@@ -22,6 +22,7 @@ use crate::config::{Binning, ColumnsConfig, Config, ModelConfig, ProfileSettings
 use crate::data::{self, Batch, ColumnArray, ColumnPlan, DataError, Kind};
 use crate::quality::{self, QualityReport, QualitySpec};
 use crate::stats::bins;
+use crate::stats::frequent::FrequentItems;
 use crate::stats::sketch::QuantileSketch;
 
 pub mod profile_file;
@@ -409,6 +410,8 @@ pub enum RawValues {
     Numeric(Vec<f64>),
     /// Finite values in a quantile sketch (sketch mode).
     Sketch(QuantileSketch),
+    /// Category counts in a frequent-items summary (sketch mode).
+    Frequent(FrequentItems),
     /// Every category and its count, in byte order of the text.
     Categorical(Vec<(String, u64)>),
 }
@@ -418,7 +421,7 @@ impl RawColumn {
     pub fn kind(&self) -> Kind {
         match self.values {
             RawValues::Numeric(_) | RawValues::Sketch(_) => Kind::Numeric,
-            RawValues::Categorical(_) => Kind::Categorical,
+            RawValues::Categorical(_) | RawValues::Frequent(_) => Kind::Categorical,
         }
     }
 
@@ -435,6 +438,16 @@ impl RawColumn {
                 counts.into_iter().collect(),
                 settings.max_categories,
             )),
+            RawValues::Frequent(summary) => {
+                let mut profile = CategoricalProfile::new(
+                    summary.counts().into_iter().collect(),
+                    settings.max_categories,
+                );
+                // The occurrences no held category accounts for.
+                let other = profile.other_bin();
+                profile.counts[other] += summary.rest();
+                ProfileDetail::Categorical(profile)
+            }
         };
         ColumnProfile {
             name: self.name,
@@ -793,6 +806,7 @@ struct RawAccumulator {
     rejected: u64,
     numbers: Vec<f64>,
     sketch: Option<QuantileSketch>,
+    frequent: Option<FrequentItems>,
     categories: HashMap<String, u64>,
 }
 
@@ -801,11 +815,15 @@ struct RawAccumulator {
 pub enum ProfileMode {
     /// Every value: scores bit-identical to the Parquet's.
     Exact,
-    /// A quantile sketch that compacts a level at `k` values: memory that does
-    /// not grow with the rows, scores within the stored rank-error bound.
+    /// A quantile sketch that compacts a level at `k` values, and category
+    /// counts exact up to `2 * categories` distinct ones, then a frequent-items
+    /// summary of `categories`: memory that does not grow with the rows,
+    /// scores within the stored bounds.
     Sketch {
         /// Values per level before a compaction.
         k: usize,
+        /// Categories kept past the cap.
+        categories: usize,
     },
 }
 
@@ -832,7 +850,13 @@ impl RawBuilder {
                     rejected: 0,
                     numbers: Vec::new(),
                     sketch: match mode {
-                        ProfileMode::Sketch { k } => Some(QuantileSketch::new(k)),
+                        ProfileMode::Sketch { k, .. } => Some(QuantileSketch::new(k)),
+                        ProfileMode::Exact => None,
+                    },
+                    frequent: match mode {
+                        ProfileMode::Sketch { categories, .. } => {
+                            Some(FrequentItems::new(categories))
+                        }
                         ProfileMode::Exact => None,
                     },
                     categories: HashMap::new(),
@@ -896,6 +920,10 @@ impl RawAccumulator {
             }
             (Kind::Categorical, Some(ColumnArray::Categorical(a))) => {
                 self.missing += a.null_count() as u64;
+                if let Some(summary) = self.frequent.as_mut() {
+                    a.iter().flatten().for_each(|v| summary.add(v));
+                    return;
+                }
                 for v in a.iter().flatten() {
                     if let Some(c) = self.categories.get_mut(v) {
                         *c += 1;
@@ -918,6 +946,9 @@ impl RawAccumulator {
                     RawValues::Numeric(values)
                 }
             },
+            Kind::Categorical if self.frequent.is_some() => {
+                RawValues::Frequent(self.frequent.unwrap_or_else(|| FrequentItems::new(1)))
+            }
             Kind::Categorical => {
                 let mut counts: Vec<(String, u64)> = self.categories.into_iter().collect();
                 counts.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));

@@ -47,6 +47,7 @@ use super::{
 use crate::config::{ColumnsConfig, ModelConfig};
 use crate::data::{batch::null_array, Batch, ColumnArray, Kind};
 use crate::quality::QualitySpec;
+use crate::stats::frequent::FrequentItems;
 use crate::stats::sketch::QuantileSketch;
 
 /// The first bytes of every profile file.
@@ -104,6 +105,20 @@ pub struct ColumnHeader {
     /// Sketch mode: the sketch's parameter and its error bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sketch: Option<SketchHeader>,
+    /// Sketch mode, categorical: the frequent-items summary's capacity and bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequent: Option<FrequentHeader>,
+}
+
+/// A categorical column of a sketch profile (see [`crate::stats::frequent`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrequentHeader {
+    /// Categories kept past the cap (exact up to twice as many).
+    pub capacity: usize,
+    /// The most a held count is below the true count (0 while exact).
+    pub error_rows: u64,
+    /// Occurrences no held category accounts for (scored in `__other__`).
+    pub rest: u64,
 }
 
 /// A sketched column's bound (see [`crate::stats::sketch`]).
@@ -316,9 +331,23 @@ impl ProfileFile {
             raw.push(r);
         }
         let mode = match self.header.columns.iter().find_map(|c| c.sketch.as_ref()) {
-            Some(sketch) => ProfileMode::Sketch { k: sketch.k },
+            Some(sketch) => ProfileMode::Sketch {
+                k: sketch.k,
+                categories: self
+                    .header
+                    .columns
+                    .iter()
+                    .find_map(|c| c.frequent.as_ref().map(|f| f.capacity))
+                    .unwrap_or(crate::stats::frequent::DEFAULT_CAPACITY),
+            },
             None if self.header.mode == "sketch" => ProfileMode::Sketch {
                 k: crate::stats::sketch::DEFAULT_K,
+                categories: self
+                    .header
+                    .columns
+                    .iter()
+                    .find_map(|c| c.frequent.as_ref().map(|f| f.capacity))
+                    .unwrap_or(crate::stats::frequent::DEFAULT_CAPACITY),
             },
             None => ProfileMode::Exact,
         };
@@ -554,6 +583,15 @@ pub(crate) fn column_header(c: &RawColumn) -> ColumnHeader {
             None,
             None,
         ),
+        RawValues::Frequent(summary) => (summary.n(), summary.counts().len() as u64, None, None),
+    };
+    let frequent = match &c.values {
+        RawValues::Frequent(summary) => Some(FrequentHeader {
+            capacity: summary.capacity(),
+            error_rows: summary.error(),
+            rest: summary.rest(),
+        }),
+        _ => None,
     };
     let sketch = match &c.values {
         RawValues::Sketch(sketch) => Some(SketchHeader {
@@ -575,6 +613,7 @@ pub(crate) fn column_header(c: &RawColumn) -> ColumnHeader {
         min,
         max,
         sketch,
+        frequent,
     }
 }
 
@@ -652,12 +691,15 @@ fn encode_column(column: &RawColumn) -> Result<Vec<u8>, arrow::error::ArrowError
         _ => false,
     };
     let schema = match column.values {
-        RawValues::Categorical(_) => categorical_schema(),
+        RawValues::Categorical(_) | RawValues::Frequent(_) => categorical_schema(),
         _ if distinct => distinct_schema(),
         _ => numeric_schema(),
     };
     let mut out = Vec::new();
-    let numeric = !matches!(column.values, RawValues::Categorical(_));
+    let numeric = !matches!(
+        column.values,
+        RawValues::Categorical(_) | RawValues::Frequent(_)
+    );
     let mut writer =
         StreamWriter::try_new_with_options(&mut out, &schema, stream_options(numeric)?)?;
     let mut values = Float64Builder::new();
@@ -670,7 +712,7 @@ fn encode_column(column: &RawColumn) -> Result<Vec<u8>, arrow::error::ArrowError
                  writer: &mut StreamWriter<&mut Vec<u8>>|
      -> Result<(), arrow::error::ArrowError> {
         let first: ArrayRef = match column.values {
-            RawValues::Categorical(_) => Arc::new(categories.finish()),
+            RawValues::Categorical(_) | RawValues::Frequent(_) => Arc::new(categories.finish()),
             _ => Arc::new(values.finish()),
         };
         let counts = counts.finish();
@@ -713,7 +755,16 @@ fn encode_column(column: &RawColumn) -> Result<Vec<u8>, arrow::error::ArrowError
                 }
             }
         }
-        RawValues::Categorical(pairs) => {
+        RawValues::Categorical(_) | RawValues::Frequent(_) => {
+            let held;
+            let pairs = match &column.values {
+                RawValues::Frequent(summary) => {
+                    held = summary.counts();
+                    &held
+                }
+                RawValues::Categorical(pairs) => pairs,
+                _ => unreachable!("matched above"),
+            };
             for (category, count) in pairs {
                 categories.append_value(category);
                 counts.append_value(*count);
@@ -972,7 +1023,15 @@ fn decode_column(body: &[u8], header: &ColumnHeader) -> Result<RawColumn, String
             header.max.unwrap_or(f64::NEG_INFINITY),
         )),
         (Kind::Numeric, None) => RawValues::Numeric(numbers),
-        (Kind::Categorical, _) => RawValues::Categorical(categories),
+        (Kind::Categorical, _) => match &header.frequent {
+            Some(f) => RawValues::Frequent(FrequentItems::from_parts(
+                f.capacity,
+                categories,
+                f.rest,
+                f.error_rows,
+            )),
+            None => RawValues::Categorical(categories),
+        },
     };
     let column = RawColumn {
         name: name.clone(),

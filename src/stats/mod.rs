@@ -15,6 +15,8 @@
 //!   log loss, MAE/MSE/RMSE/MAPE/R^2), held to scikit-learn by its own unit tests.
 //! - [`sketch`]: a mergeable quantile sketch with a guaranteed rank-error bound
 //!   (profiles of references too large to keep every value).
+//! - [`frequent`]: a mergeable frequent-items summary (categories of sketch
+//!   profiles past a cap).
 //! - [`change`]: streaming change detectors on a model's error stream (DDM,
 //!   Page-Hinkley, ADWIN), detection for detection as River's.
 
@@ -22,6 +24,7 @@ pub mod bins;
 pub mod change;
 pub mod chi2;
 pub mod divergence;
+pub mod frequent;
 pub mod kolmogorov;
 pub mod ks;
 pub mod outliers;
