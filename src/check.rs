@@ -54,11 +54,13 @@ pub fn check_with(
     reference: &Path,
     current: &Path,
 ) -> Result<DriftReport, CheckError> {
-    let profile = ReferenceProfile::load_with(
+    // `check` prints no SHA-256: it does not hash the reference.
+    let profile = ReferenceProfile::load_hashed(
         reference,
         &config.columns,
         &config.drift.profile,
         &config.model,
+        false,
     )?;
     check_file(&profile, &config.drift.scoring, current)
 }

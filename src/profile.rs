@@ -66,7 +66,8 @@ pub fn build_with(
     if profile_file::is_profile(reference) {
         return Err(ProfileError::AlreadyProfile(reference.to_path_buf()));
     }
-    let data = ReferenceData::read_parquet_with(reference, &config.columns, &config.model, mode)?;
+    let data =
+        ReferenceData::read_parquet_with(reference, &config.columns, &config.model, mode, true)?;
     let profile = ProfileFile::from_data(data, reference, &config.columns);
     profile.write(out)?;
     Ok(profile)

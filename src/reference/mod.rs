@@ -521,10 +521,24 @@ impl ReferenceProfile {
         settings: &ProfileSettings,
         model: &ModelConfig,
     ) -> Result<ReferenceProfile, ReferenceError> {
+        Self::load_hashed(path, rules, settings, model, true)
+    }
+
+    /// [`ReferenceProfile::load_with`], hashing a Parquet reference only when
+    /// `hash` is set (`check` prints no SHA-256, so it does not hash; its
+    /// `sha256` is then empty). A profile's SHA-256 is read from it, never
+    /// computed.
+    pub fn load_hashed(
+        path: &Path,
+        rules: &ColumnsConfig,
+        settings: &ProfileSettings,
+        model: &ModelConfig,
+        hash: bool,
+    ) -> Result<ReferenceProfile, ReferenceError> {
         let data = if profile_file::is_profile(path) {
             profile_file::read(path)?.for_columns(path, rules, model)?
         } else {
-            ReferenceData::read_parquet(path, rules, model)?
+            ReferenceData::read_parquet_with(path, rules, model, ProfileMode::Exact, hash)?
         };
         data.into_profile(path, rules, settings, model)
     }
@@ -622,17 +636,19 @@ impl ReferenceData {
         rules: &ColumnsConfig,
         model: &ModelConfig,
     ) -> Result<ReferenceData, ReferenceError> {
-        Self::read_parquet_with(path, rules, model, ProfileMode::Exact)
+        Self::read_parquet_with(path, rules, model, ProfileMode::Exact, true)
     }
 
-    /// Reads the scored columns of a Parquet file in `mode`; in sketch mode
-    /// the label is not kept (its rows would grow with the reference), so a
-    /// sketch has no reference quality.
+    /// Reads the scored columns of a Parquet file in `mode` (and its SHA-256
+    /// when `hash`, else `sha256` stays empty); in sketch mode the label is not
+    /// kept (its rows would grow with the reference), so a sketch has no
+    /// reference quality.
     pub fn read_parquet_with(
         path: &Path,
         rules: &ColumnsConfig,
         model: &ModelConfig,
         mode: ProfileMode,
+        hash: bool,
     ) -> Result<ReferenceData, ReferenceError> {
         if data::Format::from_path(path) != Some(data::Format::Parquet) {
             return Err(ReferenceError::Unusable {
@@ -676,7 +692,13 @@ impl ReferenceData {
         let with_label = data.label.is_some();
         // Hashing the file and decoding it are independent: do both at once.
         let (sha256, read) = rayon::join(
-            || sha256_file(path),
+            || {
+                if hash {
+                    sha256_file(path)
+                } else {
+                    Ok(String::new())
+                }
+            },
             || {
                 data::for_each_parquet_batch(path, &plan, |mut batch| {
                     rows += batch.rows as u64;

@@ -336,3 +336,25 @@ fn a_sketch_profile_scores_within_its_stated_bound() {
         "{error}"
     );
 }
+
+#[test]
+fn check_does_not_hash_the_reference_and_the_daemon_does() {
+    use drift_exporter::reference::ReferenceProfile;
+    let config = Config::default();
+    let reference = fixture("oracle").join("small").join("reference.parquet");
+    let load = |hash| {
+        ReferenceProfile::load_hashed(
+            &reference,
+            &config.columns,
+            &config.drift.profile,
+            &config.model,
+            hash,
+        )
+        .unwrap()
+    };
+    let (hashed, unhashed) = (load(true), load(false));
+    assert_eq!(hashed.sha256.len(), 64);
+    assert!(unhashed.sha256.is_empty());
+    // Nothing else differs.
+    assert_eq!(hashed.columns, unhashed.columns);
+}
