@@ -138,6 +138,15 @@ impl Cell {
     }
 }
 
+/// True when `row` holds a value that [`Cell::of`] reads (not null, and a
+/// finite number for a numeric column).
+fn is_set(column: &ColumnArray, row: usize) -> bool {
+    match column {
+        ColumnArray::Numeric(a) => a.is_valid(row) && a.value(row).is_finite(),
+        ColumnArray::Categorical(a) => a.is_valid(row),
+    }
+}
+
 /// A column of `cells` of `kind`.
 fn column_of(kind: Kind, cells: &[Cell]) -> ColumnArray {
     match kind {
@@ -421,32 +430,48 @@ impl LabelJoin {
                 counts,
             };
         };
+        // Rows without an id column only pass through.
+        let Some(ColumnArray::Categorical(ids)) = columns[c.id].as_ref() else {
+            return Absorbed {
+                rows: Batch {
+                    rows: batch.rows,
+                    columns,
+                    rejects: Default::default(),
+                },
+                counts,
+            };
+        };
+        let present = |i: usize, row: usize| columns[i].as_ref().is_some_and(|a| is_set(a, row));
         let mut keep = vec![true; batch.rows];
         let (mut predictions, mut labels) = (Vec::new(), Vec::new());
         let mut delta = JoinCounts::default();
         for (row, kept) in keep.iter_mut().enumerate() {
-            let Some(Cell::Text(id)) = Cell::of(columns[c.id].as_ref(), row) else {
+            if !ids.is_valid(row) {
                 continue;
-            };
-            let prediction = Cell::of(columns[c.prediction].as_ref(), row);
-            let label = Cell::of(columns[c.label].as_ref(), row);
-            match (prediction, label) {
-                (Some(prediction), None) => {
+            }
+            let id = ids.value(row);
+            match (present(c.prediction, row), present(c.label, row)) {
+                (true, false) => {
+                    let Some(prediction) = Cell::of(columns[c.prediction].as_ref(), row) else {
+                        continue;
+                    };
                     if self.insert(Arc::from(id), prediction, arrived) {
                         delta.evicted += 1;
                     }
                 }
-                (Some(_), Some(_)) => {}
-                (None, label) => {
+                (true, true) => {}
+                (false, false) => {
                     *kept = false;
-                    let Some(label) = label else {
-                        delta.unmatched[UnmatchedReason::MissingLabel.index()] += 1;
+                    delta.unmatched[UnmatchedReason::MissingLabel.index()] += 1;
+                }
+                (false, true) => {
+                    *kept = false;
+                    let Some(label) = Cell::of(columns[c.label].as_ref(), row) else {
                         continue;
                     };
-                    match self.pending.remove(id.as_str()) {
+                    match self.pending.remove(id) {
                         Some(p) => {
-                            let id: Arc<str> = Arc::from(id);
-                            self.remember(p.seq, id, UnmatchedReason::Duplicate);
+                            self.remember(p.seq, Arc::from(id), UnmatchedReason::Duplicate);
                             predictions.push(p.prediction);
                             labels.push(label);
                             delta.matched += 1;
@@ -454,7 +479,7 @@ impl LabelJoin {
                         None => {
                             let reason = self
                                 .recent
-                                .get(id.as_str())
+                                .get(id)
                                 .map_or(UnmatchedReason::UnknownId, |o| o.reason);
                             delta.unmatched[reason.index()] += 1;
                         }
@@ -652,21 +677,12 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::*;
     use super::*;
+    use crate::window::test_support::live_x;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-    fn window_x(window: &Window) -> Vec<f64> {
-        window
-            .parts()
-            .flat_map(|(_, b)| match &b.columns[0] {
-                Some(ColumnArray::Numeric(a)) => a.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
-                _ => Vec::new(),
-            })
-            .collect()
-    }
-
     #[test]
-    fn a_late_label_joins_its_prediction_and_stays_out_of_the_window() {
+    fn a_late_label_joins_its_prediction_and_stays_out_of_the_window() -> TestResult {
         let labels = config(3600, 100);
         let (mut j, mut w) = (join(&labels, 100), Window::new(100, None, plan()));
         let p = plan();
@@ -688,17 +704,18 @@ mod tests {
         );
         assert_eq!(second.counts.matched, 2);
         assert_eq!(second.rows.rows, 1, "only the prediction row goes on");
-        assert_eq!(window_x(&w), vec![1.0, 2.0, 3.0]);
+        assert_eq!(live_x(&w)?, vec![1.0, 2.0, 3.0]);
         assert_eq!(j.pending(), 1);
         assert_eq!(
             joined(&j),
             vec![(0.2, "0".to_string()), (0.9, "1".to_string())]
         );
         assert_eq!(j.totals().matched, 2);
+        Ok(())
     }
 
     #[test]
-    fn unmatched_labels_are_counted_with_their_reason() {
+    fn unmatched_labels_are_counted_with_their_reason() -> TestResult {
         let labels = config(100, 2);
         let (mut j, mut w) = (join(&labels, 100), Window::new(100, None, plan()));
         let p = plan();
@@ -736,9 +753,10 @@ mod tests {
         assert_eq!(c.unmatched(UnmatchedReason::UnknownId), 1);
         assert_eq!(c.unmatched(UnmatchedReason::MissingLabel), 1);
         assert_eq!(j.pending(), 0);
-        assert_eq!(window_x(&w), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(live_x(&w)?, vec![1.0, 2.0, 3.0, 4.0]);
         let t = j.totals();
         assert_eq!((t.matched, t.expired, t.evicted), (1, 2, 1));
+        Ok(())
     }
 
     #[test]

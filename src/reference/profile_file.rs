@@ -330,26 +330,20 @@ impl ProfileFile {
             r.drift_type = column.drift_type;
             raw.push(r);
         }
-        let mode = match self.header.columns.iter().find_map(|c| c.sketch.as_ref()) {
-            Some(sketch) => ProfileMode::Sketch {
-                k: sketch.k,
-                categories: self
-                    .header
-                    .columns
+        let mode = if self.header.mode == "sketch" {
+            let columns = &self.header.columns;
+            ProfileMode::Sketch {
+                k: columns
+                    .iter()
+                    .find_map(|c| c.sketch.as_ref().map(|s| s.k))
+                    .unwrap_or(crate::stats::sketch::DEFAULT_K),
+                categories: columns
                     .iter()
                     .find_map(|c| c.frequent.as_ref().map(|f| f.capacity))
                     .unwrap_or(crate::stats::frequent::DEFAULT_CAPACITY),
-            },
-            None if self.header.mode == "sketch" => ProfileMode::Sketch {
-                k: crate::stats::sketch::DEFAULT_K,
-                categories: self
-                    .header
-                    .columns
-                    .iter()
-                    .find_map(|c| c.frequent.as_ref().map(|f| f.capacity))
-                    .unwrap_or(crate::stats::frequent::DEFAULT_CAPACITY),
-            },
-            None => ProfileMode::Exact,
+            }
+        } else {
+            ProfileMode::Exact
         };
         let mut data = ReferenceData {
             sha256: self.header.sha256.clone(),

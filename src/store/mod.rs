@@ -24,7 +24,6 @@ pub mod snapshot;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use checkpoints::{CheckpointUpdate, Checkpoints, CheckpointsError};
@@ -254,12 +253,13 @@ impl Store {
             }
             Err(e) => tracing::error!(error = %e, "cannot encode the checkpoints"),
         }
-        // A window clone shares its Arrow arrays: cheap next to the write.
-        let (window, checkpoints) = (Arc::new(window.clone()), self.checkpoints.clone());
-        let join = Arc::new(join.clone());
+        // The window's parts share its Arrow arrays (cheap next to the write);
+        // the join's pending predictions are gathered here, once.
+        let parts = snapshot::saved_parts(window, join);
+        let (plan, checkpoints) = (window.plan().clone(), self.checkpoints.clone());
         let paths = self.paths.clone();
         let written = tokio::task::spawn_blocking(move || {
-            let window = snapshot::write(&paths.window, &window, &join, metadata);
+            let window = snapshot::write_parts(&paths.window, &plan, &parts, metadata);
             // The state file: a readable copy, and the fallback when the window
             // file is gone.
             let state = checkpoints.save(&paths.state);

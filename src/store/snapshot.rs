@@ -95,8 +95,9 @@ impl SavedWindow {
 }
 
 /// Everything a snapshot saves, in order: the window's rows, then the join's
-/// pending predictions and joined rows.
-fn saved_parts(window: &Window, join: &LabelJoin) -> Vec<(Role, SystemTime, Batch)> {
+/// pending predictions and joined rows (the window's and the joined rows'
+/// arrays are shared, not copied).
+pub fn saved_parts(window: &Window, join: &LabelJoin) -> Vec<(Role, SystemTime, Batch)> {
     let window_parts = window.parts().map(|(t, b)| (Role::Window, t, b));
     let pending = join
         .pending_parts()
@@ -162,11 +163,22 @@ pub fn write(
     join: &LabelJoin,
     metadata: HashMap<String, String>,
 ) -> Result<(), SnapshotError> {
+    write_parts(path, window.plan(), &saved_parts(window, join), metadata)
+}
+
+/// Saves `parts` (from [`saved_parts`], laid out by `plan`) to `path`
+/// (atomically), with `metadata` in the schema. Blocking.
+pub fn write_parts(
+    path: &Path,
+    plan: &ColumnPlan,
+    parts: &[(Role, SystemTime, Batch)],
+    metadata: HashMap<String, String>,
+) -> Result<(), SnapshotError> {
     let arrow = |source| SnapshotError::Arrow {
         path: path.to_path_buf(),
         source,
     };
-    let batch = to_record_batch(window.plan(), &saved_parts(window, join)).map_err(arrow)?;
+    let batch = to_record_batch(plan, parts).map_err(arrow)?;
     let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
     let batch = batch.with_schema(schema).map_err(arrow)?;
     let mut bytes = Vec::new();
