@@ -420,18 +420,12 @@ impl LabelJoin {
     fn absorb_batch(&mut self, batch: &Batch, plan: &ColumnPlan, arrived: SystemTime) -> Absorbed {
         let columns = remap(&batch.columns, plan, &self.plan);
         let mut counts = self.expire(arrived);
-        let Some(c) = self.columns else {
-            return Absorbed {
-                rows: Batch {
-                    rows: batch.rows,
-                    columns,
-                    rejects: Default::default(),
-                },
-                counts,
-            };
-        };
-        // Rows without an id column only pass through.
-        let Some(ColumnArray::Categorical(ids)) = columns[c.id].as_ref() else {
+        // With the join off, or a batch without ids, every row passes through.
+        let ids = self.columns.and_then(|c| match columns[c.id].as_ref() {
+            Some(ColumnArray::Categorical(ids)) => Some((c, ids)),
+            _ => None,
+        });
+        let Some((c, ids)) = ids else {
             return Absorbed {
                 rows: Batch {
                     rows: batch.rows,
