@@ -87,6 +87,42 @@ fn ks_statistic_sorted_1e6_vs_1e4(bencher: Bencher) {
         .bench(|| ks::ks_statistic_sorted(black_box(reference), black_box(current)));
 }
 
+/// The KS statistic by each exact method against the 1e6-value reference, for
+/// current samples of 1e4, 1e5 and 1e6 values: where `ks_statistic_sorted`'s
+/// choice between a merge and a galloping walk should cross over.
+#[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 30)]
+fn ks_merge_1e6_vs(bencher: Bencher, current: usize) {
+    let reference = &*REFERENCE_SORTED;
+    let current = sorted(normals(current, 0.05, 0x5EED_0003));
+    bencher.bench(|| ks::ks_statistic_merge(black_box(reference), black_box(&current)));
+}
+
+/// See [`ks_merge_1e6_vs`].
+#[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 30)]
+fn ks_search_1e6_vs(bencher: Bencher, current: usize) {
+    let reference = &*REFERENCE_SORTED;
+    let current = sorted(normals(current, 0.05, 0x5EED_0003));
+    bencher.bench(|| ks::ks_statistic_search(black_box(reference), black_box(&current)));
+}
+
+/// Sorting 1e6 values: the sort every path uses
+/// (`drift_exporter::stats::sort_values`, integer keys) against the comparison
+/// sort it replaced.
+#[divan::bench(sample_count = 30)]
+fn sort_1e6_keys(bencher: Bencher) {
+    bencher
+        .with_inputs(|| REFERENCE_VALUES.clone())
+        .bench_local_refs(|v| drift_exporter::stats::sort_values(black_box(v)));
+}
+
+/// See [`sort_1e6_keys`].
+#[divan::bench(sample_count = 30)]
+fn sort_1e6_comparison(bencher: Bencher) {
+    bencher
+        .with_inputs(|| REFERENCE_VALUES.clone())
+        .bench_local_refs(|v| black_box(v).sort_unstable_by(f64::total_cmp));
+}
+
 /// A KS p-value case: effective sample size `en = n1 n2 / (n1 + n2)` (here
 /// `n1 = n2 = 2 en`) and `D = scale / sqrt(en)`: 0.5 (p near 1, the CDF branch),
 /// 1.36 (p near 0.05) and 3.0 (p tiny, the Smirnov tail).

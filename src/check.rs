@@ -9,11 +9,11 @@ use std::path::Path;
 
 use crate::concept;
 use crate::config::{CliOverrides, Config, ConfigError, ScoringSettings};
-use crate::data::Summary;
 use crate::data::{self, DataError};
+use crate::data::{Batch, Summary};
 use crate::drift::{self, DriftReport};
 use crate::quality::{self, QualityReport};
-use crate::reference::{ReferenceError, ReferenceProfile};
+use crate::reference::{ReadFor, ReferenceError, ReferenceProfile};
 use crate::sample;
 
 /// Errors of a `check` run (exit code 2).
@@ -48,21 +48,39 @@ pub fn run_check(
     check_with(&load_config(config)?, reference, current)
 }
 
-/// Profiles `reference` with `config`, reads `current` and evaluates.
+/// Profiles `reference` with `config`, reads `current` and evaluates. The
+/// current file is read while the reference loads when the reference's plan
+/// can be told from its schema or header.
 pub fn check_with(
     config: &Config,
     reference: &Path,
     current: &Path,
 ) -> Result<DriftReport, CheckError> {
-    // `check` prints no SHA-256: it does not hash the reference.
-    let profile = ReferenceProfile::load_hashed(
-        reference,
-        &config.columns,
-        &config.drift.profile,
-        &config.model,
-        false,
-    )?;
-    check_file(&profile, &config.drift.scoring, current)
+    // `check` prints no SHA-256: it does not hash the reference (and it maps a
+    // profile).
+    let load = || {
+        ReferenceProfile::load_for(
+            reference,
+            &config.columns,
+            &config.drift.profile,
+            &config.model,
+            ReadFor::OneShot,
+        )
+    };
+    let scoring = &config.drift.scoring;
+    match ReferenceProfile::plan_for(reference, &config.columns, &config.model) {
+        Some(plan) => {
+            let (profile, batches) = rayon::join(load, || data::read_path(current, &plan));
+            let profile = profile?;
+            if profile.plan == plan {
+                check_batches(&profile, scoring, current, &batches?)
+            } else {
+                // Not expected: the load resolved other columns. Read again.
+                check_file(&profile, scoring, current)
+            }
+        }
+        None => check_file(&load()?, scoring, current),
+    }
 }
 
 /// Evaluates one file against a profile.
@@ -72,7 +90,17 @@ pub fn check_file(
     current: &Path,
 ) -> Result<DriftReport, CheckError> {
     let batches = data::read_path(current, &profile.plan)?;
-    let summary = Summary::of(&batches);
+    check_batches(profile, scoring, current, &batches)
+}
+
+/// Evaluates the batches read from `current` with the profile's plan.
+fn check_batches(
+    profile: &ReferenceProfile,
+    scoring: &ScoringSettings,
+    current: &Path,
+    batches: &[Batch],
+) -> Result<DriftReport, CheckError> {
+    let summary = Summary::of(batches);
     if summary.rejects.total_rows() > 0 {
         tracing::warn!(
             file = %current.display(),
@@ -81,12 +109,12 @@ pub fn check_file(
             "some values were rejected and not scored"
         );
     }
-    let (samples, rows) = sample::samples_from_batches(profile, &batches);
+    let (samples, rows) = sample::samples_from_batches(profile, batches);
     let mut report = drift::evaluate(profile, &samples, rows, scoring);
     if let Some(spec) = &profile.quality {
-        report.quality = Some(quality::evaluate(spec, &batches));
+        report.quality = Some(quality::evaluate(spec, batches));
         if let Some(reference) = &profile.concept {
-            report.concept = Some(concept::evaluate(spec, reference, &batches));
+            report.concept = Some(concept::evaluate(spec, reference, batches));
         }
     }
     Ok(report)

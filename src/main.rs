@@ -84,7 +84,7 @@ fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     logging::init(&args.log);
     match args.action {
         Some(ProfileAction::Merge(merge)) => {
-            let merged = profile::merge(&merge.inputs, &merge.out)?;
+            let merged = profile::merge_with(&merge.inputs, &merge.out, merge.compress)?;
             eprintln!(
                 "{}: {} profiles merged, {} rows, {} columns",
                 merge.out.display(),
@@ -121,7 +121,7 @@ fn run_profile(args: ProfileArgs) -> anyhow::Result<ExitCode> {
             } else {
                 ProfileMode::Exact
             };
-            let built = profile::build_with(&reference, &config, &out, mode)?;
+            let built = profile::build_with(&reference, &config, &out, mode, args.compress)?;
             let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
             eprintln!(
                 "{}: {} rows, {} columns, {} bytes",

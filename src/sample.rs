@@ -96,7 +96,7 @@ impl ColumnSample {
     /// Sorts numeric values; call once after the last [`ColumnSample::absorb`].
     pub fn finish(&mut self) {
         if let SampleValues::Numeric(values) = &mut self.values {
-            values.sort_unstable_by(f64::total_cmp);
+            crate::stats::sort_values(values);
         }
     }
 
@@ -114,16 +114,22 @@ pub fn samples_from_batches(
     profile: &ReferenceProfile,
     batches: &[Batch],
 ) -> (Vec<ColumnSample>, u64) {
-    let mut samples: Vec<ColumnSample> = profile.columns.iter().map(ColumnSample::empty).collect();
-    let mut rows = 0u64;
-    for batch in batches {
-        rows += batch.rows as u64;
-        for (i, (sample, column)) in samples.iter_mut().zip(&profile.columns).enumerate() {
-            let array = batch.columns.get(i).and_then(Option::as_ref);
-            sample.absorb(column, array, batch.rows);
-        }
-    }
-    samples.par_iter_mut().for_each(ColumnSample::finish);
+    // Columns are independent: each is gathered and sorted on its own core.
+    let samples = profile
+        .columns
+        .par_iter()
+        .enumerate()
+        .map(|(i, column)| {
+            let mut sample = ColumnSample::empty(column);
+            for batch in batches {
+                let array = batch.columns.get(i).and_then(Option::as_ref);
+                sample.absorb(column, array, batch.rows);
+            }
+            sample.finish();
+            sample
+        })
+        .collect();
+    let rows = batches.iter().map(|b| b.rows as u64).sum();
     (samples, rows)
 }
 /// For each of `rows` rows whose columns are laid out like the profile's (extra

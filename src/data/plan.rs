@@ -55,7 +55,7 @@ impl Kind {
 }
 
 /// The columns to read, in order, with the kind each is normalised to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColumnPlan {
     columns: Vec<(String, Kind)>,
     by_name: HashMap<String, usize>,

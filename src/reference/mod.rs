@@ -13,6 +13,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use arrow::array::Array;
+use arrow::buffer::ScalarBuffer;
 use arrow::datatypes::Schema;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -194,7 +195,9 @@ pub const SKETCH_SAMPLE: usize = 1 << 16;
 pub struct NumericProfile {
     /// Finite reference values, ascending: all of them (exact), or a sample of
     /// [`SKETCH_SAMPLE`] values that follows a sketch's CDF (sketch mode).
-    pub sorted: Vec<f64>,
+    /// Shared, not copied: read from a profile file it points into the
+    /// file's bytes.
+    pub sorted: ScalarBuffer<f64>,
     /// Finite reference values represented (`sorted.len()` when exact).
     pub rows: u64,
     /// The bound on the error of the reference CDF: 0 when exact; a sketch's
@@ -209,12 +212,12 @@ pub struct NumericProfile {
 impl NumericProfile {
     /// Builds from finite values (any order).
     pub fn new(mut values: Vec<f64>, settings: &ProfileSettings) -> Self {
-        values.sort_unstable_by(f64::total_cmp);
-        Self::from_sorted(values, settings)
+        crate::stats::sort_values(&mut values);
+        Self::from_sorted(values.into(), settings)
     }
 
     /// Builds from finite values already in ascending order.
-    pub fn from_sorted(values: Vec<f64>, settings: &ProfileSettings) -> Self {
+    pub fn from_sorted(values: ScalarBuffer<f64>, settings: &ProfileSettings) -> Self {
         let edges = match settings.binning {
             Binning::Quantile => bins::quantile_edges(&values, settings.bins),
             Binning::Uniform => match (values.first(), values.last()) {
@@ -239,7 +242,7 @@ impl NumericProfile {
     pub fn from_sketch(sketch: &QuantileSketch, settings: &ProfileSettings) -> Self {
         let sample = sketch.sample(SKETCH_SAMPLE);
         let exact = sketch.error_rows() == 0 && sample.len() as u64 == sketch.n();
-        let mut profile = Self::from_sorted(sample, settings);
+        let mut profile = Self::from_sorted(sample.into(), settings);
         profile.rows = sketch.n();
         profile.rank_error = if exact {
             0.0
@@ -406,8 +409,9 @@ pub struct RawColumn {
 /// A raw column's values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawValues {
-    /// Finite values, ascending.
-    Numeric(Vec<f64>),
+    /// Finite values, ascending (shared: read from a profile file they point
+    /// into its bytes).
+    Numeric(ScalarBuffer<f64>),
     /// Finite values in a quantile sketch (sketch mode).
     Sketch(QuantileSketch),
     /// Category counts in a frequent-items summary (sketch mode).
@@ -457,6 +461,19 @@ impl RawColumn {
             detail,
         }
     }
+}
+
+/// What a reference is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFor {
+    /// A process that runs on (`serve`, `validate-config`): a Parquet's
+    /// SHA-256 is computed (`drift_reference_info` shows it), and a profile
+    /// is copied into memory, so that the file may be replaced while it runs.
+    Daemon,
+    /// A command that exits when done (`check`): nothing prints a SHA-256, so
+    /// none is computed, and a profile is memory-mapped
+    /// ([`profile_file::map`]).
+    OneShot,
 }
 
 /// The whole reference.
@@ -521,26 +538,71 @@ impl ReferenceProfile {
         settings: &ProfileSettings,
         model: &ModelConfig,
     ) -> Result<ReferenceProfile, ReferenceError> {
-        Self::load_hashed(path, rules, settings, model, true)
+        Self::load_for(path, rules, settings, model, ReadFor::Daemon)
     }
 
-    /// [`ReferenceProfile::load_with`], hashing a Parquet reference only when
-    /// `hash` is set (`check` prints no SHA-256, so it does not hash; its
-    /// `sha256` is then empty). A profile's SHA-256 is read from it, never
-    /// computed.
-    pub fn load_hashed(
+    /// [`ReferenceProfile::load_with`] for a use ([`ReadFor`]): a one-shot
+    /// command does not hash a Parquet reference (`check` prints no SHA-256;
+    /// its `sha256` is then empty) and maps a profile instead of reading it. A
+    /// profile's SHA-256 is read from it, never computed.
+    pub fn load_for(
         path: &Path,
         rules: &ColumnsConfig,
         settings: &ProfileSettings,
         model: &ModelConfig,
-        hash: bool,
+        read_for: ReadFor,
     ) -> Result<ReferenceProfile, ReferenceError> {
         let data = if profile_file::is_profile(path) {
-            profile_file::read(path)?.for_columns(path, rules, model)?
+            let file = match read_for {
+                ReadFor::Daemon => profile_file::read(path)?,
+                ReadFor::OneShot => profile_file::map(path)?,
+            };
+            file.for_columns(path, rules, model)?
         } else {
+            let hash = read_for == ReadFor::Daemon;
             ReferenceData::read_parquet_with(path, rules, model, ProfileMode::Exact, hash)?
         };
         data.into_profile(path, rules, settings, model)
+    }
+
+    /// The plan of the profile [`ReferenceProfile::load_for`] would build,
+    /// from the reference's schema (Parquet) or header (profile) alone, so
+    /// that a one-shot `check` reads its current file while the reference
+    /// loads. `None` when that cannot be told cheaply: the full load then
+    /// names the problem (and logs the warnings this does not).
+    pub fn plan_for(path: &Path, rules: &ColumnsConfig, model: &ModelConfig) -> Option<ColumnPlan> {
+        let schema = if profile_file::is_profile(path) {
+            let header = profile_file::read_header(path).ok()?;
+            profile_file::columns_schema(
+                header
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.kind, c.boolean)),
+            )
+        } else {
+            data::parquet_schema_and_rows(path).ok()?.0.as_ref().clone()
+        };
+        // The load logs the same warnings; they are not repeated here.
+        let resolved =
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+                resolve_columns(&schema, rules, path)
+            })
+            .ok()?;
+        let label = match (&rules.label, model.task) {
+            (Some(label), Some(task)) => Some((label.clone(), QualitySpec::label_kind(task))),
+            _ => None,
+        };
+        let data = ReferenceData {
+            sha256: String::new(),
+            format: ReferenceFormat::Parquet,
+            mode: ProfileMode::Exact,
+            rows: 0,
+            resolved,
+            raw: Vec::new(),
+            label,
+            labelled: Vec::new(),
+        };
+        Some(data.plan())
     }
 
     /// Builds a profile from batches already read with `plan`.
@@ -964,8 +1026,8 @@ impl RawAccumulator {
                 Some(sketch) => RawValues::Sketch(sketch),
                 None => {
                     let mut values = self.numbers;
-                    values.sort_unstable_by(f64::total_cmp);
-                    RawValues::Numeric(values)
+                    crate::stats::sort_values(&mut values);
+                    RawValues::Numeric(values.into())
                 }
             },
             Kind::Categorical if self.frequent.is_some() => {

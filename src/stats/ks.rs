@@ -19,11 +19,14 @@ pub fn ks_statistic_sorted(a: &[f64], b: &[f64]) -> f64 {
     } else {
         (b.len(), a.len())
     };
-    // A gallop costs about 2 * log2(large / small) probes per value of the small
-    // side; a merge touches every value once.
+    // Measured (`cargo bench --bench scores -- ks_`, 1e6 reference values): a
+    // merge costs about 7.6 ns per value of both sides (its branches mispredict),
+    // a galloping walk about 6 ns per value of the small side and probe level
+    // (log2(large / small) + 2). At 1e5 current values the walk is 2.6x faster,
+    // at 1e6 the merge 1.2x.
     let ratio = large / small.max(1);
     let steps = (usize::BITS - ratio.max(1).leading_zeros()) as usize;
-    if 2 * small * (steps + 2) < small + large {
+    if 4 * small * (steps + 2) < 5 * (small + large) {
         ks_statistic_search(a, b)
     } else {
         ks_statistic_merge(a, b)

@@ -19,6 +19,7 @@
 //!   profiles past a cap).
 //! - [`change`]: streaming change detectors on a model's error stream (DDM,
 //!   Page-Hinkley, ADWIN), detection for detection as River's.
+//! - [`sort_values`]: the one sort of numeric values.
 
 pub mod bins;
 pub mod change;
@@ -30,3 +31,69 @@ pub mod ks;
 pub mod outliers;
 pub mod quality;
 pub mod sketch;
+
+/// Sorts values ascending in IEEE total order (`-0.0` before `0.0`), as
+/// `sort_unstable_by(f64::total_cmp)` does, by sorting integer keys that
+/// order as the values do (`total_cmp`'s own mapping, sign bit flipped):
+/// the standard library's unstable sort on `u64` is faster than on `f64`
+/// with a comparison closure (`cargo bench --bench scores -- sort_1e6`).
+/// Every sort of reference and current values goes through here.
+pub fn sort_values(values: &mut [f64]) {
+    let mut keys: Vec<u64> = values.iter().map(|&v| sort_key(v)).collect();
+    keys.sort_unstable();
+    for (v, k) in values.iter_mut().zip(keys) {
+        *v = from_sort_key(k);
+    }
+}
+
+/// The unsigned key of `v` whose order is `f64::total_cmp`'s.
+#[inline]
+fn sort_key(v: f64) -> u64 {
+    let bits = v.to_bits() as i64;
+    // total_cmp: negative values have their other 63 bits flipped.
+    let ordered = bits ^ ((((bits >> 63) as u64) >> 1) as i64);
+    (ordered as u64) ^ (1 << 63)
+}
+
+/// The inverse of [`sort_key`].
+#[inline]
+fn from_sort_key(k: u64) -> f64 {
+    let ordered = (k ^ (1 << 63)) as i64;
+    f64::from_bits((ordered ^ ((((ordered >> 63) as u64) >> 1) as i64)) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    fn any_value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::MIN_POSITIVE / 4.0),
+            Just(-f64::MIN_POSITIVE / 4.0),
+            Just(f64::MAX),
+            Just(f64::MIN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::NAN),
+            Just(-f64::NAN),
+            (-20i32..20).prop_map(f64::from),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn sort_values_orders_bit_for_bit_as_total_cmp(
+            values in prop::collection::vec(any_value(), 0..3000)
+        ) {
+            let mut expected = values.clone();
+            expected.sort_unstable_by(f64::total_cmp);
+            let mut sorted = values;
+            super::sort_values(&mut sorted);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&sorted), bits(&expected));
+        }
+    }
+}

@@ -99,7 +99,7 @@ fn damaged_and_foreign_profiles_exit_two_naming_the_file_and_the_problem() {
     let at = flipped.len() - 100;
     flipped[at] ^= 1;
     std::fs::write(&damaged, &flipped).unwrap();
-    for (path, problem) in [(&truncated, "truncated"), (&damaged, "SHA-256")] {
+    for (path, problem) in [(&truncated, "truncated"), (&damaged, "XXH3-64")] {
         let run = check(path, &sample("batch-0002-clean.csv"), &[]);
         assert_eq!(run.code, 2, "{}", run.stderr);
         let name = path.file_name().unwrap().to_str().unwrap();

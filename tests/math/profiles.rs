@@ -239,7 +239,7 @@ fn a_sketch_profile_scores_within_its_stated_bound() {
         k: 512,
         categories: 3,
     };
-    let sketch = profile::build_with(&reference, &config, &sketch_path, mode).unwrap();
+    let sketch = profile::build_with(&reference, &config, &sketch_path, mode, false).unwrap();
     assert_eq!(sketch.header.mode, "sketch");
     // Shards of the same rows, sketched and merged.
     let shard_paths: Vec<PathBuf> = (0..3)
@@ -248,7 +248,7 @@ fn a_sketch_profile_scores_within_its_stated_bound() {
             let parquet = dir.path().join(format!("shard-{i}.parquet"));
             write_rows(&batches, i * 40_000, (i + 1) * 40_000, &parquet);
             let out = dir.path().join(format!("shard-{i}.profile"));
-            profile::build_with(&parquet, &config, &out, mode).unwrap();
+            profile::build_with(&parquet, &config, &out, mode, false).unwrap();
             out
         })
         .collect();
@@ -339,20 +339,20 @@ fn a_sketch_profile_scores_within_its_stated_bound() {
 
 #[test]
 fn check_does_not_hash_the_reference_and_the_daemon_does() {
-    use drift_exporter::reference::ReferenceProfile;
+    use drift_exporter::reference::{ReadFor, ReferenceProfile};
     let config = Config::default();
     let reference = fixture("oracle").join("small").join("reference.parquet");
-    let load = |hash| {
-        ReferenceProfile::load_hashed(
+    let load = |read_for| {
+        ReferenceProfile::load_for(
             &reference,
             &config.columns,
             &config.drift.profile,
             &config.model,
-            hash,
+            read_for,
         )
         .unwrap()
     };
-    let (hashed, unhashed) = (load(true), load(false));
+    let (hashed, unhashed) = (load(ReadFor::Daemon), load(ReadFor::OneShot));
     assert_eq!(hashed.sha256.len(), 64);
     assert!(unhashed.sha256.is_empty());
     // Nothing else differs.
