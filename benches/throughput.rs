@@ -71,6 +71,10 @@ struct Args {
     /// Seed of the generator (the current file uses seed + 1).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Numeric columns `extra_<k>` after the 14 standard ones (issue 9's data set
+    /// has 22 columns: `--extra-columns 8 --current-rows 200000`).
+    #[arg(long, default_value_t = 0)]
+    extra_columns: usize,
     /// Passed by `cargo bench` to every benchmark binary; ignored.
     #[arg(long = "bench", hide = true)]
     _bench: bool,
@@ -142,10 +146,13 @@ impl Categories {
 /// / same; `num_7` bimodal / same; `num_8` N(0,1) / sd 1.5; `num_9` Cauchy / same;
 /// `cat_country` 8 labels, 1% nulls / same; `cat_device` 3 labels / reweighted;
 /// `cat_merchant` 500 Zipf labels (over `max_categories`) / plus 2% unseen;
-/// `prediction` a logistic score of `num_0`, `num_1`, `num_2`.
+/// `prediction` a logistic score of `num_0`, `num_1`, `num_2`; then `extra_<k>`:
+/// N(k, 1) (current: mean + 0.1 for every fourth), lognormal, U(0, 1) and
+/// integers 0..k+10 as floats (ties), in turn.
 struct Generator {
     rng: Rng,
     drifted: bool,
+    extra: usize,
     country: Categories,
     device: Categories,
     merchant: Categories,
@@ -154,7 +161,7 @@ struct Generator {
 
 const NUMERIC_COLUMNS: usize = 10;
 
-fn schema() -> SchemaRef {
+fn schema(extra: usize) -> SchemaRef {
     let mut fields: Vec<Field> = (0..NUMERIC_COLUMNS)
         .map(|i| {
             let data_type = if i == 5 {
@@ -169,11 +176,14 @@ fn schema() -> SchemaRef {
         fields.push(Field::new(name, DataType::Utf8, true));
     }
     fields.push(Field::new("prediction", DataType::Float64, true));
+    for k in 0..extra {
+        fields.push(Field::new(format!("extra_{k}"), DataType::Float64, true));
+    }
     Arc::new(Schema::new(fields))
 }
 
 impl Generator {
-    fn new(seed: u64, drifted: bool) -> Self {
+    fn new(seed: u64, drifted: bool, extra: usize) -> Self {
         let country = Categories::new(
             ["US", "DE", "FR", "GB", "IN", "BR", "JP", "NG"]
                 .map(String::from)
@@ -199,6 +209,7 @@ impl Generator {
         Generator {
             rng: Rng(seed),
             drifted,
+            extra,
             country,
             device,
             merchant,
@@ -262,7 +273,19 @@ impl Generator {
         columns.push(Arc::new(StringArray::from(device)));
         columns.push(Arc::new(StringArray::from(merchant)));
         columns.push(Arc::new(Float64Array::from(prediction)));
-        Ok(RecordBatch::try_new(schema(), columns)?)
+        for k in 0..self.extra {
+            let values: Vec<f64> = (0..rows)
+                .map(|_| match k % 4 {
+                    0 if d && k % 16 == 0 => k as f64 + 0.1 + rng.normal(),
+                    0 => k as f64 + rng.normal(),
+                    1 => rng.normal().exp(),
+                    2 => rng.uniform(),
+                    _ => (rng.uniform() * (k + 10) as f64).floor(),
+                })
+                .collect();
+            columns.push(Arc::new(Float64Array::from(values)));
+        }
+        Ok(RecordBatch::try_new(schema(self.extra), columns)?)
     }
 }
 
@@ -326,9 +349,12 @@ fn write_files(dir: &Path, args: &Args) -> Result<Files> {
         .build();
     let create = |p: &Path| File::create(p).with_context(|| format!("creating {}", p.display()));
 
-    let mut generator = Generator::new(args.seed, false);
-    let mut writer =
-        ArrowWriter::try_new(create(&files.reference)?, schema(), Some(props.clone()))?;
+    let mut generator = Generator::new(args.seed, false, args.extra_columns);
+    let mut writer = ArrowWriter::try_new(
+        create(&files.reference)?,
+        schema(args.extra_columns),
+        Some(props.clone()),
+    )?;
     let mut left = args.rows;
     while left > 0 {
         let rows = left.min(GENERATE_ROWS);
@@ -337,13 +363,23 @@ fn write_files(dir: &Path, args: &Args) -> Result<Files> {
     }
     writer.close()?;
 
-    let mut generator = Generator::new(args.seed.wrapping_add(1), true);
-    let mut parquet = ArrowWriter::try_new(create(&files.parquet)?, schema(), Some(props))?;
-    let mut arrow =
-        arrow::ipc::writer::FileWriter::try_new(BufWriter::new(create(&files.arrow)?), &schema())?;
+    let mut generator = Generator::new(args.seed.wrapping_add(1), true, args.extra_columns);
+    let mut parquet = ArrowWriter::try_new(
+        create(&files.parquet)?,
+        schema(args.extra_columns),
+        Some(props),
+    )?;
+    let mut arrow = arrow::ipc::writer::FileWriter::try_new(
+        BufWriter::new(create(&files.arrow)?),
+        &schema(args.extra_columns),
+    )?;
     let mut csv = BufWriter::new(create(&files.csv)?);
     let mut ndjson = BufWriter::new(create(&files.ndjson)?);
-    let names: Vec<String> = schema().fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> = schema(args.extra_columns)
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     writeln!(csv, "{}", names.join(","))?;
     let mut left = args.current_rows;
     while left > 0 {

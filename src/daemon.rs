@@ -10,8 +10,10 @@
 //! In the loop, a delivery is pushed into the window, appended to the store
 //! (before it is counted, and before it is acknowledged), counted, and
 //! acknowledged; evaluations are coalesced to at most one per
-//! `window.evaluation_delay` (always within a second of the last batch); the
-//! store snapshots every `state.snapshot_interval`. SIGHUP reloads the config (a
+//! `window.evaluation_delay` (always within a second of the last batch) and run
+//! on the blocking pool over the window's rows as they were when it started
+//! (shared, not copied), so a batch never waits for an evaluation; the store
+//! snapshots every `state.snapshot_interval`. SIGHUP reloads the config (a
 //! bad new config is logged and the old one kept; the reference is profiled again
 //! only when the reference, the columns or the profile settings changed).
 //! SIGTERM/SIGINT stop the sources and the server, apply what is in flight, and
@@ -29,9 +31,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::concept;
+use crate::config::ScoringSettings;
 use crate::config::{CliOverrides, Config, ConfigError};
-use crate::data::ColumnPlan;
-use crate::drift;
+use crate::data::{Batch, ColumnPlan};
+use crate::drift::{self, DriftReport};
 use crate::labels::{self, JoinCounts, LabelJoin};
 use crate::metrics::Metrics;
 use crate::quality;
@@ -110,6 +113,8 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
         plan_tx: links.plan_tx.clone(),
         log: links.log.clone(),
         needs_evaluation: true,
+        evaluation: None,
+        generation: 0,
     };
     if restored.replayed > 0 {
         // Fold the replayed entries into a snapshot now, so the journal starts empty.
@@ -117,7 +122,16 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
     }
     core.publish_setup();
     core.record_join(&JoinCounts::default());
-    core.evaluate();
+    // The restored window is scored before the daemon says it is ready.
+    let first = core.evaluation_inputs();
+    match tokio::task::spawn_blocking(move || first.run()).await {
+        Ok(evaluated) => core.publish(evaluated),
+        Err(e) => {
+            return Err(DaemonError::Task(format!(
+                "the first evaluation failed: {e}"
+            )))
+        }
+    }
     app.ready.store(true, Ordering::Release);
     let mut source_tasks = start_sources(&core, &links, &app);
     let Links {
@@ -311,8 +325,54 @@ struct Core {
     app: Arc<AppState>,
     plan_tx: watch::Sender<Arc<ColumnPlan>>,
     log: SourceLog,
-    /// The window changed since the last evaluation.
+    /// The window changed since the last evaluation started.
     needs_evaluation: bool,
+    /// The evaluation running on the blocking pool, if any.
+    evaluation: Option<tokio::task::JoinHandle<Evaluated>>,
+    /// Counts reloads: an evaluation started before one is not published.
+    generation: u64,
+}
+
+/// What an evaluation scores, taken from the loop's state when it starts: the
+/// window's rows and the joined rows as batches whose arrays are shared with
+/// the window (taking them copies no value).
+struct EvaluationInputs {
+    profile: Arc<ReferenceProfile>,
+    scoring: ScoringSettings,
+    window: Vec<Batch>,
+    joined: Vec<Batch>,
+    generation: u64,
+}
+
+/// A finished evaluation.
+struct Evaluated {
+    report: DriftReport,
+    rows: usize,
+    seconds: f64,
+    generation: u64,
+}
+
+impl EvaluationInputs {
+    /// Scores the rows (off the loop: it may take a while on a large window).
+    fn run(self) -> Evaluated {
+        let started = Instant::now();
+        let (samples, rows) = sample::samples_from_batches(&self.profile, &self.window);
+        let mut report = drift::evaluate(&self.profile, &samples, rows, &self.scoring);
+        if let Some(spec) = &self.profile.quality {
+            // Rows labelled in the row, then rows joined to a late label.
+            let parts: Vec<Batch> = self.window.into_iter().chain(self.joined).collect();
+            report.quality = Some(quality::evaluate(spec, &parts));
+            if let Some(reference) = &self.profile.concept {
+                report.concept = Some(concept::evaluate(spec, reference, &parts));
+            }
+        }
+        Evaluated {
+            report,
+            rows: rows as usize,
+            seconds: started.elapsed().as_secs_f64(),
+            generation: self.generation,
+        }
+    }
 }
 
 impl Core {
@@ -329,16 +389,30 @@ impl Core {
         let mut snapshot = tokio::time::interval(snapshot_every.max(Duration::from_millis(10)));
         snapshot.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let evaluation = async {
+                match self.evaluation.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 Some(event) = events.recv() => self.handle(event).await,
+                done = evaluation => {
+                    self.evaluation = None;
+                    match done {
+                        Ok(evaluated) => self.publish(evaluated),
+                        Err(e) => tracing::error!(error = %e, "an evaluation failed (a bug); the next one runs at the next tick"),
+                    }
+                }
                 _ = tick.tick() => {
                     let now = SystemTime::now();
                     if self.window.evict_expired(now) {
                         self.needs_evaluation = true;
                     }
                     self.expire_labels(now);
-                    if self.needs_evaluation {
-                        self.evaluate();
+                    if self.needs_evaluation && self.evaluation.is_none() {
+                        let inputs = self.evaluation_inputs();
+                        self.evaluation = Some(tokio::task::spawn_blocking(move || inputs.run()));
                     }
                 }
                 _ = snapshot.tick() => {
@@ -501,29 +575,32 @@ impl Core {
             .record_serving(&self.config.model.name, &signals.latencies, signals.errors);
     }
 
-    fn evaluate(&mut self) {
-        let started = Instant::now();
-        let samples = self.window.samples(&self.profile);
-        let rows = self.window.rows();
-        let mut report = drift::evaluate(
-            &self.profile,
-            &samples,
-            rows as u64,
-            &self.config.drift.scoring,
-        );
-        if let Some(spec) = &self.profile.quality {
-            // Rows labelled in the row, then rows joined to a late label.
-            let parts: Vec<_> = self
-                .window
-                .parts()
-                .chain(self.join.joined_parts())
-                .map(|(_, batch)| batch)
-                .collect();
-            report.quality = Some(quality::evaluate(spec, &parts));
-            if let Some(reference) = &self.profile.concept {
-                report.concept = Some(concept::evaluate(spec, reference, &parts));
-            }
+    /// What the next evaluation scores; the window counts as evaluated from
+    /// here (rows that arrive meanwhile ask for another one).
+    fn evaluation_inputs(&mut self) -> EvaluationInputs {
+        self.needs_evaluation = false;
+        EvaluationInputs {
+            profile: self.profile.clone(),
+            scoring: self.config.drift.scoring.clone(),
+            window: self.window.parts().map(|(_, batch)| batch).collect(),
+            joined: self.join.joined_parts().map(|(_, batch)| batch).collect(),
+            generation: self.generation,
         }
+    }
+
+    /// Publishes a finished evaluation (unless a reload happened since it
+    /// started: its profile or columns may be gone).
+    fn publish(&mut self, evaluated: Evaluated) {
+        if evaluated.generation != self.generation {
+            self.needs_evaluation = true;
+            return;
+        }
+        let Evaluated {
+            report,
+            rows,
+            seconds,
+            ..
+        } = evaluated;
         let scored = rows >= self.config.window.min_rows;
         let reference_calibration = self
             .profile
@@ -537,12 +614,10 @@ impl Core {
             scored,
             unix_seconds(SystemTime::now()),
         );
-        self.metrics
-            .record_evaluation(started.elapsed().as_secs_f64());
+        self.metrics.record_evaluation(seconds);
         if let Ok(mut slot) = self.app.report.write() {
             *slot = Some(Arc::new(report));
         }
-        self.needs_evaluation = false;
     }
 
     fn publish_setup(&self) {
@@ -607,6 +682,7 @@ impl Core {
         new.state = self.config.state.clone();
         self.config = new;
         self.publish_setup();
+        self.generation += 1;
         self.needs_evaluation = true;
         tracing::info!("config reloaded");
     }

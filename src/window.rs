@@ -26,8 +26,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rayon::prelude::*;
-
 use crate::data::{remap, Batch, ColumnArray, ColumnPlan};
 use crate::reference::ReferenceProfile;
 use crate::sample::ColumnSample;
@@ -258,21 +256,8 @@ impl Window {
     /// Summaries of the live rows for every profile column (the profile must be
     /// the one the window's plan came from).
     pub fn samples(&self, profile: &ReferenceProfile) -> Vec<ColumnSample> {
-        let mut samples: Vec<ColumnSample> =
-            profile.columns.iter().map(ColumnSample::empty).collect();
-        for chunk in &self.chunks {
-            let live = chunk.live();
-            for (i, (sample, column)) in samples.iter_mut().zip(&profile.columns).enumerate() {
-                let array = chunk
-                    .columns
-                    .get(i)
-                    .and_then(Option::as_ref)
-                    .map(|a| a.slice(chunk.start, live));
-                sample.absorb(column, array.as_ref(), live);
-            }
-        }
-        samples.par_iter_mut().for_each(ColumnSample::finish);
-        samples
+        let parts: Vec<Batch> = self.parts().map(|(_, batch)| batch).collect();
+        crate::sample::samples_from_batches(profile, &parts).0
     }
 
     /// Replaces the plan (reference reloaded): keeps columns whose name and kind
