@@ -104,6 +104,45 @@ impl Batch {
         }
     }
 
+    /// The batches' rows one after another, as one batch (a copy), with their
+    /// rejections merged in order. A column some batches lack is null in their
+    /// rows; a column none has stays absent. `kinds` gives each column's kind.
+    pub fn concat(batches: Vec<Batch>, kinds: &[Kind]) -> Result<Batch, arrow::error::ArrowError> {
+        let mut rejects = Rejects::default();
+        for b in &batches {
+            rejects.merge(&b.rejects);
+        }
+        let rows = batches.iter().map(|b| b.rows).sum();
+        let mut columns = Vec::with_capacity(kinds.len());
+        for (i, &kind) in kinds.iter().enumerate() {
+            if batches
+                .iter()
+                .all(|b| b.columns.get(i).is_none_or(Option::is_none))
+            {
+                columns.push(None);
+                continue;
+            }
+            let arrays: Vec<ArrayRef> = batches
+                .iter()
+                .map(|b| match b.columns.get(i).and_then(Option::as_ref) {
+                    Some(c) => c.to_array_ref(),
+                    None => null_array(kind, b.rows),
+                })
+                .collect();
+            let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+            let joined = arrow::compute::concat(&refs)?;
+            columns.push(Some(match kind {
+                Kind::Numeric => ColumnArray::Numeric(joined.as_primitive::<Float64Type>().clone()),
+                Kind::Categorical => ColumnArray::Categorical(joined.as_string::<i32>().clone()),
+            }));
+        }
+        Ok(Batch {
+            rows,
+            columns,
+            rejects,
+        })
+    }
+
     /// The rows whose `keep` entry is true (`keep` has one entry a row), in
     /// order; rejections are not carried over.
     pub fn filter(&self, keep: &[bool]) -> Batch {

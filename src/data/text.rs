@@ -6,6 +6,7 @@
 //! on its row (`type`, `non_finite`, `encoding`) and the row's other values kept.
 
 use arrow::array::{Float64Builder, StringBuilder};
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use super::convert::{
@@ -235,10 +236,80 @@ fn describe(value: &Value) -> String {
     Cell::of(value).describe()
 }
 
+/// Inputs of at least this many bytes are split at line boundaries and their
+/// pieces parsed one per core (below it, splitting costs more than it saves).
+const PARALLEL_BYTES: usize = 1 << 20;
+
+/// Splits `bytes` into about `pieces` ranges that end just after a newline
+/// (the last at the end of `bytes`), each with the number of its first line
+/// counted from `first_line`.
+fn line_pieces(bytes: &[u8], pieces: usize, first_line: u64) -> Vec<(std::ops::Range<usize>, u64)> {
+    let target = bytes.len().div_ceil(pieces.max(1)).max(1);
+    let mut ends = Vec::with_capacity(pieces);
+    let mut start = 0;
+    while start < bytes.len() {
+        let guess = (start + target).min(bytes.len());
+        let end = match bytes[guess..].iter().position(|&b| b == b'\n') {
+            Some(i) => guess + i + 1,
+            None => bytes.len(),
+        };
+        ends.push(start..end);
+        start = end;
+    }
+    let newlines: Vec<u64> = ends
+        .par_iter()
+        .map(|r| bytes[r.clone()].iter().filter(|&&b| b == b'\n').count() as u64)
+        .collect();
+    let mut line = first_line;
+    ends.into_iter()
+        .zip(newlines)
+        .map(|(range, n)| {
+            let first = line;
+            line += n;
+            (range, first)
+        })
+        .collect()
+}
+
 /// Reads newline-delimited JSON. `first_line` numbers the first line of `bytes`
 /// (a tailed file passes its running line count). Blank lines are skipped; a
-/// line that is not a JSON object is dropped and counted (`parse`).
+/// line that is not a JSON object is dropped and counted (`parse`). A large
+/// input is parsed on every core, in pieces split at line boundaries, with the
+/// same rows, rejections and messages as on one.
 pub fn read_ndjson(
+    bytes: &[u8],
+    plan: &ColumnPlan,
+    origin: &str,
+    first_line: u64,
+) -> Result<Batch, DataError> {
+    read_ndjson_split(bytes, plan, origin, first_line, PARALLEL_BYTES)
+}
+
+/// [`read_ndjson`], splitting inputs of at least `parallel_bytes` bytes.
+fn read_ndjson_split(
+    bytes: &[u8],
+    plan: &ColumnPlan,
+    origin: &str,
+    first_line: u64,
+    parallel_bytes: usize,
+) -> Result<Batch, DataError> {
+    let cores = rayon::current_num_threads();
+    if bytes.len() < parallel_bytes || cores < 2 {
+        return read_ndjson_piece(bytes, plan, origin, first_line);
+    }
+    let parts = line_pieces(bytes, cores, first_line)
+        .into_par_iter()
+        .map(|(range, first)| read_ndjson_piece(&bytes[range], plan, origin, first))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kinds: Vec<Kind> = plan.iter().map(|(_, kind)| kind).collect();
+    Batch::concat(parts, &kinds).map_err(|e| DataError::Invalid {
+        origin: origin.to_string(),
+        message: format!("cannot join the parsed pieces: {e}"),
+    })
+}
+
+/// [`read_ndjson`] on one core.
+fn read_ndjson_piece(
     bytes: &[u8],
     plan: &ColumnPlan,
     origin: &str,
@@ -348,8 +419,21 @@ pub fn read_json_document(
 }
 
 /// Reads CSV with a header line. Empty cells are nulls. A row with a different
-/// number of fields than the header is dropped and counted (`parse`).
+/// number of fields than the header is dropped and counted (`parse`). A large
+/// input without quotes (so no field holds a newline) is parsed on every core,
+/// in pieces split at line boundaries, with the same rows, rejections and
+/// messages as on one.
 pub fn read_csv(bytes: &[u8], plan: &ColumnPlan, origin: &str) -> Result<Batch, DataError> {
+    read_csv_split(bytes, plan, origin, PARALLEL_BYTES)
+}
+
+/// [`read_csv`], splitting inputs of at least `parallel_bytes` bytes.
+fn read_csv_split(
+    bytes: &[u8],
+    plan: &ColumnPlan,
+    origin: &str,
+    parallel_bytes: usize,
+) -> Result<Batch, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -361,6 +445,11 @@ pub fn read_csv(bytes: &[u8], plan: &ColumnPlan, origin: &str) -> Result<Batch, 
             message: format!("cannot read the CSV header: {e}"),
         })?
         .clone();
+    // The records start after the header line(s).
+    let body_start = usize::try_from(reader.position().byte())
+        .unwrap_or(bytes.len())
+        .min(bytes.len());
+    let first_line = reader.position().line();
     // Map each plan column to its field position in the file.
     let mut positions: Vec<Option<usize>> = vec![None; plan.len()];
     for (field, name) in headers.iter().enumerate() {
@@ -370,44 +459,85 @@ pub fn read_csv(bytes: &[u8], plan: &ColumnPlan, origin: &str) -> Result<Batch, 
             positions[col].get_or_insert(field);
         }
     }
-    let width = headers.len();
-    let mut rows = RowsBuilder::new(plan, origin, bytes.len() / 32 + 1);
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = record.position().map_or(0, |p| p.line());
-                if record.len() != width {
-                    let found = record.len();
-                    rows.rejects.drop_row(|| {
-                        format!("{origin}: line {line}: expected {width} fields as in the header, found {found}")
-                    });
-                    continue;
+    let layout = CsvLayout {
+        plan,
+        origin,
+        positions: &positions,
+        width: headers.len(),
+    };
+    let body = &bytes[body_start..];
+    let cores = rayon::current_num_threads();
+    if body.len() < parallel_bytes || cores < 2 || body.contains(&b'"') {
+        return Ok(layout.read(body, first_line));
+    }
+    let parts: Vec<Batch> = line_pieces(body, cores, first_line)
+        .into_par_iter()
+        .map(|(range, first)| layout.read(&body[range], first))
+        .collect();
+    let kinds: Vec<Kind> = plan.iter().map(|(_, kind)| kind).collect();
+    Batch::concat(parts, &kinds).map_err(|e| DataError::Invalid {
+        origin: origin.to_string(),
+        message: format!("cannot join the parsed pieces: {e}"),
+    })
+}
+
+/// How a CSV file's fields map to the plan's columns.
+struct CsvLayout<'a> {
+    plan: &'a ColumnPlan,
+    origin: &'a str,
+    /// Each plan column's field position in a record.
+    positions: &'a [Option<usize>],
+    /// Fields per record (the header's).
+    width: usize,
+}
+
+impl CsvLayout<'_> {
+    /// The records of `body` (no header), whose first line is `first_line`.
+    fn read(&self, body: &[u8], first_line: u64) -> Batch {
+        let (plan, origin, width) = (self.plan, self.origin, self.width);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(body);
+        let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| first_line - 1 + p.line());
+        let mut rows = RowsBuilder::new(plan, origin, body.len() / 32 + 1);
+        let mut record = csv::ByteRecord::new();
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = line_of(record.position());
+                    if record.len() != width {
+                        let found = record.len();
+                        rows.rejects.drop_row(|| {
+                            format!("{origin}: line {line}: expected {width} fields as in the header, found {found}")
+                        });
+                        continue;
+                    }
+                    let row = rows.begin_row();
+                    for (col, pos) in self.positions.iter().enumerate() {
+                        match pos {
+                            Some(p) => rows.push_cell(col, row, line, &record[*p]),
+                            None => rows.push_null(col),
+                        }
+                    }
                 }
-                let row = rows.begin_row();
-                for (col, pos) in positions.iter().enumerate() {
-                    match pos {
-                        Some(p) => rows.push_cell(col, row, line, &record[*p]),
-                        None => rows.push_null(col),
+                Err(e) => {
+                    let line = line_of(e.position());
+                    rows.rejects
+                        .drop_row(|| format!("{origin}: line {line}: unreadable CSV record: {e}"));
+                    if !matches!(
+                        e.kind(),
+                        csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                    ) {
+                        break;
                     }
                 }
             }
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                rows.rejects
-                    .drop_row(|| format!("{origin}: line {line}: unreadable CSV record: {e}"));
-                if !matches!(
-                    e.kind(),
-                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                ) {
-                    break;
-                }
-            }
         }
+        let present: Vec<bool> = self.positions.iter().map(Option::is_some).collect();
+        rows.finish(&present)
     }
-    let present: Vec<bool> = positions.iter().map(Option::is_some).collect();
-    Ok(rows.finish(&present))
 }
 
 #[cfg(test)]
@@ -419,6 +549,83 @@ mod tests {
 
     fn plan() -> ColumnPlan {
         crate::data::test_plan()
+    }
+
+    #[test]
+    fn ndjson_split_across_cores_reads_what_one_core_reads() -> TestResult {
+        // Good rows, malformed lines, non-objects, blank and CRLF lines, wrong
+        // types, a last line without a newline; more messages than are kept.
+        let mut body = String::new();
+        for i in 0..4000 {
+            match i % 13 {
+                3 => body.push_str("not json\n"),
+                5 => body.push_str("[1, 2]\n"),
+                7 => body.push('\n'),
+                9 => body.push_str(&format!("{{\"x\": \"bad{i}\", \"c\": \"b\"}}\r\n")),
+                _ => body.push_str(&format!(
+                    "{{\"x\": {}, \"c\": \"k{}\"}}\n",
+                    i as f64 / 7.0,
+                    i % 5
+                )),
+            }
+        }
+        body.push_str("{\"x\": 1e300}");
+        let one = read_ndjson_piece(body.as_bytes(), &plan(), "body", 41)?;
+        for threshold in [1, 1000, body.len()] {
+            let split = read_ndjson_split(body.as_bytes(), &plan(), "body", 41, threshold)?;
+            assert_eq!(split.rows, one.rows);
+            assert_eq!(split.columns, one.columns);
+            assert_eq!(split.rejects, one.rejects);
+        }
+        assert!(one
+            .rejects
+            .errors
+            .iter()
+            .any(|e| e.contains("line 44: malformed JSON")));
+        // The pieces end at line boundaries and cover the input.
+        let pieces = line_pieces(body.as_bytes(), 3, 41);
+        assert_eq!(pieces.len(), 3);
+        assert_eq!(pieces[0].0.start, 0);
+        assert_eq!(pieces[2].0.end, body.len());
+        for pair in pieces.windows(2) {
+            assert_eq!(pair[0].0.end, pair[1].0.start);
+            assert_eq!(body.as_bytes()[pair[0].0.end - 1], b'\n');
+            let lines = body[pair[0].0.clone()].matches('\n').count() as u64;
+            assert_eq!(pair[1].1, pair[0].1 + lines);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn csv_split_across_cores_reads_what_one_core_reads() -> TestResult {
+        let mut body = String::from("x,c,extra\n");
+        for i in 0..4000 {
+            match i % 11 {
+                2 => body.push_str("1.0,short\n"),
+                4 => body.push_str(&format!("bad{i},k,1\n")),
+                6 => body.push_str(",,\n"),
+                _ => body.push_str(&format!("{},k{},{i}\n", i as f64 / 3.0, i % 4)),
+            }
+        }
+        body.push_str("2.5,last,0");
+        let one = read_csv_split(body.as_bytes(), &plan(), "f.csv", usize::MAX)?;
+        for threshold in [1, 5000] {
+            let split = read_csv_split(body.as_bytes(), &plan(), "f.csv", threshold)?;
+            assert_eq!(split.rows, one.rows);
+            assert_eq!(split.columns, one.columns);
+            assert_eq!(split.rejects, one.rejects);
+        }
+        // Line 4 is the third record: the first one with too few fields.
+        assert!(
+            one.rejects.errors[0].contains("f.csv: line 4: expected 3 fields"),
+            "{:?}",
+            one.rejects.errors
+        );
+        // Quotes (a field may hold a newline): one core, same result.
+        let quoted = "x,c\n1,\"a\nb\"\n2,c\n";
+        let batch = read_csv_split(quoted.as_bytes(), &plan(), "q.csv", 1)?;
+        assert_eq!(batch.rows, 2);
+        Ok(())
     }
 
     #[test]
