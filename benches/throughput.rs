@@ -71,6 +71,10 @@ struct Args {
     /// Seed of the generator (the current file uses seed + 1).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Window sizes at which one evaluation of a full window (samples + scores,
+    /// what the daemon does off its loop) is timed.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000, 100_000, 1_000_000])]
+    eval_windows: Vec<usize>,
     /// Numeric columns `extra_<k>` after the 14 standard ones (issue 9's data set
     /// has 22 columns: `--extra-columns 8 --current-rows 200000`).
     #[arg(long, default_value_t = 0)]
@@ -772,6 +776,35 @@ fn window_stages(
         },
     )?;
     stages.push(stage);
+
+    // One evaluation of a full window, at each size (the current rows pushed
+    // again and again until the window is full).
+    for &size in &args.eval_windows {
+        let mut window = Window::new(size, None, plan.clone());
+        while window.rows() < size && !pushes.is_empty() {
+            for batch in &pushes {
+                window.push(batch, &plan, now);
+                if window.rows() >= size {
+                    break;
+                }
+            }
+        }
+        let (stage, _) = measure(
+            format!("evaluation of a full {size}-row window (samples + scores)"),
+            args.runs,
+            Some((window.rows() as f64, "rows")),
+            || {
+                let samples = window.samples(profile);
+                Ok(drift::evaluate(
+                    profile,
+                    &samples,
+                    window.rows() as u64,
+                    &ScoringSettings::default(),
+                ))
+            },
+        )?;
+        stages.push(stage);
+    }
 
     cycles.sort_unstable();
     let pct = |p: f64| {
