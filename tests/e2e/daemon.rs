@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::util::{
     assert_gauges_match, base_config, check_json, reference, repo, request, sample, wait_for_rows,
-    wait_until, which, window_rows, Daemon, Scrape,
+    wait_until, which, window_rows, write_config, Daemon, Scrape,
 };
 
 fn drifted_lines() -> Vec<String> {
@@ -701,6 +701,96 @@ fn rows_count_their_features_outside_the_reference_range() {
     assert_eq!(
         sample(&format!("{metric}_bucket{{model=\"e2e\",le=\"2\"}}")),
         Some(3.0)
+    );
+    daemon.stop();
+}
+
+/// Sum and count of the `drift_evaluation_seconds` histogram.
+fn evaluations(daemon: &Daemon) -> (f64, f64) {
+    let scrape = daemon.scrape();
+    (
+        scrape.sum("drift_evaluation_seconds_sum", &[]),
+        scrape.sum("drift_evaluation_seconds_count", &[]),
+    )
+}
+
+#[test]
+fn a_batch_is_acknowledged_while_a_long_evaluation_runs() {
+    // A 300,000-row window (the clean sample repeated), whose evaluation takes
+    // a while in this debug build; then small batches, each answered while the
+    // evaluation it asks for runs beside the loop, not after it.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[model]
+name = "e2e"
+
+[reference]
+path = "{reference}"
+
+[window]
+size = 400000
+min_rows = 100
+evaluation_delay = "10ms"
+
+[state]
+path = "{state}"
+
+[[sources]]
+type = "http"
+"#,
+            reference = reference().display(),
+            state = dir.path().join("state/state.json").display(),
+        ),
+    );
+    let daemon = Daemon::start(&config);
+    let csv = std::fs::read_to_string(sample("batch-0002-clean.csv")).unwrap();
+    let (header, rows) = csv.split_once('\n').unwrap();
+    let mut body = format!("{header}\n");
+    for _ in 0..50 {
+        body.push_str(rows.trim_end());
+        body.push('\n');
+    }
+    for _ in 0..4 {
+        let response = daemon.ingest("text/csv", body.as_bytes());
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    wait_for_rows(&daemon, 300_000.0);
+    // Wait for the evaluations the big batches asked for.
+    let settled = wait_until(Duration::from_secs(120), || {
+        let first = evaluations(&daemon);
+        std::thread::sleep(Duration::from_millis(400));
+        evaluations(&daemon) == first
+    });
+    assert!(settled, "evaluations never settled");
+    let (sum_before, count_before) = evaluations(&daemon);
+    let small = format!("{header}\n{}\n", rows.lines().next().unwrap());
+    let mut latencies = Vec::new();
+    for _ in 0..12 {
+        let started = std::time::Instant::now();
+        let response = daemon.ingest("text/csv", small.as_bytes());
+        latencies.push(started.elapsed().as_secs_f64());
+        assert_eq!(response.status, 200, "{}", response.text());
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert!(wait_until(Duration::from_secs(120), || {
+        evaluations(&daemon).1 > count_before
+    }));
+    let (sum_after, count_after) = evaluations(&daemon);
+    let evaluation = (sum_after - sum_before) / (count_after - count_before);
+    latencies.sort_by(f64::total_cmp);
+    let median = latencies[latencies.len() / 2];
+    // The premise: an evaluation of this window takes long enough to see.
+    assert!(
+        evaluation >= 0.05,
+        "an evaluation took only {evaluation:.3} s"
+    );
+    // A batch that waited for evaluations would take about as long as one.
+    assert!(
+        median < evaluation / 3.0,
+        "median acknowledgement {median:.3} s against {evaluation:.3} s per evaluation: {latencies:?}"
     );
     daemon.stop();
 }
