@@ -122,19 +122,7 @@ impl Batch {
                 columns.push(None);
                 continue;
             }
-            let arrays: Vec<ArrayRef> = batches
-                .iter()
-                .map(|b| match b.columns.get(i).and_then(Option::as_ref) {
-                    Some(c) => c.to_array_ref(),
-                    None => null_array(kind, b.rows),
-                })
-                .collect();
-            let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
-            let joined = arrow::compute::concat(&refs)?;
-            columns.push(Some(match kind {
-                Kind::Numeric => ColumnArray::Numeric(joined.as_primitive::<Float64Type>().clone()),
-                Kind::Categorical => ColumnArray::Categorical(joined.as_string::<i32>().clone()),
-            }));
+            columns.push(Some(concat_column(&batches, i, kind)?));
         }
         Ok(Batch {
             rows,
@@ -257,6 +245,32 @@ pub fn remap(
 }
 
 /// A column of `rows` nulls of `kind`'s Arrow type (a column a batch lacks).
+/// Column `i` of `batches` as one array (a copy; null in the rows of a batch
+/// that lacks it; empty when there are no batches).
+pub fn concat_column(
+    batches: &[Batch],
+    i: usize,
+    kind: Kind,
+) -> Result<ColumnArray, arrow::error::ArrowError> {
+    let arrays: Vec<ArrayRef> = batches
+        .iter()
+        .map(|b| match b.columns.get(i).and_then(Option::as_ref) {
+            Some(c) => c.to_array_ref(),
+            None => null_array(kind, b.rows),
+        })
+        .collect();
+    let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+    let joined = if refs.is_empty() {
+        arrow::array::new_empty_array(&kind.arrow_type())
+    } else {
+        arrow::compute::concat(&refs)?
+    };
+    Ok(match kind {
+        Kind::Numeric => ColumnArray::Numeric(joined.as_primitive::<Float64Type>().clone()),
+        Kind::Categorical => ColumnArray::Categorical(joined.as_string::<i32>().clone()),
+    })
+}
+
 pub(crate) fn null_array(kind: Kind, rows: usize) -> ArrayRef {
     match kind {
         Kind::Numeric => Arc::new(Float64Array::new_null(rows)),

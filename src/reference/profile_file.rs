@@ -49,7 +49,7 @@ use super::{
     ReferenceFormat,
 };
 use crate::config::{ColumnsConfig, ModelConfig};
-use crate::data::{batch::null_array, Batch, ColumnArray, Kind};
+use crate::data::{batch::concat_column, Batch, ColumnArray, Kind};
 use crate::quality::QualitySpec;
 use crate::stats::frequent::FrequentItems;
 use crate::stats::sketch::QuantileSketch;
@@ -276,7 +276,14 @@ impl ProfileFile {
                 .filter_map(|name| {
                     let i = plan.index_of(&name)?;
                     let kind = plan.iter().nth(i)?.1;
-                    Some((name, concat_column(&data.labelled, i, kind)))
+                    match concat_column(&data.labelled, i, kind) {
+                        Ok(column) => Some((name, column)),
+                        Err(e) => {
+                            // Only past Arrow's 2 GiB of text in one array.
+                            tracing::error!(column = %name, error = %e, "the labelled rows of this column cannot be kept in the profile");
+                            None
+                        }
+                    }
                 })
                 .collect();
             LabelledRows { rows, columns }
@@ -645,28 +652,6 @@ pub(crate) fn column_header(c: &RawColumn) -> ColumnHeader {
         max,
         sketch,
         frequent,
-    }
-}
-
-/// Column `i` of `batches` as one array (null where a batch lacks it).
-fn concat_column(batches: &[Batch], i: usize, kind: Kind) -> ColumnArray {
-    let pieces: Vec<ArrayRef> = batches
-        .iter()
-        .map(|b| match b.columns.get(i).and_then(Option::as_ref) {
-            Some(c) => c.to_array_ref(),
-            None => null_array(kind, b.rows),
-        })
-        .collect();
-    let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
-    let array = if refs.is_empty() {
-        arrow::array::new_empty_array(&kind.arrow_type())
-    } else {
-        arrow::compute::concat(&refs)
-            .unwrap_or_else(|_| arrow::array::new_empty_array(&kind.arrow_type()))
-    };
-    match kind {
-        Kind::Numeric => ColumnArray::Numeric(array.as_primitive::<Float64Type>().clone()),
-        Kind::Categorical => ColumnArray::Categorical(array.as_string::<i32>().clone()),
     }
 }
 
