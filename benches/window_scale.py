@@ -9,6 +9,8 @@ and again) until the window holds that many rows, then reads:
   bytes per row and per value the window costs;
 - the mean evaluation time (`drift_evaluation_seconds` sum / count) over the evaluations of the
   full window;
+- the rate at which the window filled (one client POSTing in a loop) and the latency of
+  `/metrics` scraped every 20 ms meanwhile (p50, p99);
 then stops it with SIGTERM (the last snapshot), prints the state files' sizes, starts it again
 and times the start to /readyz and to the restored window being scored.
 
@@ -29,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -136,13 +139,31 @@ def measure(binary, reference, parts, columns, size):
         wait_ready(port, proc)
         time.sleep(0.5)
         empty = rss_mib(proc.pid)
-        sent = 0
+        # Scrapes /metrics every 20 ms while the window fills (ingest at full
+        # speed from this process), timing each.
+        scrapes, filling = [], threading.Event()
+        filling.set()
+
+        def scrape():
+            while filling.is_set():
+                t = time.perf_counter()
+                get(port, "/metrics")
+                scrapes.append(time.perf_counter() - t)
+                time.sleep(0.02)
+
+        scraper = threading.Thread(target=scrape)
+        scraper.start()
+        sent, fill_started = 0, time.perf_counter()
         while sent < size:
             for rows, body in parts:
                 post(port, body)
                 sent += rows
                 if sent >= size:
                     break
+        fill_seconds = time.perf_counter() - fill_started
+        filling.clear()
+        scraper.join()
+        scrapes.sort()
         deadline = time.perf_counter() + 600
         while window_rows(port) < size and time.perf_counter() < deadline:
             time.sleep(0.1)
@@ -185,6 +206,10 @@ def measure(binary, reference, parts, columns, size):
             "evaluation_s": evaluation,
             "state_mib": state,
             "restart_ready_s": ready,
+            "ingest_rows_per_s": sent / fill_seconds,
+            "scrape_p50_ms": scrapes[len(scrapes) // 2] * 1000 if scrapes else float("nan"),
+            "scrape_p99_ms": scrapes[int((len(scrapes) - 1) * 0.99)] * 1000 if scrapes else float("nan"),
+            "scrapes": len(scrapes),
         }
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -207,7 +232,8 @@ def main():
     print(f"{columns} columns; Arrow IPC bodies of {BATCH_ROWS} rows\n")
     print(
         "| window rows | RSS empty | RSS full | bytes per row | per value | one evaluation "
-        "| state files | restart to /readyz |\n|---:|---:|---:|---:|---:|---:|---|---:|"
+        "| state files | restart to /readyz | Arrow ingest (POST) | scrape p50 / p99 while ingesting |"
+        "\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
     )
     for size in [int(s) for s in args.sizes.split(",")]:
         m = measure(args.binary, reference, parts, columns, size)
@@ -217,7 +243,8 @@ def main():
         print(
             f"| {size:,} | {m['empty_mib']:.0f} MiB | {m['full_mib']:.0f} MiB | "
             f"{m['bytes_per_row']:.0f} | {m['bytes_per_value']:.1f} | {m['evaluation_s'] * 1000:.0f} ms "
-            f"| {state} | {m['restart_ready_s']:.2f} s |",
+            f"| {state} | {m['restart_ready_s']:.2f} s | {m['ingest_rows_per_s'] / 1000:.0f} k rows/s "
+            f"| {m['scrape_p50_ms']:.1f} / {m['scrape_p99_ms']:.1f} ms ({m['scrapes']}) |",
             flush=True,
         )
 
