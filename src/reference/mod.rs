@@ -592,17 +592,7 @@ impl ReferenceProfile {
             (Some(label), Some(task)) => Some((label.clone(), QualitySpec::label_kind(task))),
             _ => None,
         };
-        let data = ReferenceData {
-            sha256: String::new(),
-            format: ReferenceFormat::Parquet,
-            mode: ProfileMode::Exact,
-            rows: 0,
-            resolved,
-            raw: Vec::new(),
-            label,
-            labelled: Vec::new(),
-        };
-        Some(data.plan())
+        Some(plan_of(&resolved, label.as_ref()))
     }
 
     /// Builds a profile from batches already read with `plan`.
@@ -676,20 +666,24 @@ pub struct ReferenceData {
     pub labelled: Vec<Batch>,
 }
 
+/// The plan of `resolved` columns, then the label (name and kind), if any.
+fn plan_of(resolved: &[ResolvedColumn], label: Option<&(String, Kind)>) -> ColumnPlan {
+    let plan = ColumnPlan::new(resolved.iter().map(|c| (c.name.clone(), c.kind))).with_booleans(
+        resolved
+            .iter()
+            .filter(|c| c.boolean)
+            .map(|c| c.name.as_str()),
+    );
+    match label {
+        Some((name, kind)) => plan.with_extra_column(name, *kind),
+        None => plan,
+    }
+}
+
 impl ReferenceData {
     /// The plan the data is laid out by: the scored columns, then the label.
     pub fn plan(&self) -> ColumnPlan {
-        let plan = ColumnPlan::new(self.resolved.iter().map(|c| (c.name.clone(), c.kind)))
-            .with_booleans(
-                self.resolved
-                    .iter()
-                    .filter(|c| c.boolean)
-                    .map(|c| c.name.as_str()),
-            );
-        match &self.label {
-            Some((name, kind)) => plan.with_extra_column(name, *kind),
-            None => plan,
-        }
+        plan_of(&self.resolved, self.label.as_ref())
     }
 
     /// Reads the scored columns (and the label) of a Parquet file, exactly.
