@@ -28,6 +28,7 @@ use drift_exporter::reference::{
 use drift_exporter::sample::{ColumnSample, SampleValues};
 use drift_exporter::stats::{bins, chi2, divergence, kolmogorov, ks};
 use drift_exporter::store::Journal;
+use drift_exporter::tally::WindowTally;
 use drift_exporter::window::Window;
 
 fn main() {
@@ -304,7 +305,7 @@ fn window_batch(rows: usize, seed: u64) -> Batch {
 }
 
 /// A profile of [`window_plan`]'s columns over `REFERENCE_ROWS` generated rows.
-static WINDOW_PROFILE: LazyLock<ReferenceProfile> = LazyLock::new(|| {
+static WINDOW_PROFILE: LazyLock<Arc<ReferenceProfile>> = LazyLock::new(|| {
     let plan = window_plan();
     let resolved: Vec<ResolvedColumn> = plan
         .iter()
@@ -318,18 +319,31 @@ static WINDOW_PROFILE: LazyLock<ReferenceProfile> = LazyLock::new(|| {
     let batches: Vec<Batch> = (0..REFERENCE_ROWS / 100_000)
         .map(|i| window_batch(100_000, 0x5EED_1000 + i as u64))
         .collect();
-    ReferenceProfile::from_batches(
+    Arc::new(ReferenceProfile::from_batches(
         Path::new("generated.parquet"),
         String::new(),
         &resolved,
         plan,
         &batches,
         &ProfileSettings::default(),
-    )
+    ))
 });
 
-/// A full 10,000-row window (10 pushes of 1,000 rows).
+/// The outlier `k` the benches score with.
+fn outlier_k() -> f64 {
+    ScoringSettings::default().outlier_iqr_k
+}
+
+/// A full 10,000-row window (10 pushes of 1,000 rows) keeping a tally.
 fn full_window() -> (Window, ColumnPlan) {
+    let (mut window, plan) = full_untallied_window();
+    window.track(WindowTally::new(WINDOW_PROFILE.clone(), outlier_k()));
+    (window, plan)
+}
+
+/// A full 10,000-row window without a tally (its samples are gathered and
+/// sorted from the rows).
+fn full_untallied_window() -> (Window, ColumnPlan) {
     let plan = window_plan();
     let mut window = Window::new(CURRENT_ROWS, None, Arc::new(plan.clone()));
     let now = SystemTime::now();
@@ -339,10 +353,23 @@ fn full_window() -> (Window, ColumnPlan) {
     (window, plan)
 }
 
-/// Pushing a 1,000-row batch into a full 10,000-row window (evicts as much).
+/// Pushing a 1,000-row batch into a full 10,000-row window (evicts as much),
+/// keeping the tally.
 #[divan::bench(sample_count = 200)]
 fn window_push_1e3_rows_x8(bencher: Bencher) {
     let (mut window, plan) = full_window();
+    let batch = window_batch(PUSH_ROWS, 0x5EED_3000);
+    let now = SystemTime::now();
+    bencher
+        .counter(ItemsCount::new(PUSH_ROWS))
+        .bench_local(|| window.push(black_box(&batch), &plan, now));
+}
+
+/// The same push into a window without a tally (the baseline of the tally's
+/// cost).
+#[divan::bench(sample_count = 200)]
+fn window_push_1e3_rows_x8_untallied(bencher: Bencher) {
+    let (mut window, plan) = full_untallied_window();
     let batch = window_batch(PUSH_ROWS, 0x5EED_3000);
     let now = SystemTime::now();
     bencher
@@ -442,15 +469,26 @@ fn journal_append_1e3_rows_x8(bencher: Bencher) {
     });
 }
 
-/// Summarising a full window for the evaluator: 10,000 rows x 8 columns
-/// (6 numeric: collect + sort; 2 categorical: category lookup).
+/// Summarising a full window for the evaluator from its tally: 10,000 rows x
+/// 8 columns (6 numeric: the KS statistic over the occupied places).
 #[divan::bench(sample_count = 50)]
 fn window_samples_1e4_rows_x8(bencher: Bencher) {
     let profile = &*WINDOW_PROFILE;
     let (window, _) = full_window();
     bencher
         .counter(ItemsCount::new(CURRENT_ROWS))
-        .bench(|| window.samples(black_box(profile)));
+        .bench(|| window.samples(black_box(profile), outlier_k()));
+}
+
+/// The same summaries gathered from the rows (6 numeric: collect + sort; 2
+/// categorical: category lookup): what each evaluation did before the tally.
+#[divan::bench(sample_count = 50)]
+fn window_samples_1e4_rows_x8_from_rows(bencher: Bencher) {
+    let profile = &*WINDOW_PROFILE;
+    let (window, _) = full_untallied_window();
+    bencher
+        .counter(ItemsCount::new(CURRENT_ROWS))
+        .bench(|| window.samples(black_box(profile), outlier_k()));
 }
 
 /// The daemon's per-batch cycle: push 1,000 rows into a full 10,000-row window,
@@ -463,7 +501,7 @@ fn window_push_samples_evaluate_1e4_x8(bencher: Bencher) {
     let now = SystemTime::now();
     bencher.bench_local(|| {
         window.push(black_box(&batch), &plan, now);
-        let samples = window.samples(profile);
+        let samples = window.samples(profile, outlier_k());
         drift::evaluate(
             profile,
             &samples,

@@ -41,6 +41,7 @@ use drift_exporter::config::{ColumnsConfig, ProfileSettings, ScoringSettings};
 use drift_exporter::data::{self, Batch, Rejects};
 use drift_exporter::drift;
 use drift_exporter::reference::{self, ReferenceProfile};
+use drift_exporter::tally::WindowTally;
 use drift_exporter::window::Window;
 
 /// Options.
@@ -731,8 +732,15 @@ fn window_stages(
     let now = SystemTime::now();
     let mut stages = Vec::new();
 
+    let shared = Arc::new(profile.clone());
+    let k = ScoringSettings::default().outlier_iqr_k;
+    let tracked = |size: usize| {
+        let mut window = Window::new(size, None, plan.clone());
+        window.track(WindowTally::new(shared.clone(), k));
+        window
+    };
     let (stage, _) = measure(
-        format!("window push only ({} batches)", pushes.len()),
+        format!("window push only, no tally ({} batches)", pushes.len()),
         args.runs,
         Some((pushed_rows as f64, "rows")),
         || {
@@ -744,11 +752,24 @@ fn window_stages(
         },
     )?;
     stages.push(stage);
+    let (stage, _) = measure(
+        format!("window push with tally ({} batches)", pushes.len()),
+        args.runs,
+        Some((pushed_rows as f64, "rows")),
+        || {
+            let mut window = tracked(args.window);
+            for batch in &pushes {
+                window.push(batch, &plan, now);
+            }
+            Ok(window.rows())
+        },
+    )?;
+    stages.push(stage);
 
     let mut cycles = Vec::new();
     let (stage, _) = measure(
         format!(
-            "window cycle x{}: push {} + samples + evaluate ({}-row window)",
+            "window cycle x{}: push {} + tally summaries + evaluate ({}-row window)",
             pushes.len(),
             args.push_rows,
             args.window
@@ -756,12 +777,12 @@ fn window_stages(
         args.runs,
         Some((pushed_rows as f64, "rows")),
         || {
-            let mut window = Window::new(args.window, None, plan.clone());
+            let mut window = tracked(args.window);
             let mut last = None;
             for batch in &pushes {
                 let t0 = Instant::now();
                 window.push(batch, &plan, now);
-                let samples = window.samples(profile);
+                let samples = window.samples(&shared, k);
                 last = Some(drift::evaluate(
                     profile,
                     &samples,
@@ -778,9 +799,10 @@ fn window_stages(
     stages.push(stage);
 
     // One evaluation of a full window, at each size (the current rows pushed
-    // again and again until the window is full).
+    // again and again until the window is full): from the tally, and from the
+    // rows (gather and sort, what every evaluation did before the tally).
     for &size in &args.eval_windows {
-        let mut window = Window::new(size, None, plan.clone());
+        let mut window = tracked(size);
         while window.rows() < size && !pushes.is_empty() {
             for batch in &pushes {
                 window.push(batch, &plan, now);
@@ -789,12 +811,12 @@ fn window_stages(
                 }
             }
         }
-        let (stage, _) = measure(
-            format!("evaluation of a full {size}-row window (samples + scores)"),
+        let (stage, from_tally) = measure(
+            format!("evaluation of a full {size}-row window from the tally"),
             args.runs,
             Some((window.rows() as f64, "rows")),
             || {
-                let samples = window.samples(profile);
+                let samples = window.samples(&shared, k);
                 Ok(drift::evaluate(
                     profile,
                     &samples,
@@ -804,6 +826,25 @@ fn window_stages(
             },
         )?;
         stages.push(stage);
+        let (stage, from_rows) = measure(
+            format!("evaluation of a full {size}-row window from the rows (gather + sort)"),
+            args.runs,
+            Some((window.rows() as f64, "rows")),
+            || {
+                let parts: Vec<Batch> = window.parts().map(|(_, b)| b).collect();
+                let (samples, rows) = drift_exporter::sample::samples_from_batches(profile, &parts);
+                Ok(drift::evaluate(
+                    profile,
+                    &samples,
+                    rows,
+                    &ScoringSettings::default(),
+                ))
+            },
+        )?;
+        stages.push(stage);
+        if from_tally != from_rows {
+            anyhow::bail!("the tally's report differs from the rows' at window {size}");
+        }
     }
 
     cycles.sort_unstable();

@@ -762,6 +762,17 @@ impl Config {
         if self.window.size == 0 {
             return Err(invalid("window.size", "must be at least 1".into()));
         }
+        // The window's tally counts values per place in 32 bits.
+        if self.window.size > u32::MAX as usize {
+            return Err(invalid(
+                "window.size",
+                format!(
+                    "must be at most {} rows, got {}",
+                    u32::MAX,
+                    self.window.size
+                ),
+            ));
+        }
         if self.window.min_rows > self.window.size {
             return Err(invalid(
                 "window.min_rows",
@@ -964,6 +975,23 @@ mod tests {
         assert_eq!(c.window.size, 10_000);
         assert_eq!(c.server.listen, "0.0.0.0:9877");
         assert_eq!(c.columns.prediction, vec!["prediction".to_string()]);
+        Ok(())
+    }
+
+    #[test]
+    fn window_size_is_bounded_by_the_tally_counters() -> TestResult {
+        assert_eq!(
+            parse("[window]\nsize = 4294967295\n")?.window.size,
+            4_294_967_295
+        );
+        let err = parse("[window]\nsize = 4294967296\nmin_rows = 1\n")
+            .err()
+            .ok_or("expected an error")?
+            .to_string();
+        assert!(
+            err.contains("window.size") && err.contains("at most 4294967295"),
+            "{err}"
+        );
         Ok(())
     }
 

@@ -39,10 +39,11 @@ use crate::labels::{self, JoinCounts, LabelJoin};
 use crate::metrics::Metrics;
 use crate::quality;
 use crate::reference::{ReferenceError, ReferenceProfile};
-use crate::sample;
+use crate::sample::{self, ColumnSample};
 use crate::server::{self, AppState};
 use crate::sources::{self, Delivery, Level, SourceContext, SourceEvent, SourceLog, Started};
 use crate::store::{Restored, Store, StoreError, StorePaths};
+use crate::tally::WindowTally;
 use crate::window::{unix_seconds, Window};
 
 /// How long shutdown waits for sources and requests in flight.
@@ -97,14 +98,14 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
     let metrics = Arc::new(Metrics::new()?);
     let links = Links::new();
     let (app, mut server_tasks) = start_server(&config, metrics.clone(), &links).await?;
-    let profile = load_reference(config.clone(), options.config_path.clone()).await?;
+    let profile = Arc::new(load_reference(config.clone(), options.config_path.clone()).await?);
     let plan = Arc::new(profile.plan.clone());
     let _ = links.plan_tx.send(plan.clone());
     let restored = open_store(&config, &profile, plan).await?;
     let mut core = Core {
         config,
         options,
-        profile: Arc::new(profile),
+        profile,
         window: restored.window,
         join: restored.join,
         store: restored.store,
@@ -268,13 +269,18 @@ async fn load_reference(
 }
 
 /// Opens the store (restoring the window and the label join, and replaying the
-/// journal), on the blocking pool.
+/// journal), on the blocking pool. The window keeps a tally for `profile` from
+/// its first row.
 async fn open_store(
     config: &Config,
-    profile: &ReferenceProfile,
+    profile: &Arc<ReferenceProfile>,
     plan: Arc<ColumnPlan>,
 ) -> Result<Restored, DaemonError> {
-    let window = Window::new(config.window.size, config.window.duration, plan.clone());
+    let mut window = Window::new(config.window.size, config.window.duration, plan.clone());
+    window.track(WindowTally::new(
+        profile.clone(),
+        config.drift.scoring.outlier_iqr_k,
+    ));
     let join = new_join(config, profile, plan);
     let paths = StorePaths::new(&config.state.file());
     tokio::task::spawn_blocking(move || Store::open(paths, window, join))
@@ -334,11 +340,17 @@ struct Core {
 }
 
 /// What an evaluation scores, taken from the loop's state when it starts: the
-/// window's rows and the joined rows as batches whose arrays are shared with
-/// the window (taking them copies no value).
+/// window tally's summaries (read on the loop: they cost the occupied places,
+/// not the rows), and for model quality the window's rows and the joined rows
+/// as batches whose arrays are shared with the window (taking them copies no
+/// value).
 struct EvaluationInputs {
     profile: Arc<ReferenceProfile>,
     scoring: ScoringSettings,
+    samples: Vec<ColumnSample>,
+    rows: u64,
+    /// Seconds the summaries took on the loop.
+    summary_seconds: f64,
     window: Vec<Batch>,
     joined: Vec<Batch>,
     generation: u64,
@@ -356,8 +368,8 @@ impl EvaluationInputs {
     /// Scores the rows (off the loop: it may take a while on a large window).
     fn run(self) -> Evaluated {
         let started = Instant::now();
-        let (samples, rows) = sample::samples_from_batches(&self.profile, &self.window);
-        let mut report = drift::evaluate(&self.profile, &samples, rows, &self.scoring);
+        let rows = self.rows;
+        let mut report = drift::evaluate(&self.profile, &self.samples, rows, &self.scoring);
         if let Some(spec) = &self.profile.quality {
             // Rows labelled in the row, then rows joined to a late label.
             let parts: Vec<Batch> = self.window.into_iter().chain(self.joined).collect();
@@ -369,7 +381,7 @@ impl EvaluationInputs {
         Evaluated {
             report,
             rows: rows as usize,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: self.summary_seconds + started.elapsed().as_secs_f64(),
             generation: self.generation,
         }
     }
@@ -579,11 +591,28 @@ impl Core {
     /// here (rows that arrive meanwhile ask for another one).
     fn evaluation_inputs(&mut self) -> EvaluationInputs {
         self.needs_evaluation = false;
+        let started = Instant::now();
+        let scoring = self.config.drift.scoring.clone();
+        let samples = self.window.samples(&self.profile, scoring.outlier_iqr_k);
+        let summary_seconds = started.elapsed().as_secs_f64();
+        // Model quality is scored from the labelled rows themselves.
+        let labelled = self.profile.quality.is_some();
         EvaluationInputs {
             profile: self.profile.clone(),
-            scoring: self.config.drift.scoring.clone(),
-            window: self.window.parts().map(|(_, batch)| batch).collect(),
-            joined: self.join.joined_parts().map(|(_, batch)| batch).collect(),
+            scoring,
+            samples,
+            rows: self.window.rows() as u64,
+            summary_seconds,
+            window: if labelled {
+                self.window.parts().map(|(_, batch)| batch).collect()
+            } else {
+                Vec::new()
+            },
+            joined: if labelled {
+                self.join.joined_parts().map(|(_, batch)| batch).collect()
+            } else {
+                Vec::new()
+            },
             generation: self.generation,
         }
     }
@@ -655,9 +684,10 @@ impl Core {
                 Ok(profile) => {
                     let plan = Arc::new(profile.plan.clone());
                     self.window.replan(plan.clone());
+                    self.profile = Arc::new(profile);
                     // The join's columns may have changed: a new join, with the
                     // pending predictions and joined rows it can keep.
-                    let mut join = new_join(&new, &profile, plan.clone());
+                    let mut join = new_join(&new, &self.profile, plan.clone());
                     for (arrived, part) in self.join.pending_parts() {
                         join.restore_pending(&part, self.join.plan(), arrived);
                     }
@@ -666,13 +696,19 @@ impl Core {
                     }
                     self.join = join;
                     let _ = self.plan_tx.send(plan);
-                    self.profile = Arc::new(profile);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "reload: the new reference cannot be used; keeping the running config");
                     return;
                 }
             }
+        }
+        if reprofile || new.drift.scoring.outlier_iqr_k != self.config.drift.scoring.outlier_iqr_k {
+            // The tally belongs to one profile and one outlier k.
+            self.window.track(WindowTally::new(
+                self.profile.clone(),
+                new.drift.scoring.outlier_iqr_k,
+            ));
         }
         self.window.set_limits(new.window.size, new.window.duration);
         self.join

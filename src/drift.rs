@@ -15,8 +15,8 @@ use crate::quality::QualityReport;
 use crate::reference::{
     CategoricalProfile, ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile,
 };
-use crate::sample::{ColumnSample, SampleValues};
-use crate::stats::{bins, chi2, divergence, kolmogorov, ks, outliers};
+use crate::sample::{ColumnSample, NumericSummary, SampleValues};
+use crate::stats::{chi2, divergence, kolmogorov, outliers};
 
 /// Scores and decision of one column.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -169,7 +169,11 @@ pub fn score_column(
     }
     match (&column.detail, &sample.values) {
         (ProfileDetail::Numeric(p), SampleValues::Numeric(values)) => {
-            score_numeric(p, values, settings, &mut report)
+            let summary = NumericSummary::of_sorted(p, values, settings.outlier_iqr_k);
+            score_numeric(p, &summary, settings, &mut report)
+        }
+        (ProfileDetail::Numeric(p), SampleValues::Summary(summary)) => {
+            score_numeric(p, summary, settings, &mut report)
         }
         (ProfileDetail::Categorical(p), SampleValues::Categorical { counts, unseen }) => {
             score_categorical(p, counts, *unseen, settings, &mut report)
@@ -182,27 +186,22 @@ pub fn score_column(
 
 fn score_numeric(
     p: &NumericProfile,
-    sorted: &[f64],
+    current: &NumericSummary,
     settings: &ScoringSettings,
     report: &mut ColumnReport,
 ) {
-    let current_counts = bins::bin_counts_sorted(&p.edges, sorted);
     let r = divergence::smoothed_proportions(&p.counts, settings.epsilon);
-    let c = divergence::smoothed_proportions(&current_counts, settings.epsilon);
+    let c = divergence::smoothed_proportions(&current.bin_counts, settings.epsilon);
     report.psi = Some(divergence::psi(&r, &c));
     report.kl_divergence = Some(divergence::kl_divergence(&r, &c));
-    let d = ks::ks_statistic_sorted(&p.sorted, sorted);
+    let d = current.ks_statistic;
     report.ks_statistic = Some(d);
-    report.ks_pvalue = Some(kolmogorov::ks_2samp_asymp_pvalue(
-        d,
-        p.rows,
-        sorted.len() as u64,
-    ));
-    if let (Some(min), Some(max)) = (p.min(), p.max()) {
-        report.out_of_range_ratio = outliers::outside_ratio(sorted, (min, max));
-    }
+    report.ks_pvalue = Some(kolmogorov::ks_2samp_asymp_pvalue(d, p.rows, current.values));
+    // The same `count / len` as `outliers::outside_ratio`.
+    let ratio = |count: u64| count as f64 / current.values as f64;
+    report.out_of_range_ratio = current.out_of_range.map(ratio);
     if let Some(fences) = outliers::iqr_fences(&p.sorted, settings.outlier_iqr_k) {
-        report.outlier_ratio = outliers::outside_ratio(sorted, fences);
+        report.outlier_ratio = current.outside_fences.map(ratio);
         report.reference_outlier_ratio = outliers::outside_ratio(&p.sorted, fences);
     }
 }

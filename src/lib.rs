@@ -27,10 +27,12 @@
 //!    [`sources::http`] behind the [`server`]'s `POST /ingest`) parses input with
 //!    [`data`] and sends a [`sources::Delivery`] over one channel.
 //! 2. The loop in [`daemon`] (wiring only) pushes it into the [`window`] (the
-//!    sliding window: size, age, event time), appends it to the [`store`]
+//!    sliding window: size, age, event time; its [`tally`] keeps the counts the
+//!    scores need as rows enter and leave), appends it to the [`store`]
 //!    (journal, window snapshot, checkpoints: what survives a crash), counts it in
 //!    [`metrics`] and acknowledges it.
-//! 3. On its timer the loop evaluates the window with [`drift`] against the
+//! 3. On its timer the loop reads the tally's summaries (off the loop: model
+//!    quality over the window's rows), scores them with [`drift`] against the
 //!    profile, publishes the report to [`metrics`] (`/metrics`) and to the
 //!    [`server`] (`/api/v1/drift`).
 //!
@@ -56,4 +58,5 @@ pub mod server;
 pub mod sources;
 pub mod stats;
 pub mod store;
+pub mod tally;
 pub mod window;

@@ -12,7 +12,8 @@ use arrow::array::Array;
 use rayon::prelude::*;
 
 use crate::data::{Batch, ColumnArray};
-use crate::reference::{ColumnProfile, ProfileDetail, ReferenceProfile};
+use crate::reference::{ColumnProfile, NumericProfile, ProfileDetail, ReferenceProfile};
+use crate::stats::{bins, ks, outliers};
 
 /// Current-side summary of one column.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,9 @@ pub struct ColumnSample {
 pub enum SampleValues {
     /// Finite values; sorted once [`ColumnSample::finish`] has run.
     Numeric(Vec<f64>),
+    /// Finite values, summarised by the counts the scores need (the window's
+    /// running tally, [`crate::tally`]).
+    Summary(NumericSummary),
     /// Counts per profile bin, and values the reference never had.
     Categorical {
         /// Counts per bin of the column's [`crate::reference::CategoricalProfile`].
@@ -39,6 +43,58 @@ pub enum SampleValues {
         /// Values not among the reference's categories (also counted in `__other__`).
         unseen: u64,
     },
+}
+
+/// What the numeric scores need of a column's finite current values: the same
+/// numbers whether taken from the sorted values ([`NumericSummary::of_sorted`])
+/// or from the window's running counts.
+#[derive(Debug, Clone)]
+pub struct NumericSummary {
+    /// Finite values.
+    pub values: u64,
+    /// Values per bin of the profile's edges.
+    pub bin_counts: Vec<u64>,
+    /// The two-sample KS statistic against the profile's values (NaN when
+    /// either side is empty).
+    pub ks_statistic: f64,
+    /// Values below the reference's minimum or above its maximum; `None` when
+    /// the reference has no values.
+    pub out_of_range: Option<u64>,
+    /// Values outside the reference's Tukey fences; `None` when the
+    /// reference has no values.
+    pub outside_fences: Option<u64>,
+}
+
+impl PartialEq for NumericSummary {
+    /// Equal when every count is equal and the KS statistics are the same
+    /// bits (NaN included).
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+            && self.bin_counts == other.bin_counts
+            && self.ks_statistic.to_bits() == other.ks_statistic.to_bits()
+            && self.out_of_range == other.out_of_range
+            && self.outside_fences == other.outside_fences
+    }
+}
+
+impl NumericSummary {
+    /// The summary of ascending finite `sorted` values against `profile`, with
+    /// Tukey fences at `outlier_k` IQRs.
+    pub fn of_sorted(profile: &NumericProfile, sorted: &[f64], outlier_k: f64) -> Self {
+        let outside = |(low, high): (f64, f64)| {
+            let below = sorted.partition_point(|&v| v < low);
+            let above = sorted.len() - sorted.partition_point(|&v| v <= high);
+            (below + above) as u64
+        };
+        let range = profile.min().zip(profile.max());
+        NumericSummary {
+            values: sorted.len() as u64,
+            bin_counts: bins::bin_counts_sorted(&profile.edges, sorted),
+            ks_statistic: ks::ks_statistic_sorted(&profile.sorted, sorted),
+            out_of_range: range.map(outside),
+            outside_fences: outliers::iqr_fences(&profile.sorted, outlier_k).map(outside),
+        }
+    }
 }
 
 impl ColumnSample {
@@ -104,6 +160,7 @@ impl ColumnSample {
     pub fn scored(&self) -> u64 {
         match &self.values {
             SampleValues::Numeric(v) => v.len() as u64,
+            SampleValues::Summary(s) => s.values,
             SampleValues::Categorical { counts, .. } => counts.iter().sum(),
         }
     }

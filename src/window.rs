@@ -29,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::data::{remap, Batch, ColumnArray, ColumnPlan};
 use crate::reference::ReferenceProfile;
 use crate::sample::ColumnSample;
+use crate::tally::{Rows, WindowTally};
 
 #[derive(Debug, Clone)]
 struct Chunk {
@@ -49,21 +50,41 @@ impl Chunk {
         self.rows - self.start
     }
 
-    /// Keeps the live rows whose event time is at least `cutoff`; returns how many
-    /// rows left.
-    fn retain_since(&mut self, cutoff: f64) -> usize {
+    /// Counts the live rows out of `tally`.
+    fn untally(&self, tally: Option<&mut WindowTally>) {
+        if let Some(tally) = tally {
+            let rows = Rows::Range {
+                start: self.start,
+                len: self.live(),
+            };
+            tally.remove(&self.columns, rows);
+        }
+    }
+
+    /// Keeps the live rows whose event time is at least `cutoff` (counting the
+    /// others out of `tally`); returns how many rows left.
+    fn retain_since(&mut self, cutoff: f64, tally: Option<&mut WindowTally>) -> usize {
         let live = self.live();
         if self.min_time >= cutoff {
             return 0;
         }
         let Some(times) = &self.times else {
             // Rows without event times age by their arrival time, all together.
+            self.untally(tally);
             self.start = self.rows;
             return live;
         };
         let keep: Vec<bool> = times[self.start..].iter().map(|&t| t >= cutoff).collect();
         let kept = keep.iter().filter(|&&k| k).count();
         if kept < live {
+            if let Some(tally) = tally {
+                let leaving: Vec<bool> = keep.iter().map(|k| !k).collect();
+                let rows = Rows::Selected {
+                    start: self.start,
+                    flags: &leaving,
+                };
+                tally.remove(&self.columns, rows);
+            }
             let (start, rows) = (self.start, self.rows);
             self.columns = self
                 .columns
@@ -110,6 +131,8 @@ pub struct Window {
     rows: usize,
     /// The newest event time seen (Unix seconds), or -inf.
     newest: f64,
+    /// Running summaries of the live rows, when tracked.
+    tally: Option<WindowTally>,
 }
 
 impl Window {
@@ -122,7 +145,26 @@ impl Window {
             chunks: VecDeque::new(),
             rows: 0,
             newest: f64::NEG_INFINITY,
+            tally: None,
         }
+    }
+
+    /// Keeps `tally` in step with the live rows from now on (it is filled
+    /// with the rows held now); replaces any tally kept before.
+    pub fn track(&mut self, mut tally: WindowTally) {
+        for chunk in &self.chunks {
+            let rows = Rows::Range {
+                start: chunk.start,
+                len: chunk.live(),
+            };
+            tally.add(&chunk.columns, rows);
+        }
+        self.tally = Some(tally);
+    }
+
+    /// The tally kept in step with the live rows, if any.
+    pub fn tally(&self) -> Option<&WindowTally> {
+        self.tally.as_ref()
     }
 
     /// Rows held.
@@ -187,6 +229,15 @@ impl Window {
             times,
             min_time,
         });
+        if let (Some(tally), Some(chunk)) = (&mut self.tally, self.chunks.back()) {
+            tally.add(
+                &chunk.columns,
+                Rows::Range {
+                    start: 0,
+                    len: rows,
+                },
+            );
+        }
         self.rows += rows;
         self.evict_to_size();
         if self.by_event_time() {
@@ -207,8 +258,16 @@ impl Window {
             };
             if front.live() <= excess {
                 self.rows -= front.live();
+                front.untally(self.tally.as_mut());
                 self.chunks.pop_front();
             } else {
+                if let Some(tally) = &mut self.tally {
+                    let rows = Rows::Range {
+                        start: front.start,
+                        len: excess,
+                    };
+                    tally.remove(&front.columns, rows);
+                }
                 front.start += excess;
                 self.rows -= excess;
             }
@@ -233,7 +292,7 @@ impl Window {
             let cutoff = newest - duration.as_secs_f64();
             let mut left = 0;
             for chunk in &mut self.chunks {
-                left += chunk.retain_since(cutoff);
+                left += chunk.retain_since(cutoff, self.tally.as_mut());
             }
             self.chunks.retain(|c| c.live() > 0);
             self.rows -= left;
@@ -248,21 +307,29 @@ impl Window {
                 break;
             }
             self.rows -= front.live();
+            front.untally(self.tally.as_mut());
             self.chunks.pop_front();
         }
         self.rows != before
     }
 
     /// Summaries of the live rows for every profile column (the profile must be
-    /// the one the window's plan came from).
-    pub fn samples(&self, profile: &ReferenceProfile) -> Vec<ColumnSample> {
+    /// the one the window's plan came from): read from the tally when it is
+    /// kept for `profile` and `outlier_k`, else gathered and sorted from the
+    /// rows.
+    pub fn samples(&self, profile: &Arc<ReferenceProfile>, outlier_k: f64) -> Vec<ColumnSample> {
+        if let Some(tally) = self.tally.as_ref().filter(|t| t.is_for(profile, outlier_k)) {
+            return tally.samples();
+        }
         let parts: Vec<Batch> = self.parts().map(|(_, batch)| batch).collect();
         crate::sample::samples_from_batches(profile, &parts).0
     }
 
     /// Replaces the plan (reference reloaded): keeps columns whose name and kind
-    /// are unchanged, the others become missing.
+    /// are unchanged, the others become missing. The tally belonged to the old
+    /// profile: it is dropped ([`Window::track`] a new one).
     pub fn replan(&mut self, plan: Arc<ColumnPlan>) {
+        self.tally = None;
         for chunk in &mut self.chunks {
             chunk.columns = remap(&chunk.columns, &self.plan, &plan);
         }

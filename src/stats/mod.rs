@@ -13,6 +13,8 @@
 //! - [`outliers`]: Tukey's IQR fences and the share of values outside them.
 //! - [`quality`]: model quality against labels (accuracy, precision/recall/F1, ROC-AUC,
 //!   log loss, MAE/MSE/RMSE/MAPE/R^2), held to scikit-learn by its own unit tests.
+//! - [`places`]: counts of current values per place among the reference's values, and
+//!   the exact KS statistic from them (the window's running tally).
 //! - [`sketch`]: a mergeable quantile sketch with a guaranteed rank-error bound
 //!   (profiles of references too large to keep every value).
 //! - [`frequent`]: a mergeable frequent-items summary (categories of sketch
@@ -29,6 +31,7 @@ pub mod frequent;
 pub mod kolmogorov;
 pub mod ks;
 pub mod outliers;
+pub mod places;
 pub mod quality;
 pub mod sketch;
 

@@ -716,9 +716,11 @@ fn evaluations(daemon: &Daemon) -> (f64, f64) {
 
 #[test]
 fn a_batch_is_acknowledged_while_a_long_evaluation_runs() {
-    // A 300,000-row window (the clean sample repeated), whose evaluation takes
-    // a while in this debug build; then small batches, each answered while the
-    // evaluation it asks for runs beside the loop, not after it.
+    // A 300,000-row window (the clean sample repeated) with labels, whose
+    // evaluation takes a while in this debug build (the drift scores come
+    // from the window's tally, but model quality and concept drift read every
+    // labelled row); then small batches, each answered while the evaluation
+    // it asks for runs beside the loop, not after it.
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
@@ -726,9 +728,13 @@ fn a_batch_is_acknowledged_while_a_long_evaluation_runs() {
             r#"
 [model]
 name = "e2e"
+task = "classification"
 
 [reference]
 path = "{reference}"
+
+[columns]
+label = "is_fraud"
 
 [window]
 size = 400000

@@ -1,0 +1,435 @@
+//! Counting current values by their place among the reference's values, so
+//! that the KS statistic of a sliding window is computed from counts, without
+//! sorting the window.
+//!
+//! A reference with `k` distinct values `u_0 < ... < u_{k-1}` cuts the line into
+//! `2k + 1` *places*: place `2t` holds the values strictly between `u_{t-1}`
+//! and `u_t` (below `u_0` for `t = 0`), place `2t + 1` the values equal to
+//! `u_t`, and place `2k` the values above `u_{k-1}`. A window keeps one count
+//! per place ([`PlaceCounts`]): adding or removing a value is one lookup
+//! ([`Places::place`]) and one increment.
+//!
+//! Between two places that hold current values the current CDF is flat, so the
+//! largest `|F_ref - F_cur|` over that stretch lies at one of its ends, and in a
+//! place between two reference values the reference CDF is flat, so the
+//! largest gap there is at its last current value. [`Places::ks_statistic`]
+//! therefore visits only the occupied places (found by a bitmap) and evaluates
+//! a subset of the CDF pairs scipy's `ks_2samp` evaluates, one that contains the
+//! pair where scipy's maximum is reached, with the same `i / n1 - j / n2` in f64:
+//! the result is bit-identical to [`super::ks::ks_statistic_sorted`] over the
+//! sorted window (a property test holds it to that).
+//!
+//! Written here because no crate keeps counts over a fixed partition with an
+//! exact KS read-out; the lookup table is an interpolation index over the
+//! reference's range (see [`Places::place`]).
+
+use arrow::buffer::ScalarBuffer;
+
+/// The reference's distinct values, ready to place current values among them.
+#[derive(Debug, Clone)]
+pub struct Places {
+    /// Distinct finite reference values, ascending (`-0.0` and `0.0` are one).
+    distinct: ScalarBuffer<f64>,
+    /// `cumulative[t]`: reference values `<= distinct[t]`; `None` when every
+    /// reference value is distinct (then it is `t + 1`).
+    cumulative: Option<Vec<u64>>,
+    /// Reference values (the KS statistic's `n1`).
+    rows: u64,
+    /// Interpolation index: `table[b]` is the first distinct value whose
+    /// bucket is at least `b` (`table.len()` is buckets + 1); empty for a
+    /// reference of fewer than two distinct values or an infinite range.
+    table: Vec<u32>,
+    /// `buckets / (max - min)`.
+    scale: f64,
+}
+
+/// Distinct values per bucket of the interpolation index, on average.
+const VALUES_PER_BUCKET: usize = 2;
+
+impl Places {
+    /// Places among `sorted` (ascending, finite reference values).
+    pub fn new(sorted: &ScalarBuffer<f64>) -> Self {
+        let rows = sorted.len() as u64;
+        let all_distinct = sorted.windows(2).all(|w| w[0] < w[1]);
+        let (distinct, cumulative) = if all_distinct {
+            (sorted.clone(), None)
+        } else {
+            let mut distinct: Vec<f64> = Vec::new();
+            let mut cumulative: Vec<u64> = Vec::new();
+            for (i, &v) in sorted.iter().enumerate() {
+                match distinct.last() {
+                    Some(&last) if last == v => {
+                        if let Some(c) = cumulative.last_mut() {
+                            *c = i as u64 + 1;
+                        }
+                    }
+                    _ => {
+                        distinct.push(v);
+                        cumulative.push(i as u64 + 1);
+                    }
+                }
+            }
+            (ScalarBuffer::from(distinct), Some(cumulative))
+        };
+        let mut places = Places {
+            distinct,
+            cumulative,
+            rows,
+            table: Vec::new(),
+            scale: 0.0,
+        };
+        places.build_table();
+        places
+    }
+
+    fn build_table(&mut self) {
+        let k = self.distinct.len();
+        let (Some(&min), Some(&max)) = (self.distinct.first(), self.distinct.last()) else {
+            return;
+        };
+        let range = max - min;
+        // u32 indexes: a reference of 4e9 distinct values searches without one.
+        if k < 2 || !range.is_finite() || range <= 0.0 || k > u32::MAX as usize {
+            return;
+        }
+        let buckets = (k / VALUES_PER_BUCKET).max(1);
+        self.scale = buckets as f64 / range;
+        let mut table = Vec::with_capacity(buckets + 1);
+        let mut next = 0usize;
+        for (i, &v) in self.distinct.iter().enumerate() {
+            let b = self.bucket(v, min, buckets);
+            while next <= b {
+                table.push(i as u32);
+                next += 1;
+            }
+        }
+        while next <= buckets {
+            table.push(k as u32);
+            next += 1;
+        }
+        self.table = table;
+    }
+
+    /// The bucket of `v` in `[min, max]`: `floor((v - min) * scale)`, capped.
+    /// Every step is a correctly rounded operation with a positive constant, so
+    /// the bucket never decreases as `v` grows: a value's lower bound among the
+    /// distinct values lies between its bucket's first entry and the next's.
+    #[inline]
+    fn bucket(&self, v: f64, min: f64, buckets: usize) -> usize {
+        // A float-to-int cast saturates (and is 0 for NaN, which never gets here).
+        (((v - min) * self.scale) as usize).min(buckets - 1)
+    }
+
+    /// Distinct reference values (`k`); there are `2k + 1` places.
+    pub fn distinct(&self) -> usize {
+        self.distinct.len()
+    }
+
+    /// Number of places.
+    pub fn len(&self) -> usize {
+        2 * self.distinct.len() + 1
+    }
+
+    /// True when the reference had no values (one place holds everything).
+    pub fn is_empty(&self) -> bool {
+        self.distinct.is_empty()
+    }
+
+    /// Reference values `<=` the `t`-th distinct value.
+    #[inline]
+    fn at_or_below(&self, t: usize) -> u64 {
+        match &self.cumulative {
+            Some(c) => c[t],
+            None => t as u64 + 1,
+        }
+    }
+
+    /// The place of the finite value `v`.
+    #[inline]
+    pub fn place(&self, v: f64) -> usize {
+        let k = self.distinct.len();
+        let (Some(&min), Some(&max)) = (self.distinct.first(), self.distinct.last()) else {
+            return 0;
+        };
+        if v < min {
+            return 0;
+        }
+        if v > max {
+            return 2 * k;
+        }
+        let (lo, hi) = if self.table.is_empty() {
+            (0, k)
+        } else {
+            let buckets = self.table.len() - 1;
+            let b = self.bucket(v, min, buckets);
+            (self.table[b] as usize, self.table[b + 1] as usize)
+        };
+        let i = lo + self.distinct[lo..hi].partition_point(|&u| u < v);
+        // v <= max, so i < k.
+        2 * i + usize::from(self.distinct[i] == v)
+    }
+
+    /// Places with a value `< min` or `> max` of the reference: the first and
+    /// the last.
+    pub fn out_of_range(&self, counts: &PlaceCounts) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        counts.get(0) as u64 + counts.get(self.len() - 1) as u64
+    }
+
+    /// `scipy.stats.ks_2samp(reference, current).statistic` from the current
+    /// values' counts per place: bit-identical to
+    /// [`super::ks::ks_statistic_sorted`] over them. NaN when either side is
+    /// empty.
+    pub fn ks_statistic(&self, counts: &PlaceCounts) -> f64 {
+        let n2 = counts.total();
+        if self.rows == 0 || n2 == 0 {
+            return f64::NAN;
+        }
+        let (f1, f2) = (self.rows as f64, n2 as f64);
+        let k = self.distinct.len();
+        let gap = |i: u64, j: u64| (i as f64 / f1 - j as f64 / f2).abs();
+        let mut d = 0.0f64;
+        // Current values at or below the places visited so far.
+        let mut j = 0u64;
+        // The first distinct reference value whose CDF pair is not yet seen.
+        let mut next = 0usize;
+        for (place, count) in counts.occupied() {
+            // Reference values t < place / 2 have their pair (R(t), j) with
+            // the current CDF flat at j: its extremes are at the ends.
+            let end = place / 2;
+            if next < end {
+                d = d.max(gap(self.at_or_below(next), j));
+                d = d.max(gap(self.at_or_below(end - 1), j));
+                next = end;
+            }
+            j += count as u64;
+            if place % 2 == 1 {
+                // Equal to u_t: both CDFs jump here.
+                d = d.max(gap(self.at_or_below(end), j));
+                next = end + 1;
+            } else {
+                // Strictly between u_{t-1} and u_t: the reference CDF is flat
+                // at R(t - 1); the largest current value there is the extreme.
+                let below = if end == 0 {
+                    0
+                } else {
+                    self.at_or_below(end - 1)
+                };
+                d = d.max(gap(below, j));
+            }
+        }
+        if next < k {
+            d = d.max(gap(self.at_or_below(next), j));
+            d = d.max(gap(self.at_or_below(k - 1), j));
+        }
+        d.min(1.0)
+    }
+}
+
+/// Counts of current values per place, with a bitmap of the occupied places
+/// so that reading them costs the occupied places, not all of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlaceCounts {
+    counts: Vec<u32>,
+    occupied: Vec<u64>,
+    total: u64,
+}
+
+impl PlaceCounts {
+    /// Zero counts over `places` places.
+    pub fn new(places: usize) -> Self {
+        PlaceCounts {
+            counts: vec![0; places],
+            occupied: vec![0; places.div_ceil(64)],
+            total: 0,
+        }
+    }
+
+    /// Values counted.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The count at `place` (0 outside).
+    pub fn get(&self, place: usize) -> u32 {
+        self.counts.get(place).copied().unwrap_or(0)
+    }
+
+    /// Counts one more value at `place`.
+    #[inline]
+    pub fn add(&mut self, place: usize) {
+        let Some(c) = self.counts.get_mut(place) else {
+            debug_assert!(false, "place {place} out of range");
+            return;
+        };
+        if *c == 0 {
+            self.occupied[place / 64] |= 1 << (place % 64);
+        }
+        // A window holds at most u32::MAX rows (config checks window.size).
+        *c = c.saturating_add(1);
+        self.total += 1;
+    }
+
+    /// Counts one value fewer at `place` (one that was added).
+    #[inline]
+    pub fn remove(&mut self, place: usize) {
+        let Some(c) = self.counts.get_mut(place) else {
+            debug_assert!(false, "place {place} out of range");
+            return;
+        };
+        debug_assert!(*c > 0, "removing from an empty place {place}");
+        if *c == 0 {
+            return;
+        }
+        *c -= 1;
+        if *c == 0 {
+            self.occupied[place / 64] &= !(1 << (place % 64));
+        }
+        self.total -= 1;
+    }
+
+    /// `(place, count)` of every occupied place, ascending.
+    pub fn occupied(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.occupied
+            .iter()
+            .enumerate()
+            .filter(|(_, &word)| word != 0)
+            .flat_map(move |(w, &word)| {
+                let mut bits = word;
+                std::iter::from_fn(move || {
+                    if bits == 0 {
+                        return None;
+                    }
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let place = w * 64 + b;
+                    Some((place, self.counts[place]))
+                })
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::ks::ks_statistic_sorted;
+    use proptest::prelude::*;
+
+    fn places_of(reference: &[f64]) -> Places {
+        let mut r = reference.to_vec();
+        crate::stats::sort_values(&mut r);
+        Places::new(&ScalarBuffer::from(r))
+    }
+
+    fn counts_of(places: &Places, current: &[f64]) -> PlaceCounts {
+        let mut counts = PlaceCounts::new(places.len());
+        for &v in current {
+            counts.add(places.place(v));
+        }
+        counts
+    }
+
+    /// The place by definition: a linear scan.
+    fn place_by_scan(distinct: &[f64], v: f64) -> usize {
+        let below = distinct.iter().filter(|&&u| u < v).count();
+        let equal = distinct.contains(&v);
+        2 * below + usize::from(equal)
+    }
+
+    #[test]
+    fn places_split_the_line_at_each_distinct_value() {
+        let p = places_of(&[1.0, 2.0, 2.0, 4.0]);
+        assert_eq!(p.distinct(), 3);
+        assert_eq!(p.len(), 7);
+        let got: Vec<usize> = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 9.0]
+            .iter()
+            .map(|&v| p.place(v))
+            .collect();
+        assert_eq!(got, vec![0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(p.at_or_below(1), 3, "two 2.0s");
+    }
+
+    #[test]
+    fn negative_zero_and_zero_share_a_place() {
+        let p = places_of(&[-1.0, -0.0, 0.0, 1.0]);
+        assert_eq!(p.distinct(), 3);
+        assert_eq!(p.place(0.0), p.place(-0.0));
+        assert_eq!(p.place(0.0), 3);
+    }
+
+    #[test]
+    fn an_empty_reference_has_one_place_and_no_statistic() {
+        let p = places_of(&[]);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p.place(3.0), 0);
+        let c = counts_of(&p, &[3.0]);
+        assert!(p.ks_statistic(&c).is_nan());
+        assert_eq!(p.out_of_range(&c), 0);
+    }
+
+    #[test]
+    fn counts_know_their_occupied_places() {
+        let mut c = PlaceCounts::new(200);
+        for place in [3, 3, 64, 199, 70] {
+            c.add(place);
+        }
+        c.remove(70);
+        assert_eq!(c.total(), 4);
+        assert_eq!(
+            c.occupied().collect::<Vec<_>>(),
+            vec![(3, 2), (64, 1), (199, 1)]
+        );
+        c.remove(3);
+        c.remove(3);
+        assert_eq!(c.get(3), 0);
+        assert_eq!(c.occupied().count(), 2);
+    }
+
+    #[test]
+    fn out_of_range_counts_the_outer_places() {
+        let p = places_of(&[1.0, 2.0, 3.0]);
+        let c = counts_of(&p, &[0.0, 1.0, 2.5, 3.0, 3.5, 7.0]);
+        assert_eq!(p.out_of_range(&c), 3);
+    }
+
+    fn value() -> impl Strategy<Value = f64> {
+        // Few distinct values (ties on both sides), signed zeros, and wide
+        // magnitudes.
+        prop_oneof![
+            (-6i32..6).prop_map(f64::from),
+            Just(-0.0),
+            -1e3f64..1e3,
+            prop::num::f64::NORMAL,
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn place_matches_a_scan(
+            reference in prop::collection::vec(value(), 0..300),
+            current in prop::collection::vec(value(), 0..100),
+        ) {
+            let p = places_of(&reference);
+            let distinct: Vec<f64> = p.distinct.to_vec();
+            for &v in &current {
+                prop_assert_eq!(p.place(v), place_by_scan(&distinct, v), "value {}", v);
+            }
+        }
+
+        #[test]
+        fn ks_from_counts_is_bit_identical_to_the_sorted_merge(
+            reference in prop::collection::vec(value(), 1..300),
+            current in prop::collection::vec(value(), 1..300),
+        ) {
+            let p = places_of(&reference);
+            let counts = counts_of(&p, &current);
+            let (mut r, mut c) = (reference.clone(), current.clone());
+            crate::stats::sort_values(&mut r);
+            crate::stats::sort_values(&mut c);
+            let expected = ks_statistic_sorted(&r, &c);
+            prop_assert_eq!(p.ks_statistic(&counts).to_bits(), expected.to_bits());
+        }
+    }
+}
