@@ -28,7 +28,6 @@ use drift_exporter::reference::{
 use drift_exporter::sample::{ColumnSample, SampleValues};
 use drift_exporter::stats::{bins, chi2, divergence, kolmogorov, ks};
 use drift_exporter::store::Journal;
-use drift_exporter::tally::WindowTally;
 use drift_exporter::window::Window;
 
 fn main() {
@@ -337,7 +336,7 @@ fn outlier_k() -> f64 {
 /// A full 10,000-row window (10 pushes of 1,000 rows) keeping a tally.
 fn full_window() -> (Window, ColumnPlan) {
     let (mut window, plan) = full_untallied_window();
-    window.track(WindowTally::new(WINDOW_PROFILE.clone(), outlier_k()));
+    window.track(WINDOW_PROFILE.clone(), outlier_k());
     (window, plan)
 }
 
@@ -474,10 +473,10 @@ fn journal_append_1e3_rows_x8(bencher: Bencher) {
 #[divan::bench(sample_count = 50)]
 fn window_samples_1e4_rows_x8(bencher: Bencher) {
     let profile = &*WINDOW_PROFILE;
-    let (window, _) = full_window();
+    let (mut window, _) = full_window();
     bencher
         .counter(ItemsCount::new(CURRENT_ROWS))
-        .bench(|| window.samples(black_box(profile), outlier_k()));
+        .bench_local(|| window.samples(black_box(profile), outlier_k()));
 }
 
 /// The same summaries gathered from the rows (6 numeric: collect + sort; 2
@@ -485,10 +484,10 @@ fn window_samples_1e4_rows_x8(bencher: Bencher) {
 #[divan::bench(sample_count = 50)]
 fn window_samples_1e4_rows_x8_from_rows(bencher: Bencher) {
     let profile = &*WINDOW_PROFILE;
-    let (window, _) = full_untallied_window();
+    let (mut window, _) = full_untallied_window();
     bencher
         .counter(ItemsCount::new(CURRENT_ROWS))
-        .bench(|| window.samples(black_box(profile), outlier_k()));
+        .bench_local(|| window.samples(black_box(profile), outlier_k()));
 }
 
 /// The daemon's per-batch cycle: push 1,000 rows into a full 10,000-row window,

@@ -41,7 +41,6 @@ use drift_exporter::config::{ColumnsConfig, ProfileSettings, ScoringSettings};
 use drift_exporter::data::{self, Batch, Rejects};
 use drift_exporter::drift;
 use drift_exporter::reference::{self, ReferenceProfile};
-use drift_exporter::tally::WindowTally;
 use drift_exporter::window::Window;
 
 /// Options.
@@ -736,7 +735,7 @@ fn window_stages(
     let k = ScoringSettings::default().outlier_iqr_k;
     let tracked = |size: usize| {
         let mut window = Window::new(size, None, plan.clone());
-        window.track(WindowTally::new(shared.clone(), k));
+        window.track(shared.clone(), k);
         window
     };
     let (stage, _) = measure(

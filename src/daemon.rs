@@ -39,11 +39,11 @@ use crate::labels::{self, JoinCounts, LabelJoin};
 use crate::metrics::Metrics;
 use crate::quality;
 use crate::reference::{ReferenceError, ReferenceProfile};
-use crate::sample::{self, ColumnSample};
+use crate::sample;
 use crate::server::{self, AppState};
 use crate::sources::{self, Delivery, Level, SourceContext, SourceEvent, SourceLog, Started};
 use crate::store::{Restored, Store, StoreError, StorePaths};
-use crate::tally::WindowTally;
+use crate::tally::{LentTally, TallyJob};
 use crate::window::{unix_seconds, Window};
 
 /// How long shutdown waits for sources and requests in flight.
@@ -277,10 +277,7 @@ async fn open_store(
     plan: Arc<ColumnPlan>,
 ) -> Result<Restored, DaemonError> {
     let mut window = Window::new(config.window.size, config.window.duration, plan.clone());
-    window.track(WindowTally::new(
-        profile.clone(),
-        config.drift.scoring.outlier_iqr_k,
-    ));
+    window.track(profile.clone(), config.drift.scoring.outlier_iqr_k);
     let join = new_join(config, profile, plan);
     let paths = StorePaths::new(&config.state.file());
     tokio::task::spawn_blocking(move || Store::open(paths, window, join))
@@ -340,17 +337,15 @@ struct Core {
 }
 
 /// What an evaluation scores, taken from the loop's state when it starts: the
-/// window tally's summaries (read on the loop: they cost the occupied places,
-/// not the rows), and for model quality the window's rows and the joined rows
-/// as batches whose arrays are shared with the window (taking them copies no
-/// value).
+/// window's tally with what it has not seen yet ([`crate::tally`]), and (for
+/// model quality, or when there is no tally) the window's rows and the joined
+/// rows as batches whose arrays are shared with the window (taking them copies
+/// no value).
 struct EvaluationInputs {
     profile: Arc<ReferenceProfile>,
     scoring: ScoringSettings,
-    samples: Vec<ColumnSample>,
+    tally: Option<TallyJob>,
     rows: u64,
-    /// Seconds the summaries took on the loop.
-    summary_seconds: f64,
     window: Vec<Batch>,
     joined: Vec<Batch>,
     generation: u64,
@@ -358,6 +353,8 @@ struct EvaluationInputs {
 
 /// A finished evaluation.
 struct Evaluated {
+    /// The window's tally, back from its job.
+    tally: Option<LentTally>,
     report: DriftReport,
     rows: usize,
     seconds: f64,
@@ -369,7 +366,17 @@ impl EvaluationInputs {
     fn run(self) -> Evaluated {
         let started = Instant::now();
         let rows = self.rows;
-        let mut report = drift::evaluate(&self.profile, &self.samples, rows, &self.scoring);
+        let (tally, samples) = match self.tally {
+            Some(job) => {
+                let (lent, samples) = job.run();
+                (Some(lent), samples)
+            }
+            None => (
+                None,
+                sample::samples_from_batches(&self.profile, &self.window).0,
+            ),
+        };
+        let mut report = drift::evaluate(&self.profile, &samples, rows, &self.scoring);
         if let Some(spec) = &self.profile.quality {
             // Rows labelled in the row, then rows joined to a late label.
             let parts: Vec<Batch> = self.window.into_iter().chain(self.joined).collect();
@@ -379,9 +386,10 @@ impl EvaluationInputs {
             }
         }
         Evaluated {
+            tally,
             report,
             rows: rows as usize,
-            seconds: self.summary_seconds + started.elapsed().as_secs_f64(),
+            seconds: started.elapsed().as_secs_f64(),
             generation: self.generation,
         }
     }
@@ -591,19 +599,15 @@ impl Core {
     /// here (rows that arrive meanwhile ask for another one).
     fn evaluation_inputs(&mut self) -> EvaluationInputs {
         self.needs_evaluation = false;
-        let started = Instant::now();
         let scoring = self.config.drift.scoring.clone();
-        let samples = self.window.samples(&self.profile, scoring.outlier_iqr_k);
-        let summary_seconds = started.elapsed().as_secs_f64();
+        let tally = self.window.lend_tally(&self.profile, scoring.outlier_iqr_k);
         // Model quality is scored from the labelled rows themselves.
         let labelled = self.profile.quality.is_some();
         EvaluationInputs {
             profile: self.profile.clone(),
             scoring,
-            samples,
             rows: self.window.rows() as u64,
-            summary_seconds,
-            window: if labelled {
+            window: if labelled || tally.is_none() {
                 self.window.parts().map(|(_, batch)| batch).collect()
             } else {
                 Vec::new()
@@ -613,13 +617,17 @@ impl Core {
             } else {
                 Vec::new()
             },
+            tally,
             generation: self.generation,
         }
     }
 
     /// Publishes a finished evaluation (unless a reload happened since it
     /// started: its profile or columns may be gone).
-    fn publish(&mut self, evaluated: Evaluated) {
+    fn publish(&mut self, mut evaluated: Evaluated) {
+        if let Some(lent) = evaluated.tally.take() {
+            self.window.return_tally(lent);
+        }
         if evaluated.generation != self.generation {
             self.needs_evaluation = true;
             return;
@@ -705,10 +713,8 @@ impl Core {
         }
         if reprofile || new.drift.scoring.outlier_iqr_k != self.config.drift.scoring.outlier_iqr_k {
             // The tally belongs to one profile and one outlier k.
-            self.window.track(WindowTally::new(
-                self.profile.clone(),
-                new.drift.scoring.outlier_iqr_k,
-            ));
+            self.window
+                .track(self.profile.clone(), new.drift.scoring.outlier_iqr_k);
         }
         self.window.set_limits(new.window.size, new.window.duration);
         self.join

@@ -1,27 +1,36 @@
-//! Running summaries of the window's rows, one per profile column, updated as
-//! rows enter and leave so that an evaluation reads counts instead of
-//! re-reading (and re-sorting) every row.
+//! Running summaries of the window's rows, one per profile column, kept up
+//! to date from what entered and left the window, so that an evaluation reads
+//! counts instead of re-reading (and re-sorting) every row.
 //!
 //! Per numeric column: the values' counts per place among the reference's
 //! distinct values ([`crate::stats::places`], which gives the exact KS
 //! statistic), per PSI bin, outside the reference's range and outside its IQR
 //! fences. Per categorical column: counts per profile bin and of unseen values.
-//! Per column: rows, missing and rejected values. Each is O(1) per value (a
-//! place lookup is one interpolation-index probe and a short search), and
-//! [`WindowTally::samples`] costs the occupied places, not the rows.
+//! Per column: rows, missing and rejected values.
 //!
-//! The result is bit-identical to [`crate::sample::samples_from_batches`]
+//! Two halves, so that the daemon's loop does the least:
+//! - on the loop, the window records every row entering or leaving in a
+//!   [`TallyLog`]: a copy of each finite value (a category's bin), nothing
+//!   more;
+//! - off the loop, a [`TallyJob`] applies the log to the [`WindowTally`]
+//!   (values sorted first, so that placing them walks memory forwards) and
+//!   reads the summaries. When the log has grown past what rebuilding costs
+//!   (as many values as the window holds), it stops recording and the job
+//!   rebuilds the tally from the live rows instead: an evaluation never costs
+//!   more than gathering and sorting the window, and costs what changed when
+//!   little did.
+//!
+//! The summaries are bit-identical to [`crate::sample::samples_from_batches`]
 //! over the same rows (a property test pushes, evicts, replans and restores
-//! windows and compares them). [`crate::window::Window`] owns a tally and
-//! keeps it in step; a tally belongs to one profile and one outlier `k`, and
-//! is rebuilt when either changes.
+//! windows and compares them). [`crate::window::Window`] owns the log and
+//! lends the tally out; a tally belongs to one profile and one outlier `k`.
 
 use std::sync::Arc;
 
 use arrow::array::Array;
 use rayon::prelude::*;
 
-use crate::data::ColumnArray;
+use crate::data::{Batch, ColumnArray};
 use crate::reference::{ProfileDetail, ReferenceProfile};
 use crate::sample::{ColumnSample, NumericSummary, SampleValues};
 use crate::stats::places::{PlaceCounts, Places};
@@ -55,11 +64,251 @@ impl Rows<'_> {
     }
 }
 
-/// Rows entering (+1) or leaving (-1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sign {
-    Add,
-    Remove,
+/// Below this many values a log update runs on one core (rayon's hand-off
+/// costs more than it saves).
+const PARALLEL_VALUES: usize = 16_384;
+
+/// A category's code in a log: its bin, with this bit set when the
+/// reference never had it.
+const UNSEEN: u32 = 1 << 31;
+
+/// What entered and left the window since its tally last saw it.
+#[derive(Debug, Clone)]
+pub struct TallyLog {
+    profile: Arc<ReferenceProfile>,
+    outlier_k: f64,
+    columns: Vec<ColumnLog>,
+    /// Values held, both ways, all columns.
+    values: usize,
+    /// Past this many values the log stops recording (see the module docs).
+    limit: usize,
+    /// The tally is to be rebuilt from the live rows.
+    rebuild: bool,
+}
+
+/// One column's changes.
+#[derive(Debug, Clone, Default)]
+struct ColumnLog {
+    rows: i64,
+    missing: i64,
+    rejected: i64,
+    /// Finite values (numeric) or codes (categorical) that entered.
+    added: LogValues,
+    /// ... and that left.
+    removed: LogValues,
+}
+
+#[derive(Debug, Clone)]
+enum LogValues {
+    Numeric(Vec<f64>),
+    Categorical(Vec<u32>),
+}
+
+impl Default for LogValues {
+    fn default() -> Self {
+        LogValues::Numeric(Vec::new())
+    }
+}
+
+impl LogValues {
+    fn empty_for(detail: &ProfileDetail) -> Self {
+        match detail {
+            ProfileDetail::Numeric(_) => LogValues::Numeric(Vec::new()),
+            ProfileDetail::Categorical(_) => LogValues::Categorical(Vec::new()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            LogValues::Numeric(v) => v.len(),
+            LogValues::Categorical(v) => v.len(),
+        }
+    }
+}
+
+impl TallyLog {
+    /// A log for `profile`'s columns (fences at `outlier_k` IQRs) that stops
+    /// recording past `limit` values; it starts by asking for a rebuild (the
+    /// window may hold rows already).
+    pub fn new(profile: Arc<ReferenceProfile>, outlier_k: f64, limit: usize) -> Self {
+        let columns = Self::empty_columns(&profile);
+        TallyLog {
+            profile,
+            outlier_k,
+            columns,
+            values: 0,
+            limit,
+            rebuild: true,
+        }
+    }
+
+    fn empty_columns(profile: &ReferenceProfile) -> Vec<ColumnLog> {
+        profile
+            .columns
+            .iter()
+            .map(|c| ColumnLog {
+                added: LogValues::empty_for(&c.detail),
+                removed: LogValues::empty_for(&c.detail),
+                ..ColumnLog::default()
+            })
+            .collect()
+    }
+
+    /// The profile the log is for.
+    pub fn profile(&self) -> &Arc<ReferenceProfile> {
+        &self.profile
+    }
+
+    /// The outlier `k` the log is for.
+    pub fn outlier_k(&self) -> f64 {
+        self.outlier_k
+    }
+
+    /// True when the log is for `profile` with fences at `outlier_k`.
+    pub fn is_for(&self, profile: &Arc<ReferenceProfile>, outlier_k: f64) -> bool {
+        Arc::ptr_eq(&self.profile, profile) && self.outlier_k.to_bits() == outlier_k.to_bits()
+    }
+
+    /// Changes the number of values past which the log stops recording.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+        self.check_limit();
+    }
+
+    /// Records `rows` of `columns` (laid out like the profile's) entering.
+    pub fn add(&mut self, columns: &[Option<ColumnArray>], rows: Rows<'_>) {
+        self.record(columns, rows, 1);
+    }
+
+    /// Records `rows` of `columns` leaving.
+    pub fn remove(&mut self, columns: &[Option<ColumnArray>], rows: Rows<'_>) {
+        self.record(columns, rows, -1);
+    }
+
+    fn record(&mut self, columns: &[Option<ColumnArray>], rows: Rows<'_>, sign: i64) {
+        if self.rebuild {
+            return;
+        }
+        let n = rows.count();
+        if n == 0 {
+            return;
+        }
+        let profile = &self.profile;
+        let one = |(i, log): (usize, &mut ColumnLog)| {
+            let array = columns.get(i).and_then(Option::as_ref);
+            log.record(&profile.columns[i].detail, array, rows, n, sign)
+        };
+        let values: usize = if n * self.columns.len() >= PARALLEL_VALUES && self.columns.len() > 1 {
+            self.columns.par_iter_mut().enumerate().map(one).sum()
+        } else {
+            self.columns.iter_mut().enumerate().map(one).sum()
+        };
+        self.values += values;
+        self.check_limit();
+    }
+
+    fn check_limit(&mut self) {
+        if self.values > self.limit {
+            self.ask_rebuild();
+        }
+    }
+
+    /// Drops what the log holds and asks for a rebuild.
+    fn ask_rebuild(&mut self) {
+        self.rebuild = true;
+        self.columns = Self::empty_columns(&self.profile);
+        self.values = 0;
+    }
+
+    /// Takes what the log holds, leaving it empty.
+    fn take(&mut self) -> (Vec<ColumnLog>, bool) {
+        let columns = std::mem::replace(&mut self.columns, Self::empty_columns(&self.profile));
+        let rebuild = std::mem::replace(&mut self.rebuild, false);
+        self.values = 0;
+        (columns, rebuild)
+    }
+}
+
+impl ColumnLog {
+    /// Records the rows; returns the values held.
+    fn record(
+        &mut self,
+        profile: &ProfileDetail,
+        array: Option<&ColumnArray>,
+        rows: Rows<'_>,
+        n: usize,
+        sign: i64,
+    ) -> usize {
+        self.rows += sign * n as i64;
+        let held = if sign > 0 {
+            &mut self.added
+        } else {
+            &mut self.removed
+        };
+        let before = held.len();
+        match (held, array, profile) {
+            (LogValues::Numeric(values), Some(ColumnArray::Numeric(a)), _) => {
+                values.reserve(n);
+                let (mut missing, mut rejected) = (0i64, 0i64);
+                let mut each = |value: Option<f64>| match value {
+                    None => missing += 1,
+                    Some(v) if v.is_finite() => values.push(v),
+                    Some(_) => rejected += 1,
+                };
+                match rows {
+                    Rows::Range { start, len } => {
+                        let a = a.slice(start, len);
+                        if a.null_count() == 0 {
+                            a.values().iter().for_each(|&v| each(Some(v)));
+                        } else {
+                            a.iter().for_each(each);
+                        }
+                    }
+                    Rows::Selected { start, flags } => a
+                        .slice(start, flags.len())
+                        .iter()
+                        .zip(flags)
+                        .filter(|(_, &f)| f)
+                        .for_each(|(v, _)| each(v)),
+                }
+                self.missing += sign * missing;
+                self.rejected += sign * rejected;
+                values.len() - before
+            }
+            (
+                LogValues::Categorical(codes),
+                Some(ColumnArray::Categorical(a)),
+                ProfileDetail::Categorical(p),
+            ) => {
+                let mut missing = 0i64;
+                let mut each = |value: Option<&str>| {
+                    let Some(v) = value else {
+                        missing += 1;
+                        return;
+                    };
+                    let (bin, known) = p.lookup(v);
+                    // Bins are far fewer than 2^31 (drift.max_categories).
+                    codes.push(bin as u32 | if known { 0 } else { UNSEEN });
+                };
+                match rows {
+                    Rows::Range { start, len } => a.slice(start, len).iter().for_each(each),
+                    Rows::Selected { start, flags } => a
+                        .slice(start, flags.len())
+                        .iter()
+                        .zip(flags)
+                        .filter(|(_, &f)| f)
+                        .for_each(|(v, _)| each(v)),
+                }
+                self.missing += sign * missing;
+                codes.len() - before
+            }
+            // Absent, or of the wrong kind: every row is missing.
+            _ => {
+                self.missing += sign * n as i64;
+                0
+            }
+        }
+    }
 }
 
 /// Running summaries of every profile column.
@@ -94,30 +343,97 @@ struct NumericTally {
     outside_fences: u64,
 }
 
+/// `counter + sign * n`, never below zero.
+#[inline]
+fn shift(counter: &mut u64, n: u64, add: bool) {
+    *counter = if add {
+        counter.saturating_add(n)
+    } else {
+        counter.saturating_sub(n)
+    };
+}
+
 impl NumericTally {
-    #[inline]
-    fn update(&mut self, v: f64, sign: Sign) {
-        let place = self.places.place(v);
-        let bin = bins::bin_index(&self.edges, v);
-        let outside = self.fences.is_some_and(|(low, high)| v < low || v > high);
-        match sign {
-            Sign::Add => {
+    /// Counts the values in (`add`) or out: sorted first, so that placing
+    /// them walks the reference's values and the counts forwards. (With a
+    /// million distinct reference values those are megabytes: in arrival
+    /// order each value missed the cache, measured at about 170 ns a value.)
+    fn apply(&mut self, values: &mut [f64], add: bool) {
+        if values.is_empty() {
+            return;
+        }
+        crate::stats::sort_values(values);
+        for &v in values.iter() {
+            let place = self.places.place(v);
+            if add {
                 self.counts.add(place);
-                self.bins[bin] += 1;
-                self.outside_fences += u64::from(outside);
-            }
-            Sign::Remove => {
+            } else {
                 self.counts.remove(place);
-                self.bins[bin] = self.bins[bin].saturating_sub(1);
-                self.outside_fences = self.outside_fences.saturating_sub(u64::from(outside));
             }
+        }
+        for (bin, n) in self
+            .bins
+            .iter_mut()
+            .zip(bins::bin_counts_sorted(&self.edges, values))
+        {
+            shift(bin, n, add);
+        }
+        if let Some((low, high)) = self.fences {
+            let below = values.partition_point(|&v| v < low);
+            let above = values.len() - values.partition_point(|&v| v <= high);
+            shift(&mut self.outside_fences, (below + above) as u64, add);
         }
     }
 }
 
-/// Below this many values an update runs on one core (rayon's hand-off
-/// costs more than it saves).
-const PARALLEL_VALUES: usize = 16_384;
+impl ColumnTally {
+    /// Applies a column's log: what entered, then what left (a value may
+    /// leave in the same log it entered in).
+    fn apply(&mut self, log: ColumnLog) {
+        let signed = |counter: &mut u64, delta: i64| {
+            *counter = counter.saturating_add_signed(delta);
+        };
+        signed(&mut self.rows, log.rows);
+        signed(&mut self.missing, log.missing);
+        signed(&mut self.rejected, log.rejected);
+        for (values, add) in [(log.added, true), (log.removed, false)] {
+            match (&mut self.detail, values) {
+                (TallyDetail::Numeric(t), LogValues::Numeric(mut values)) => {
+                    t.apply(&mut values, add)
+                }
+                (TallyDetail::Categorical { counts, unseen }, LogValues::Categorical(codes)) => {
+                    for code in codes {
+                        if let Some(c) = counts.get_mut((code & !UNSEEN) as usize) {
+                            shift(c, 1, add);
+                        }
+                        if code & UNSEEN != 0 {
+                            shift(unseen, 1, add);
+                        }
+                    }
+                }
+                // A log is made for the tally's profile: kinds always match.
+                _ => {}
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.rows = 0;
+        self.missing = 0;
+        self.rejected = 0;
+        match &mut self.detail {
+            TallyDetail::Numeric(t) => {
+                t.counts = PlaceCounts::new(t.places.len());
+                t.bins.iter_mut().for_each(|b| *b = 0);
+                t.outside_fences = 0;
+            }
+            TallyDetail::Categorical { counts, unseen } => {
+                counts.iter_mut().for_each(|c| *c = 0);
+                *unseen = 0;
+            }
+        }
+    }
+}
 
 impl WindowTally {
     /// An empty tally for `profile`'s columns, with Tukey fences at
@@ -165,31 +481,11 @@ impl WindowTally {
         Arc::ptr_eq(&self.profile, profile) && self.outlier_k.to_bits() == outlier_k.to_bits()
     }
 
-    /// Counts `rows` of `columns` (laid out like the profile's columns) in.
-    pub fn add(&mut self, columns: &[Option<ColumnArray>], rows: Rows<'_>) {
-        self.update(columns, rows, Sign::Add);
-    }
-
-    /// Counts `rows` of `columns` out (rows that were added).
-    pub fn remove(&mut self, columns: &[Option<ColumnArray>], rows: Rows<'_>) {
-        self.update(columns, rows, Sign::Remove);
-    }
-
-    fn update(&mut self, columns: &[Option<ColumnArray>], rows: Rows<'_>, sign: Sign) {
-        let n = rows.count();
-        if n == 0 {
-            return;
-        }
-        let profile = &self.profile;
-        let one = |(i, tally): (usize, &mut ColumnTally)| {
-            let array = columns.get(i).and_then(Option::as_ref);
-            tally.update(&profile.columns[i].detail, array, rows, n, sign);
-        };
-        if n * self.columns.len() >= PARALLEL_VALUES && self.columns.len() > 1 {
-            self.columns.par_iter_mut().enumerate().for_each(one);
-        } else {
-            self.columns.iter_mut().enumerate().for_each(one);
-        }
+    fn apply(&mut self, logs: Vec<ColumnLog>) {
+        self.columns
+            .par_iter_mut()
+            .zip(logs)
+            .for_each(|(tally, log)| tally.apply(log));
     }
 
     /// The summaries an evaluation scores, as
@@ -225,84 +521,82 @@ impl WindowTally {
     }
 }
 
-/// Adds or subtracts `n` to a counter.
-#[inline]
-fn bump(counter: &mut u64, n: u64, sign: Sign) {
-    match sign {
-        Sign::Add => *counter += n,
-        Sign::Remove => *counter = counter.saturating_sub(n),
-    }
+/// A tally lent out of the window with what it has not seen: brought up to
+/// date and read with [`TallyJob::run`], anywhere (the daemon: off its loop),
+/// then handed back with [`crate::window::Window::return_tally`].
+#[derive(Debug)]
+pub struct TallyJob {
+    /// The tally, or none yet (made by the job).
+    tally: Option<WindowTally>,
+    profile: Arc<ReferenceProfile>,
+    outlier_k: f64,
+    logs: Vec<ColumnLog>,
+    /// The live rows, when the tally is to be rebuilt from them.
+    rebuild_from: Option<Vec<Batch>>,
+    loan: u64,
 }
 
-impl ColumnTally {
-    fn update(
-        &mut self,
-        profile: &ProfileDetail,
-        array: Option<&ColumnArray>,
-        rows: Rows<'_>,
-        n: usize,
-        sign: Sign,
-    ) {
-        bump(&mut self.rows, n as u64, sign);
-        match (&mut self.detail, array, profile) {
-            (TallyDetail::Numeric(t), Some(ColumnArray::Numeric(a)), _) => {
-                let (mut missing, mut rejected) = (0u64, 0u64);
-                let mut each = |value: Option<f64>| match value {
-                    None => missing += 1,
-                    Some(v) if v.is_finite() => t.update(v, sign),
-                    Some(_) => rejected += 1,
-                };
-                match rows {
-                    Rows::Range { start, len } => {
-                        let a = a.slice(start, len);
-                        if a.null_count() == 0 {
-                            a.values().iter().for_each(|&v| each(Some(v)));
-                        } else {
-                            a.iter().for_each(each);
-                        }
-                    }
-                    Rows::Selected { start, flags } => {
-                        let a = a.slice(start, flags.len());
-                        a.iter()
-                            .zip(flags)
-                            .filter(|(_, &f)| f)
-                            .for_each(|(v, _)| each(v));
-                    }
-                }
-                bump(&mut self.missing, missing, sign);
-                bump(&mut self.rejected, rejected, sign);
-            }
-            (
-                TallyDetail::Categorical { counts, unseen },
-                Some(ColumnArray::Categorical(a)),
-                ProfileDetail::Categorical(p),
-            ) => {
-                let mut missing = 0u64;
-                let mut each = |value: Option<&str>| {
-                    let Some(v) = value else {
-                        missing += 1;
-                        return;
-                    };
-                    let (bin, known) = p.lookup(v);
-                    bump(&mut counts[bin], 1, sign);
-                    if !known {
-                        bump(unseen, 1, sign);
-                    }
-                };
-                match rows {
-                    Rows::Range { start, len } => a.slice(start, len).iter().for_each(each),
-                    Rows::Selected { start, flags } => a
-                        .slice(start, flags.len())
-                        .iter()
-                        .zip(flags)
-                        .filter(|(_, &f)| f)
-                        .for_each(|(v, _)| each(v)),
-                }
-                bump(&mut self.missing, missing, sign);
-            }
-            // Absent, or of the wrong kind: every row is missing.
-            _ => bump(&mut self.missing, n as u64, sign),
+/// A tally back from its job.
+#[derive(Debug)]
+pub struct LentTally {
+    /// The tally, up to date as of the loan.
+    pub tally: WindowTally,
+    /// Which loan it was.
+    pub loan: u64,
+}
+
+impl TallyJob {
+    /// Takes what `log` holds and the tally (if any) for a job; `parts` are
+    /// the live rows (used if the tally must be rebuilt).
+    pub(crate) fn new(
+        log: &mut TallyLog,
+        tally: Option<WindowTally>,
+        parts: impl FnOnce() -> Vec<Batch>,
+        loan: u64,
+    ) -> Self {
+        let (logs, rebuild) = log.take();
+        let rebuild = rebuild || tally.is_none();
+        TallyJob {
+            tally,
+            profile: log.profile.clone(),
+            outlier_k: log.outlier_k,
+            logs,
+            rebuild_from: rebuild.then(parts),
+            loan,
         }
+    }
+
+    /// Brings the tally up to date and reads its summaries.
+    pub fn run(self) -> (LentTally, Vec<ColumnSample>) {
+        let TallyJob {
+            tally,
+            profile,
+            outlier_k,
+            logs,
+            rebuild_from,
+            loan,
+        } = self;
+        let mut tally = tally.unwrap_or_else(|| WindowTally::new(profile.clone(), outlier_k));
+        match rebuild_from {
+            Some(parts) => {
+                tally.columns.par_iter_mut().for_each(ColumnTally::reset);
+                let mut log = TallyLog::new(profile, outlier_k, usize::MAX);
+                log.rebuild = false;
+                for part in &parts {
+                    log.add(
+                        &part.columns,
+                        Rows::Range {
+                            start: 0,
+                            len: part.rows,
+                        },
+                    );
+                }
+                tally.apply(log.take().0);
+            }
+            None => tally.apply(logs),
+        }
+        let samples = tally.samples();
+        (LentTally { tally, loan }, samples)
     }
 }
 
@@ -408,6 +702,10 @@ mod tests {
         },
         Replan,
         Restore,
+        /// Lend the tally out (as the daemon does when an evaluation starts).
+        Lend,
+        /// Run the lent job and hand the tally back.
+        Finish,
     }
 
     fn x_value() -> impl Strategy<Value = Option<f64>> {
@@ -438,6 +736,8 @@ mod tests {
             1 => (1usize..80).prop_map(|size| Op::Limit { size }),
             1 => Just(Op::Replan),
             1 => Just(Op::Restore),
+            2 => Just(Op::Lend),
+            2 => Just(Op::Finish),
         ]
     }
 
@@ -480,7 +780,9 @@ mod tests {
             let duration = Some(Duration::from_secs(60));
             let mut size = 50;
             let mut window = Window::new(size, duration, plan.clone());
-            window.track(WindowTally::new(profile.clone(), K));
+            window.track(profile.clone(), K);
+            // A lent tally's job, and the samples it must give.
+            let mut lent: Option<(TallyJob, Vec<ColumnSample>)> = None;
             for op in ops {
                 match op {
                     Op::Push { rows, x_absent, seconds } => {
@@ -495,12 +797,14 @@ mod tests {
                     }
                     Op::Replan => {
                         window.replan(plan.clone());
-                        prop_assert!(window.tally().is_none());
-                        window.track(WindowTally::new(profile.clone(), K));
+                        prop_assert!(!window.is_tallied());
+                        window.track(profile.clone(), K);
                     }
                     Op::Restore => {
+                        // A restart: a tally lent out is gone with the process.
+                        lent = None;
                         let mut back = Window::new(size, duration, plan.clone());
-                        back.track(WindowTally::new(profile.clone(), K));
+                        back.track(profile.clone(), K);
                         let parts: Vec<(SystemTime, Batch)> = window.parts().collect();
                         for (arrived, part) in &parts {
                             back.push(part, &plan, *arrived);
@@ -508,9 +812,26 @@ mod tests {
                         prop_assert_eq!(back.rows(), window.rows());
                         window = back;
                     }
+                    Op::Lend => {
+                        if lent.is_none() {
+                            let expected = recomputed(&window, &profile);
+                            let job = window.lend_tally(&profile, K);
+                            prop_assert!(job.is_some());
+                            lent = job.map(|job| (job, expected));
+                        }
+                    }
+                    Op::Finish => {
+                        if let Some((job, expected)) = lent.take() {
+                            let (tally, samples) = job.run();
+                            prop_assert_eq!(samples, expected, "as of the loan");
+                            window.return_tally(tally);
+                        }
+                    }
                 }
-                let tally = window.tally().map(WindowTally::samples);
-                prop_assert_eq!(tally, Some(recomputed(&window, &profile)));
+                if lent.is_none() {
+                    let expected = recomputed(&window, &profile);
+                    prop_assert_eq!(window.samples(&profile, K), expected);
+                }
             }
         }
     }

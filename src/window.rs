@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::data::{remap, Batch, ColumnArray, ColumnPlan};
 use crate::reference::ReferenceProfile;
 use crate::sample::ColumnSample;
-use crate::tally::{Rows, WindowTally};
+use crate::tally::{LentTally, Rows, TallyJob, TallyLog, WindowTally};
 
 #[derive(Debug, Clone)]
 struct Chunk {
@@ -50,8 +50,18 @@ impl Chunk {
         self.rows - self.start
     }
 
-    /// Counts the live rows out of `tally`.
-    fn untally(&self, tally: Option<&mut WindowTally>) {
+    /// The live rows as a batch (arrays shared, not copied).
+    fn part(&self) -> Batch {
+        let batch = Batch {
+            rows: self.rows,
+            columns: self.columns.clone(),
+            rejects: Default::default(),
+        };
+        batch.slice(self.start, self.live())
+    }
+
+    /// Logs the live rows leaving.
+    fn untally(&self, tally: Option<&mut TallyLog>) {
         if let Some(tally) = tally {
             let rows = Rows::Range {
                 start: self.start,
@@ -61,9 +71,9 @@ impl Chunk {
         }
     }
 
-    /// Keeps the live rows whose event time is at least `cutoff` (counting the
-    /// others out of `tally`); returns how many rows left.
-    fn retain_since(&mut self, cutoff: f64, tally: Option<&mut WindowTally>) -> usize {
+    /// Keeps the live rows whose event time is at least `cutoff` (logging the
+    /// others leaving); returns how many rows left.
+    fn retain_since(&mut self, cutoff: f64, tally: Option<&mut TallyLog>) -> usize {
         let live = self.live();
         if self.min_time >= cutoff {
             return 0;
@@ -131,8 +141,13 @@ pub struct Window {
     rows: usize,
     /// The newest event time seen (Unix seconds), or -inf.
     newest: f64,
-    /// Running summaries of the live rows, when tracked.
-    tally: Option<WindowTally>,
+    /// What entered and left since the tally last saw the rows, when a
+    /// tally is kept.
+    tally: Option<TallyLog>,
+    /// The tally, unless it is lent out (or not made yet).
+    tally_home: Option<WindowTally>,
+    /// Loans of the tally so far (only the latest may come back).
+    loans: u64,
 }
 
 impl Window {
@@ -146,25 +161,68 @@ impl Window {
             rows: 0,
             newest: f64::NEG_INFINITY,
             tally: None,
+            tally_home: None,
+            loans: 0,
         }
     }
 
-    /// Keeps `tally` in step with the live rows from now on (it is filled
-    /// with the rows held now); replaces any tally kept before.
-    pub fn track(&mut self, mut tally: WindowTally) {
-        for chunk in &self.chunks {
-            let rows = Rows::Range {
-                start: chunk.start,
-                len: chunk.live(),
-            };
-            tally.add(&chunk.columns, rows);
-        }
-        self.tally = Some(tally);
+    /// Keeps a tally of the live rows for `profile` with fences at
+    /// `outlier_k` IQRs from now on ([`crate::tally`]); replaces any kept
+    /// before. The rows held now are counted by the first job.
+    pub fn track(&mut self, profile: Arc<ReferenceProfile>, outlier_k: f64) {
+        self.tally = Some(TallyLog::new(profile, outlier_k, self.log_limit()));
+        self.tally_home = None;
+        // A tally lent before is of no use now.
+        self.loans += 1;
     }
 
-    /// The tally kept in step with the live rows, if any.
-    pub fn tally(&self) -> Option<&WindowTally> {
-        self.tally.as_ref()
+    /// Values past which the log stops recording: about what the window
+    /// holds (a rebuild from the rows costs that much).
+    fn log_limit(&self) -> usize {
+        self.size.saturating_mul(self.plan.len().max(1))
+    }
+
+    /// Lends the tally out with what it has not seen, when one is kept for
+    /// `profile` and `outlier_k`: bring it up to date with
+    /// [`TallyJob::run`] (anywhere) and hand it back with
+    /// [`Window::return_tally`]. Rows that move meanwhile are logged for the
+    /// next loan.
+    pub fn lend_tally(
+        &mut self,
+        profile: &Arc<ReferenceProfile>,
+        outlier_k: f64,
+    ) -> Option<TallyJob> {
+        let log = self
+            .tally
+            .as_mut()
+            .filter(|l| l.is_for(profile, outlier_k))?;
+        self.loans += 1;
+        let chunks = &self.chunks;
+        let parts = || chunks.iter().map(Chunk::part).collect();
+        Some(TallyJob::new(
+            log,
+            self.tally_home.take(),
+            parts,
+            self.loans,
+        ))
+    }
+
+    /// Takes back a tally lent by [`Window::lend_tally`]: kept if it is from
+    /// the latest loan and for the profile the window tracks (else the next
+    /// loan rebuilds one).
+    pub fn return_tally(&mut self, lent: LentTally) {
+        let current = self
+            .tally
+            .as_ref()
+            .is_some_and(|log| lent.tally.is_for(log.profile(), log.outlier_k()));
+        if current && lent.loan == self.loans {
+            self.tally_home = Some(lent.tally);
+        }
+    }
+
+    /// True when a tally is kept in step with the live rows.
+    pub fn is_tallied(&self) -> bool {
+        self.tally.is_some()
     }
 
     /// Rows held.
@@ -186,6 +244,10 @@ impl Window {
     pub fn set_limits(&mut self, size: usize, duration: Option<Duration>) {
         self.size = size.max(1);
         self.duration = duration;
+        let limit = self.log_limit();
+        if let Some(log) = &mut self.tally {
+            log.set_limit(limit);
+        }
         self.evict_to_size();
     }
 
@@ -317,9 +379,15 @@ impl Window {
     /// the one the window's plan came from): read from the tally when it is
     /// kept for `profile` and `outlier_k`, else gathered and sorted from the
     /// rows.
-    pub fn samples(&self, profile: &Arc<ReferenceProfile>, outlier_k: f64) -> Vec<ColumnSample> {
-        if let Some(tally) = self.tally.as_ref().filter(|t| t.is_for(profile, outlier_k)) {
-            return tally.samples();
+    pub fn samples(
+        &mut self,
+        profile: &Arc<ReferenceProfile>,
+        outlier_k: f64,
+    ) -> Vec<ColumnSample> {
+        if let Some(job) = self.lend_tally(profile, outlier_k) {
+            let (lent, samples) = job.run();
+            self.return_tally(lent);
+            return samples;
         }
         let parts: Vec<Batch> = self.parts().map(|(_, batch)| batch).collect();
         crate::sample::samples_from_batches(profile, &parts).0
@@ -330,6 +398,8 @@ impl Window {
     /// profile: it is dropped ([`Window::track`] a new one).
     pub fn replan(&mut self, plan: Arc<ColumnPlan>) {
         self.tally = None;
+        self.tally_home = None;
+        self.loans += 1;
         for chunk in &mut self.chunks {
             chunk.columns = remap(&chunk.columns, &self.plan, &plan);
         }
@@ -340,14 +410,7 @@ impl Window {
     /// saves; pushing them into an empty window with the same plan and limits
     /// rebuilds this one).
     pub fn parts(&self) -> impl Iterator<Item = (SystemTime, Batch)> + '_ {
-        self.chunks.iter().map(|c| {
-            let batch = Batch {
-                rows: c.rows,
-                columns: c.columns.clone(),
-                rejects: Default::default(),
-            };
-            (c.arrived, batch.slice(c.start, c.live()))
-        })
+        self.chunks.iter().map(|c| (c.arrived, c.part()))
     }
 }
 
