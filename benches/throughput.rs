@@ -798,31 +798,62 @@ fn window_stages(
     stages.push(stage);
 
     // One evaluation of a full window, at each size (the current rows pushed
-    // again and again until the window is full): from the tally, and from the
-    // rows (gather and sort, what every evaluation did before the tally).
+    // again and again until the window is full): from the tally (its first
+    // loan rebuilds it from the rows: the fill outgrew the log), from the
+    // tally again once 1% of the window is new, and from the rows (gather and
+    // sort, what every evaluation did before the tally).
     for &size in &args.eval_windows {
         let mut window = tracked(size);
+        let mut cycle = pushes.iter().cycle();
         while window.rows() < size && !pushes.is_empty() {
-            for batch in &pushes {
+            if let Some(batch) = cycle.next() {
                 window.push(batch, &plan, now);
-                if window.rows() >= size {
-                    break;
-                }
             }
         }
-        let (stage, from_tally) = measure(
-            format!("evaluation of a full {size}-row window from the tally"),
+        let evaluate = |window: &mut Window| {
+            let samples = window.samples(&shared, k);
+            drift::evaluate(
+                profile,
+                &samples,
+                window.rows() as u64,
+                &ScoringSettings::default(),
+            )
+        };
+        let (stage, _) = measure(
+            format!("first evaluation of a full {size}-row window (tally rebuilt from the rows)"),
+            1,
+            Some((window.rows() as f64, "rows")),
+            || Ok(evaluate(&mut window)),
+        )?;
+        stages.push(stage);
+        let (stage, _) = measure(
+            format!("evaluation of a full {size}-row window from the tally, nothing new"),
             args.runs,
             Some((window.rows() as f64, "rows")),
+            || Ok(evaluate(&mut window)),
+        )?;
+        stages.push(stage);
+        let mut new_rows = 0usize;
+        let (stage, _) = measure(
+            format!("push >= 1% new rows ({}-row batches) + evaluation from the tally ({size}-row window)", args.push_rows),
+            args.runs,
+            Some(((size / 100).max(1) as f64, "new rows")),
             || {
-                let samples = window.samples(&shared, k);
-                Ok(drift::evaluate(
-                    profile,
-                    &samples,
-                    window.rows() as u64,
-                    &ScoringSettings::default(),
-                ))
+                new_rows = 0;
+                while new_rows < (size / 100).max(1) {
+                    let Some(batch) = cycle.next() else { break };
+                    window.push(batch, &plan, now);
+                    new_rows += batch.rows;
+                }
+                Ok(evaluate(&mut window))
             },
+        )?;
+        stages.push(stage);
+        let (stage, from_tally) = measure(
+            format!("evaluation of a full {size}-row window from the tally"),
+            1,
+            Some((window.rows() as f64, "rows")),
+            || Ok(evaluate(&mut window)),
         )?;
         stages.push(stage);
         let (stage, from_rows) = measure(
