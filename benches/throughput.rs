@@ -833,6 +833,13 @@ fn window_stages(
             || Ok(evaluate(&mut window)),
         )?;
         stages.push(stage);
+        let (stage, _) = measure(
+            format!("the tally's summaries alone, {size}-row window, nothing new (no scores)"),
+            args.runs,
+            Some((window.rows() as f64, "rows")),
+            || Ok(window.samples(&shared, k)),
+        )?;
+        stages.push(stage);
         let mut new_rows = 0usize;
         let (stage, _) = measure(
             format!("push >= 1% new rows ({}-row batches) + evaluation from the tally ({size}-row window)", args.push_rows),

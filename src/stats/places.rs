@@ -190,7 +190,17 @@ impl Places {
         let (f1, f2) = (self.rows as f64, n2 as f64);
         let k = self.distinct.len();
         let gap = |i: u64, j: u64| (i as f64 / f1 - j as f64 / f2).abs();
+        // Most pairs are far below the largest gap so far: a pair is screened
+        // with reciprocals (two multiplications, within 1e-15 of the exact
+        // gap) and divided out exactly only when it may reach the maximum, so
+        // the result is still scipy's bits.
+        let (r1, r2) = (1.0 / f1, 1.0 / f2);
         let mut d = 0.0f64;
+        let mut see = |i: u64, j: u64| {
+            if (i as f64 * r1 - j as f64 * r2).abs() + 1e-12 >= d {
+                d = d.max(gap(i, j));
+            }
+        };
         // Current values at or below the places visited so far.
         let mut j = 0u64;
         // The first distinct reference value whose CDF pair is not yet seen.
@@ -198,7 +208,7 @@ impl Places {
         // The occupied places first, then their counts in one pass of
         // independent loads: with few values spread over millions of places
         // each count is a cache miss, and apart from the walk's arithmetic
-        // the processor overlaps them (measured 3x faster at 1e4 values over
+        // the processor overlaps them (measured 2x faster at 1e4 values over
         // 2e6 places).
         let occupied: Vec<usize> = counts.occupied_places().collect();
         let values: Vec<u32> = occupied.iter().map(|&p| counts.counts[p]).collect();
@@ -207,14 +217,14 @@ impl Places {
             // the current CDF flat at j: its extremes are at the ends.
             let end = place / 2;
             if next < end {
-                d = d.max(gap(self.at_or_below(next), j));
-                d = d.max(gap(self.at_or_below(end - 1), j));
+                see(self.at_or_below(next), j);
+                see(self.at_or_below(end - 1), j);
                 next = end;
             }
             j += count as u64;
             if place % 2 == 1 {
                 // Equal to u_t: both CDFs jump here.
-                d = d.max(gap(self.at_or_below(end), j));
+                see(self.at_or_below(end), j);
                 next = end + 1;
             } else {
                 // Strictly between u_{t-1} and u_t: the reference CDF is flat
@@ -224,12 +234,12 @@ impl Places {
                 } else {
                     self.at_or_below(end - 1)
                 };
-                d = d.max(gap(below, j));
+                see(below, j);
             }
         }
         if next < k {
-            d = d.max(gap(self.at_or_below(next), j));
-            d = d.max(gap(self.at_or_below(k - 1), j));
+            see(self.at_or_below(next), j);
+            see(self.at_or_below(k - 1), j);
         }
         d.min(1.0)
     }
