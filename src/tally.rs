@@ -363,13 +363,12 @@ impl NumericTally {
             return;
         }
         crate::stats::sort_values(values);
-        for &v in values.iter() {
-            let place = self.places.place(v);
-            if add {
-                self.counts.add(place);
-            } else {
-                self.counts.remove(place);
-            }
+        let counts = &mut self.counts;
+        if add {
+            self.places.place_sorted(values, |place| counts.add(place));
+        } else {
+            self.places
+                .place_sorted(values, |place| counts.remove(place));
         }
         for (bin, n) in self
             .bins
@@ -423,7 +422,7 @@ impl ColumnTally {
         self.rejected = 0;
         match &mut self.detail {
             TallyDetail::Numeric(t) => {
-                t.counts = PlaceCounts::new(t.places.len());
+                t.counts.clear();
                 t.bins.iter_mut().for_each(|b| *b = 0);
                 t.outside_fences = 0;
             }

@@ -169,6 +169,29 @@ impl Places {
         2 * i + usize::from(self.distinct[i] == v)
     }
 
+    /// Calls `each` with the place of every value of `sorted` (ascending,
+    /// finite), in order: one forward walk through the distinct values,
+    /// galloping over stretches no value falls in, so the cost is
+    /// `O(m log(k / m))` for `m` values and memory is read forwards.
+    pub fn place_sorted(&self, sorted: &[f64], mut each: impl FnMut(usize)) {
+        let k = self.distinct.len();
+        // Lower bound of the last value placed.
+        let mut i = 0usize;
+        for &v in sorted {
+            // Gallop: probe 1, 2, 4, ... ahead, then search the last stretch.
+            let mut step = 1usize;
+            let mut lo = i;
+            while lo + step <= k && self.distinct[lo + step - 1] < v {
+                lo += step;
+                step *= 2;
+            }
+            let hi = (lo + step).min(k);
+            i = lo + self.distinct[lo..hi].partition_point(|&u| u < v);
+            let exact = i < k && self.distinct[i] == v;
+            each(2 * i + usize::from(exact));
+        }
+    }
+
     /// Places with a value `< min` or `> max` of the reference: the first and
     /// the last.
     pub fn out_of_range(&self, counts: &PlaceCounts) -> u64 {
@@ -272,6 +295,21 @@ impl PlaceCounts {
     /// The count at `place` (0 outside).
     pub fn get(&self, place: usize) -> u32 {
         self.counts.get(place).copied().unwrap_or(0)
+    }
+
+    /// Zero counts again, at the cost of the occupied places (the memory is
+    /// kept: no page is allocated or faulted in again).
+    pub fn clear(&mut self) {
+        for (w, word) in self.occupied.iter_mut().enumerate() {
+            let mut bits = *word;
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                self.counts[w * 64 + b] = 0;
+            }
+            *word = 0;
+        }
+        self.total = 0;
     }
 
     /// Counts one more value at `place`.
@@ -406,6 +444,9 @@ mod tests {
         c.remove(3);
         assert_eq!(c.get(3), 0);
         assert_eq!(c.occupied().count(), 2);
+        c.clear();
+        assert_eq!((c.total(), c.get(64), c.occupied().count()), (0, 0, 0));
+        assert_eq!(c, PlaceCounts::new(200));
     }
 
     #[test]
@@ -437,6 +478,12 @@ mod tests {
             for &v in &current {
                 prop_assert_eq!(p.place(v), place_by_scan(&distinct, v), "value {}", v);
             }
+            let mut sorted = current.clone();
+            crate::stats::sort_values(&mut sorted);
+            let mut walked = Vec::new();
+            p.place_sorted(&sorted, |place| walked.push(place));
+            let looked_up: Vec<usize> = sorted.iter().map(|&v| p.place(v)).collect();
+            prop_assert_eq!(walked, looked_up);
         }
 
         #[test]
