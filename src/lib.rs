@@ -27,14 +27,15 @@
 //!    [`sources::http`] behind the [`server`]'s `POST /ingest`) parses input with
 //!    [`data`] and sends a [`sources::Delivery`] over one channel.
 //! 2. The loop in [`daemon`] (wiring only) pushes it into the [`window`] (the
-//!    sliding window: size, age, event time; its [`tally`] keeps the counts the
-//!    scores need as rows enter and leave), appends it to the [`store`]
+//!    sliding window: size, age, event time; it logs the values that enter and
+//!    leave for its [`tally`]), appends it to the [`store`]
 //!    (journal, window snapshot, checkpoints: what survives a crash), counts it in
 //!    [`metrics`] and acknowledges it.
-//! 3. On its timer the loop reads the tally's summaries (off the loop: model
-//!    quality over the window's rows), scores them with [`drift`] against the
-//!    profile, publishes the report to [`metrics`] (`/metrics`) and to the
-//!    [`server`] (`/api/v1/drift`).
+//! 3. On its timer the loop lends the tally out: off the loop it is brought up
+//!    to date, its summaries are scored with [`drift`] against the profile (and
+//!    model quality over the labelled rows), and back on the loop the report is
+//!    published to [`metrics`] (`/metrics`) and to the [`server`]
+//!    (`/api/v1/drift`).
 //!
 //! Around them: [`cli`] (the command line), [`logging`] (tracing set-up) and
 //! [`healthcheck`] (the container's probe).

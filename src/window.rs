@@ -15,9 +15,11 @@
 //!   therefore fills the window as it would have been filled live, and when input
 //!   stops the window keeps its rows (the stale-input alert says so).
 //!
-//! [`Window::samples`] summarises the live rows per column for the
-//! evaluator: categorical counts by one pass, numeric values by one pass and one
-//! sort per column (about a millisecond for 10,000 rows), so a score is always
+//! With a tally tracked ([`Window::track`]), every row entering or leaving is
+//! recorded in a [`TallyLog`], and the evaluator borrows the
+//! [`crate::tally::WindowTally`] ([`Window::lend_tally`]) to bring it up to
+//! date and read the per-column summaries, off the daemon's loop. Without one,
+//! [`Window::samples`] gathers and sorts the live rows. Either way a score is
 //! computed over exactly the rows the window holds. The window knows nothing of
 //! files: [`crate::store`] saves its [`parts`](Window::parts) and pushes them back
 //! at start-up, so a restart resumes with the same rows.
