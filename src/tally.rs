@@ -229,6 +229,14 @@ impl TallyLog {
     }
 }
 
+/// The items whose flag is true.
+fn flagged<'a, T: 'a>(
+    items: impl Iterator<Item = T> + 'a,
+    flags: &'a [bool],
+) -> impl Iterator<Item = T> + 'a {
+    items.zip(flags).filter(|(_, &f)| f).map(|(item, _)| item)
+}
+
 impl ColumnLog {
     /// Records the rows; returns the values held.
     fn record(
@@ -264,12 +272,9 @@ impl ColumnLog {
                             a.iter().for_each(each);
                         }
                     }
-                    Rows::Selected { start, flags } => a
-                        .slice(start, flags.len())
-                        .iter()
-                        .zip(flags)
-                        .filter(|(_, &f)| f)
-                        .for_each(|(v, _)| each(v)),
+                    Rows::Selected { start, flags } => {
+                        flagged(a.slice(start, flags.len()).iter(), flags).for_each(each)
+                    }
                 }
                 self.missing += sign * missing;
                 self.rejected += sign * rejected;
@@ -281,7 +286,7 @@ impl ColumnLog {
                 ProfileDetail::Categorical(p),
             ) => {
                 let mut missing = 0i64;
-                let mut each = |value: Option<&str>| {
+                let each = |value: Option<&str>| {
                     let Some(v) = value else {
                         missing += 1;
                         return;
@@ -292,12 +297,9 @@ impl ColumnLog {
                 };
                 match rows {
                     Rows::Range { start, len } => a.slice(start, len).iter().for_each(each),
-                    Rows::Selected { start, flags } => a
-                        .slice(start, flags.len())
-                        .iter()
-                        .zip(flags)
-                        .filter(|(_, &f)| f)
-                        .for_each(|(v, _)| each(v)),
+                    Rows::Selected { start, flags } => {
+                        flagged(a.slice(start, flags.len()).iter(), flags).for_each(each)
+                    }
                 }
                 self.missing += sign * missing;
                 codes.len() - before
