@@ -82,6 +82,8 @@ pub struct TallyLog {
     values: usize,
     /// Past this many values the log stops recording (see the module docs).
     limit: usize,
+    /// Rows the window holds at most (a new tally's counts are sized by it).
+    window_rows: usize,
     /// The tally is to be rebuilt from the live rows.
     rebuild: bool,
 }
@@ -127,10 +129,16 @@ impl LogValues {
 }
 
 impl TallyLog {
-    /// A log for `profile`'s columns (fences at `outlier_k` IQRs) that stops
-    /// recording past `limit` values; it starts by asking for a rebuild (the
-    /// window may hold rows already).
-    pub fn new(profile: Arc<ReferenceProfile>, outlier_k: f64, limit: usize) -> Self {
+    /// A log for `profile`'s columns (fences at `outlier_k` IQRs) of a
+    /// window of at most `window_rows` rows; it stops recording past `limit`
+    /// values, and starts by asking for a rebuild (the window may hold rows
+    /// already).
+    pub fn new(
+        profile: Arc<ReferenceProfile>,
+        outlier_k: f64,
+        window_rows: usize,
+        limit: usize,
+    ) -> Self {
         let columns = Self::empty_columns(&profile);
         TallyLog {
             profile,
@@ -138,6 +146,7 @@ impl TallyLog {
             columns,
             values: 0,
             limit,
+            window_rows,
             rebuild: true,
         }
     }
@@ -169,8 +178,10 @@ impl TallyLog {
         Arc::ptr_eq(&self.profile, profile) && self.outlier_k.to_bits() == outlier_k.to_bits()
     }
 
-    /// Changes the number of values past which the log stops recording.
-    pub fn set_limit(&mut self, limit: usize) {
+    /// Changes the window's size and the number of values past which the
+    /// log stops recording.
+    pub fn set_limits(&mut self, window_rows: usize, limit: usize) {
+        self.window_rows = window_rows;
         self.limit = limit;
         self.check_limit();
     }
@@ -438,8 +449,10 @@ impl ColumnTally {
 
 impl WindowTally {
     /// An empty tally for `profile`'s columns, with Tukey fences at
-    /// `outlier_k` IQRs (`drift.outlier_iqr_k`).
-    pub fn new(profile: Arc<ReferenceProfile>, outlier_k: f64) -> Self {
+    /// `outlier_k` IQRs (`drift.outlier_iqr_k`), for a window of at most
+    /// `window_rows` rows (numeric counts are sparse when that is far fewer
+    /// than the places).
+    pub fn new(profile: Arc<ReferenceProfile>, outlier_k: f64, window_rows: usize) -> Self {
         let columns = profile
             .columns
             .par_iter()
@@ -447,7 +460,7 @@ impl WindowTally {
                 let detail = match &column.detail {
                     ProfileDetail::Numeric(p) => {
                         let places = Places::new(&p.sorted);
-                        let counts = PlaceCounts::new(places.len());
+                        let counts = PlaceCounts::for_values(places.len(), window_rows);
                         TallyDetail::Numeric(Box::new(NumericTally {
                             places,
                             counts,
@@ -531,6 +544,7 @@ pub struct TallyJob {
     tally: Option<WindowTally>,
     profile: Arc<ReferenceProfile>,
     outlier_k: f64,
+    window_rows: usize,
     logs: Vec<ColumnLog>,
     /// The live rows, when the tally is to be rebuilt from them.
     rebuild_from: Option<Vec<Batch>>,
@@ -561,6 +575,7 @@ impl TallyJob {
             tally,
             profile: log.profile.clone(),
             outlier_k: log.outlier_k,
+            window_rows: log.window_rows,
             logs,
             rebuild_from: rebuild.then(parts),
             loan,
@@ -573,15 +588,17 @@ impl TallyJob {
             tally,
             profile,
             outlier_k,
+            window_rows,
             logs,
             rebuild_from,
             loan,
         } = self;
-        let mut tally = tally.unwrap_or_else(|| WindowTally::new(profile.clone(), outlier_k));
+        let mut tally =
+            tally.unwrap_or_else(|| WindowTally::new(profile.clone(), outlier_k, window_rows));
         match rebuild_from {
             Some(parts) => {
                 tally.columns.par_iter_mut().for_each(ColumnTally::reset);
-                let mut log = TallyLog::new(profile, outlier_k, usize::MAX);
+                let mut log = TallyLog::new(profile, outlier_k, window_rows, usize::MAX);
                 log.rebuild = false;
                 for part in &parts {
                     log.add(
@@ -751,7 +768,7 @@ mod tests {
                     Just(0.0),
                     Just(-0.0),
                 ],
-                0..120,
+                0..240,
             ),
             prop::collection::vec(0u8..5, 0..60),
         )
@@ -768,6 +785,7 @@ mod tests {
             (x, c) in reference(),
             ops in prop::collection::vec(op(), 1..25),
             timed in any::<bool>(),
+            initial_size in 1usize..80,
             uniform in any::<bool>(),
         ) {
             let mut settings = ProfileSettings::default();
@@ -779,7 +797,8 @@ mod tests {
             let t0 = UNIX_EPOCH + Duration::from_secs(1_100);
             let at = |s: u64| t0 + Duration::from_secs(s);
             let duration = Some(Duration::from_secs(60));
-            let mut size = 50;
+            // Small windows against large references keep sparse counts.
+            let mut size = initial_size;
             let mut window = Window::new(size, duration, plan.clone());
             window.track(profile.clone(), K);
             // A lent tally's job, and the samples it must give.
@@ -806,6 +825,10 @@ mod tests {
                         lent = None;
                         let mut back = Window::new(size, duration, plan.clone());
                         back.track(profile.clone(), K);
+                        // What the store saves with the rows.
+                        if let Some(newest) = window.newest_event_time() {
+                            back.restore_newest_event_time(newest);
+                        }
                         let parts: Vec<(SystemTime, Batch)> = window.parts().collect();
                         for (arrived, part) in &parts {
                             back.push(part, &plan, *arrived);
@@ -841,7 +864,7 @@ mod tests {
     fn a_tally_is_for_one_profile_and_one_k() {
         let settings = ProfileSettings::default();
         let p = profile(&[1.0, 2.0], &[0], &settings);
-        let tally = WindowTally::new(p.clone(), K);
+        let tally = WindowTally::new(p.clone(), K, 10);
         assert!(tally.is_for(&p, K));
         assert!(!tally.is_for(&p, 3.0));
         assert!(!tally.is_for(&profile(&[1.0, 2.0], &[0], &settings), K));

@@ -172,7 +172,12 @@ impl Window {
     /// `outlier_k` IQRs from now on ([`crate::tally`]); replaces any kept
     /// before. The rows held now are counted by the first job.
     pub fn track(&mut self, profile: Arc<ReferenceProfile>, outlier_k: f64) {
-        self.tally = Some(TallyLog::new(profile, outlier_k, self.log_limit()));
+        self.tally = Some(TallyLog::new(
+            profile,
+            outlier_k,
+            self.size,
+            self.log_limit(),
+        ));
         self.tally_home = None;
         // A tally lent before is of no use now.
         self.loans += 1;
@@ -248,7 +253,7 @@ impl Window {
         self.duration = duration;
         let limit = self.log_limit();
         if let Some(log) = &mut self.tally {
-            log.set_limit(limit);
+            log.set_limits(self.size, limit);
         }
         self.evict_to_size();
     }
@@ -306,6 +311,22 @@ impl Window {
         self.evict_to_size();
         if self.by_event_time() {
             self.evict_expired(arrived);
+        }
+    }
+
+    /// The newest event time seen (Unix seconds), if any: a snapshot saves it
+    /// with the rows.
+    pub fn newest_event_time(&self) -> Option<f64> {
+        self.newest.is_finite().then_some(self.newest)
+    }
+
+    /// Restores the newest event time a snapshot saved, before its rows are
+    /// pushed back: rows without a timestamp are then aged as they were
+    /// (else, with the row that carried the newest time gone, they would be
+    /// aged by the clock).
+    pub fn restore_newest_event_time(&mut self, newest: f64) {
+        if newest.is_finite() {
+            self.newest = self.newest.max(newest);
         }
     }
 

@@ -7,7 +7,7 @@
 //! and `u_t` (below `u_0` for `t = 0`), place `2t + 1` the values equal to
 //! `u_t`, and place `2k` the values above `u_{k-1}`. A window keeps one count
 //! per place ([`PlaceCounts`]): adding or removing a value is one lookup
-//! ([`Places::place`]) and one increment.
+//! ([`Places::place`], or a walk for sorted values) and one increment.
 //!
 //! Between two places that hold current values the current CDF is flat, so the
 //! largest `|F_ref - F_cur|` over that stretch lies at one of its ends, and in a
@@ -20,8 +20,9 @@
 //! sorted window (a property test holds it to that).
 //!
 //! Written here because no crate keeps counts over a fixed partition with an
-//! exact KS read-out; the lookup table is an interpolation index over the
-//! reference's range (see [`Places::place`]).
+//! exact KS read-out.
+
+use std::collections::BTreeMap;
 
 use arrow::buffer::ScalarBuffer;
 
@@ -35,16 +36,7 @@ pub struct Places {
     cumulative: Option<Vec<u64>>,
     /// Reference values (the KS statistic's `n1`).
     rows: u64,
-    /// Interpolation index: `table[b]` is the first distinct value whose
-    /// bucket is at least `b` (`table.len()` is buckets + 1); empty for a
-    /// reference of fewer than two distinct values or an infinite range.
-    table: Vec<u32>,
-    /// `buckets / (max - min)`.
-    scale: f64,
 }
-
-/// Distinct values per bucket of the interpolation index, on average.
-const VALUES_PER_BUCKET: usize = 2;
 
 impl Places {
     /// Places among `sorted` (ascending, finite reference values).
@@ -71,53 +63,11 @@ impl Places {
             }
             (ScalarBuffer::from(distinct), Some(cumulative))
         };
-        let mut places = Places {
+        Places {
             distinct,
             cumulative,
             rows,
-            table: Vec::new(),
-            scale: 0.0,
-        };
-        places.build_table();
-        places
-    }
-
-    fn build_table(&mut self) {
-        let k = self.distinct.len();
-        let (Some(&min), Some(&max)) = (self.distinct.first(), self.distinct.last()) else {
-            return;
-        };
-        let range = max - min;
-        // u32 indexes: a reference of 4e9 distinct values searches without one.
-        if k < 2 || !range.is_finite() || range <= 0.0 || k > u32::MAX as usize {
-            return;
         }
-        let buckets = (k / VALUES_PER_BUCKET).max(1);
-        self.scale = buckets as f64 / range;
-        let mut table = Vec::with_capacity(buckets + 1);
-        let mut next = 0usize;
-        for (i, &v) in self.distinct.iter().enumerate() {
-            let b = self.bucket(v, min, buckets);
-            while next <= b {
-                table.push(i as u32);
-                next += 1;
-            }
-        }
-        while next <= buckets {
-            table.push(k as u32);
-            next += 1;
-        }
-        self.table = table;
-    }
-
-    /// The bucket of `v` in `[min, max]`: `floor((v - min) * scale)`, capped.
-    /// Every step is a correctly rounded operation with a positive constant, so
-    /// the bucket never decreases as `v` grows: a value's lower bound among the
-    /// distinct values lies between its bucket's first entry and the next's.
-    #[inline]
-    fn bucket(&self, v: f64, min: f64, buckets: usize) -> usize {
-        // A float-to-int cast saturates (and is 0 for NaN, which never gets here).
-        (((v - min) * self.scale) as usize).min(buckets - 1)
     }
 
     /// Distinct reference values (`k`); there are `2k + 1` places.
@@ -144,29 +94,11 @@ impl Places {
         }
     }
 
-    /// The place of the finite value `v`.
-    #[inline]
+    /// The place of the finite value `v` (a binary search; many values at
+    /// once: [`Places::place_sorted`]).
     pub fn place(&self, v: f64) -> usize {
-        let k = self.distinct.len();
-        let (Some(&min), Some(&max)) = (self.distinct.first(), self.distinct.last()) else {
-            return 0;
-        };
-        if v < min {
-            return 0;
-        }
-        if v > max {
-            return 2 * k;
-        }
-        let (lo, hi) = if self.table.is_empty() {
-            (0, k)
-        } else {
-            let buckets = self.table.len() - 1;
-            let b = self.bucket(v, min, buckets);
-            (self.table[b] as usize, self.table[b + 1] as usize)
-        };
-        let i = lo + self.distinct[lo..hi].partition_point(|&u| u < v);
-        // v <= max, so i < k.
-        2 * i + usize::from(self.distinct[i] == v)
+        let i = self.distinct.partition_point(|&u| u < v);
+        2 * i + usize::from(i < self.distinct.len() && self.distinct[i] == v)
     }
 
     /// Calls `each` with the place of every value of `sorted` (ascending,
@@ -228,14 +160,7 @@ impl Places {
         let mut j = 0u64;
         // The first distinct reference value whose CDF pair is not yet seen.
         let mut next = 0usize;
-        // The occupied places first, then their counts in one pass of
-        // independent loads: with few values spread over millions of places
-        // each count is a cache miss, and apart from the walk's arithmetic
-        // the processor overlaps them (measured 2x faster at 1e4 values over
-        // 2e6 places).
-        let occupied: Vec<usize> = counts.occupied_places().collect();
-        let values: Vec<u32> = occupied.iter().map(|&p| counts.counts[p]).collect();
-        for (place, count) in occupied.into_iter().zip(values) {
+        for (place, count) in counts.occupied() {
             // Reference values t < place / 2 have their pair (R(t), j) with
             // the current CDF flat at j: its extremes are at the ends.
             let end = place / 2;
@@ -268,23 +193,62 @@ impl Places {
     }
 }
 
-/// Counts of current values per place, with a bitmap of the occupied places
-/// so that reading them costs the occupied places, not all of them.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Counts of current values per place: dense (a count per place and a bitmap
+/// of the occupied ones, so reading costs the occupied places) when the
+/// window may fill a good share of the places, sparse (an ordered map of the
+/// occupied ones) when it is small against them, so that a 10,000-row window
+/// against a million-value reference does not hold eight megabytes of zeros
+/// per column.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlaceCounts {
-    counts: Vec<u32>,
-    occupied: Vec<u64>,
+    store: Store,
+    places: usize,
     total: u64,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+enum Store {
+    Dense {
+        counts: Vec<u32>,
+        occupied: Vec<u64>,
+    },
+    Sparse(BTreeMap<usize, u32>),
+}
+
+/// A sparse entry's cost against a dense place's, in bytes (a B-tree entry
+/// with its share of nodes, against a `u32`).
+const SPARSE_ENTRY_BYTES: usize = 24;
+
 impl PlaceCounts {
-    /// Zero counts over `places` places.
+    /// Zero counts over `places` places, dense.
     pub fn new(places: usize) -> Self {
         PlaceCounts {
-            counts: vec![0; places],
-            occupied: vec![0; places.div_ceil(64)],
+            store: Store::Dense {
+                counts: vec![0; places],
+                occupied: vec![0; places.div_ceil(64)],
+            },
+            places,
             total: 0,
         }
+    }
+
+    /// Zero counts over `places` places for at most `values` values at once:
+    /// sparse when that takes less memory than dense.
+    pub fn for_values(places: usize, values: usize) -> Self {
+        if values.saturating_mul(SPARSE_ENTRY_BYTES) < places.saturating_mul(4) {
+            PlaceCounts {
+                store: Store::Sparse(BTreeMap::new()),
+                places,
+                total: 0,
+            }
+        } else {
+            Self::new(places)
+        }
+    }
+
+    /// True when the counts are kept sparse.
+    pub fn is_sparse(&self) -> bool {
+        matches!(self.store, Store::Sparse(_))
     }
 
     /// Values counted.
@@ -294,20 +258,28 @@ impl PlaceCounts {
 
     /// The count at `place` (0 outside).
     pub fn get(&self, place: usize) -> u32 {
-        self.counts.get(place).copied().unwrap_or(0)
+        match &self.store {
+            Store::Dense { counts, .. } => counts.get(place).copied().unwrap_or(0),
+            Store::Sparse(map) => map.get(&place).copied().unwrap_or(0),
+        }
     }
 
     /// Zero counts again, at the cost of the occupied places (the memory is
     /// kept: no page is allocated or faulted in again).
     pub fn clear(&mut self) {
-        for (w, word) in self.occupied.iter_mut().enumerate() {
-            let mut bits = *word;
-            while bits != 0 {
-                let b = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                self.counts[w * 64 + b] = 0;
+        match &mut self.store {
+            Store::Dense { counts, occupied } => {
+                for (w, word) in occupied.iter_mut().enumerate() {
+                    let mut bits = *word;
+                    while bits != 0 {
+                        let b = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        counts[w * 64 + b] = 0;
+                    }
+                    *word = 0;
+                }
             }
-            *word = 0;
+            Store::Sparse(map) => map.clear(),
         }
         self.total = 0;
     }
@@ -315,58 +287,88 @@ impl PlaceCounts {
     /// Counts one more value at `place`.
     #[inline]
     pub fn add(&mut self, place: usize) {
-        let Some(c) = self.counts.get_mut(place) else {
+        if place >= self.places {
             debug_assert!(false, "place {place} out of range");
             return;
-        };
-        if *c == 0 {
-            self.occupied[place / 64] |= 1 << (place % 64);
         }
-        // A window holds at most u32::MAX rows (config checks window.size).
-        *c = c.saturating_add(1);
+        match &mut self.store {
+            Store::Dense { counts, occupied } => {
+                let c = &mut counts[place];
+                if *c == 0 {
+                    occupied[place / 64] |= 1 << (place % 64);
+                }
+                // A window holds at most u32::MAX rows (config checks window.size).
+                *c = c.saturating_add(1);
+            }
+            Store::Sparse(map) => {
+                let c = map.entry(place).or_insert(0);
+                *c = c.saturating_add(1);
+            }
+        }
         self.total += 1;
     }
 
     /// Counts one value fewer at `place` (one that was added).
     #[inline]
     pub fn remove(&mut self, place: usize) {
-        let Some(c) = self.counts.get_mut(place) else {
-            debug_assert!(false, "place {place} out of range");
-            return;
+        let removed = match &mut self.store {
+            Store::Dense { counts, occupied } => match counts.get_mut(place) {
+                Some(c) if *c > 0 => {
+                    *c -= 1;
+                    if *c == 0 {
+                        occupied[place / 64] &= !(1 << (place % 64));
+                    }
+                    true
+                }
+                _ => false,
+            },
+            Store::Sparse(map) => match map.get_mut(&place) {
+                Some(c) => {
+                    *c -= 1;
+                    if *c == 0 {
+                        map.remove(&place);
+                    }
+                    true
+                }
+                None => false,
+            },
         };
-        debug_assert!(*c > 0, "removing from an empty place {place}");
-        if *c == 0 {
-            return;
+        debug_assert!(removed, "removing from an empty place {place}");
+        if removed {
+            self.total -= 1;
         }
-        *c -= 1;
-        if *c == 0 {
-            self.occupied[place / 64] &= !(1 << (place % 64));
-        }
-        self.total -= 1;
     }
 
     /// `(place, count)` of every occupied place, ascending.
-    pub fn occupied(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
-        self.occupied_places().map(|p| (p, self.counts[p]))
-    }
-
-    /// Every occupied place, ascending (read from the bitmap alone).
-    pub fn occupied_places(&self) -> impl Iterator<Item = usize> + '_ {
-        self.occupied
-            .iter()
-            .enumerate()
-            .filter(|(_, &word)| word != 0)
-            .flat_map(|(w, &word)| {
-                let mut bits = word;
-                std::iter::from_fn(move || {
-                    if bits == 0 {
-                        return None;
-                    }
-                    let b = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    Some(w * 64 + b)
-                })
-            })
+    pub fn occupied(&self) -> Vec<(usize, u32)> {
+        match &self.store {
+            Store::Dense { counts, occupied } => {
+                // The occupied places first, then their counts in one pass of
+                // independent loads: with few values spread over millions of
+                // places each count is a cache miss, and apart from other work
+                // the processor overlaps them (measured 2x faster at 1e4
+                // values over 2e6 places).
+                let places: Vec<usize> = occupied
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &word)| word != 0)
+                    .flat_map(|(w, &word)| {
+                        let mut bits = word;
+                        std::iter::from_fn(move || {
+                            if bits == 0 {
+                                return None;
+                            }
+                            let b = bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            Some(w * 64 + b)
+                        })
+                    })
+                    .collect();
+                let values: Vec<u32> = places.iter().map(|&p| counts[p]).collect();
+                places.into_iter().zip(values).collect()
+            }
+            Store::Sparse(map) => map.iter().map(|(&p, &c)| (p, c)).collect(),
+        }
     }
 }
 
@@ -430,23 +432,29 @@ mod tests {
 
     #[test]
     fn counts_know_their_occupied_places() {
-        let mut c = PlaceCounts::new(200);
-        for place in [3, 3, 64, 199, 70] {
-            c.add(place);
+        for mut c in [PlaceCounts::new(200), PlaceCounts::for_values(200, 3)] {
+            let empty = c.clone();
+            for place in [3, 3, 64, 199, 70] {
+                c.add(place);
+            }
+            c.remove(70);
+            assert_eq!(c.total(), 4);
+            assert_eq!(c.occupied(), vec![(3, 2), (64, 1), (199, 1)]);
+            c.remove(3);
+            c.remove(3);
+            assert_eq!(c.get(3), 0);
+            assert_eq!(c.occupied().len(), 2);
+            c.clear();
+            assert_eq!((c.total(), c.get(64), c.occupied().len()), (0, 0, 0));
+            assert_eq!(c, empty);
         }
-        c.remove(70);
-        assert_eq!(c.total(), 4);
-        assert_eq!(
-            c.occupied().collect::<Vec<_>>(),
-            vec![(3, 2), (64, 1), (199, 1)]
-        );
-        c.remove(3);
-        c.remove(3);
-        assert_eq!(c.get(3), 0);
-        assert_eq!(c.occupied().count(), 2);
-        c.clear();
-        assert_eq!((c.total(), c.get(64), c.occupied().count()), (0, 0, 0));
-        assert_eq!(c, PlaceCounts::new(200));
+    }
+
+    #[test]
+    fn counts_are_sparse_only_when_that_is_smaller() {
+        assert!(PlaceCounts::for_values(2_000_001, 10_000).is_sparse());
+        assert!(!PlaceCounts::for_values(2_000_001, 1_000_000).is_sparse());
+        assert!(!PlaceCounts::new(10).is_sparse());
     }
 
     #[test]
@@ -490,9 +498,17 @@ mod tests {
         fn ks_from_counts_is_bit_identical_to_the_sorted_merge(
             reference in prop::collection::vec(value(), 1..300),
             current in prop::collection::vec(value(), 1..300),
+            sparse in any::<bool>(),
         ) {
             let p = places_of(&reference);
-            let counts = counts_of(&p, &current);
+            let mut counts = if sparse {
+                PlaceCounts::for_values(p.len(), 0)
+            } else {
+                PlaceCounts::new(p.len())
+            };
+            for &v in &current {
+                counts.add(p.place(v));
+            }
             let (mut r, mut c) = (reference.clone(), current.clone());
             crate::stats::sort_values(&mut r);
             crate::stats::sort_values(&mut c);

@@ -39,6 +39,8 @@ use crate::window::Window;
 const JOURNAL_LIMIT: u64 = 64 << 20;
 /// The window file's metadata key that holds the checkpoints as JSON.
 const CHECKPOINTS_METADATA: &str = "drift_exporter.state";
+/// Schema metadata key of the window's newest event time (Unix seconds).
+const NEWEST_EVENT_TIME_METADATA: &str = "drift_exporter.newest_event_time";
 
 /// Errors that keep the store from opening.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,10 @@ impl Store {
         };
         let mut from_snapshot = None;
         if let Some(saved) = saved {
+            let newest = saved.metadata.get(NEWEST_EVENT_TIME_METADATA);
+            if let Some(newest) = newest.and_then(|t| t.parse::<f64>().ok()) {
+                window.restore_newest_event_time(newest);
+            }
             for (arrived, part) in &saved.parts {
                 window.push(part, &plan, *arrived);
             }
@@ -253,6 +259,11 @@ impl Store {
             }
             Err(e) => tracing::error!(error = %e, "cannot encode the checkpoints"),
         }
+        if let Some(newest) = window.newest_event_time() {
+            // Rows without a timestamp are aged against it: a restore that
+            // lost it could age them by the clock instead.
+            metadata.insert(NEWEST_EVENT_TIME_METADATA.to_string(), newest.to_string());
+        }
         // The window's parts share its Arrow arrays (cheap next to the write);
         // the join's pending predictions are gathered here, once.
         let parts = snapshot::saved_parts(window, join);
@@ -384,6 +395,45 @@ mod tests {
         assert_eq!(again.replayed, 0);
         assert_eq!(live_x(&again.window)?, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
         assert_eq!(again.store.checkpoints(), &state);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_restored_event_time_window_ages_untimed_rows_as_before() -> TestResult {
+        use crate::window::test_support::{sorted_x, timed_batch, timed_plan};
+        let dir = tempfile::tempdir()?;
+        let paths = StorePaths::new(&dir.path().join("state.json"));
+        let p = timed_plan();
+        let open = || {
+            let window = Window::new(4, Some(Duration::from_secs(60)), p.clone());
+            Store::open(paths.clone(), window, LabelJoin::disabled(p.clone()))
+        };
+        let Restored {
+            mut window,
+            mut store,
+            join,
+            ..
+        } = open()?;
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        // A row without a timestamp (aged as arrived at 1,140), a stamped row
+        // that sets the newest event time, then one that pushes it out.
+        window.push(&timed_batch(&[(1.0, None)]), &p, at(1_140));
+        window.push(
+            &timed_batch(&[(2.0, Some(1_000.0)), (3.0, None)]),
+            &p,
+            at(1_201),
+        );
+        window.push(&timed_batch(&[(4.0, Some(1_067.0))]), &p, at(1_100));
+        assert_eq!(sorted_x(&window)?, vec![1.0, 3.0, 4.0]);
+        store.snapshot(&window, &join).await;
+        drop(store);
+        let back = open()?;
+        assert_eq!(back.window.newest_event_time(), Some(1_067.0));
+        assert_eq!(
+            sorted_x(&back.window)?,
+            vec![1.0, 3.0, 4.0],
+            "the untimed row is aged against 1,067 again, not the clock"
+        );
         Ok(())
     }
 
