@@ -155,11 +155,7 @@ impl TallyLog {
         profile
             .columns
             .iter()
-            .map(|c| ColumnLog {
-                added: LogValues::empty_for(&c.detail),
-                removed: LogValues::empty_for(&c.detail),
-                ..ColumnLog::default()
-            })
+            .map(|c| ColumnLog::empty_for(&c.detail))
             .collect()
     }
 
@@ -249,6 +245,14 @@ fn flagged<'a, T: 'a>(
 }
 
 impl ColumnLog {
+    fn empty_for(detail: &ProfileDetail) -> Self {
+        ColumnLog {
+            added: LogValues::empty_for(detail),
+            removed: LogValues::empty_for(detail),
+            ..ColumnLog::default()
+        }
+    }
+
     /// Records the rows; returns the values held.
     fn record(
         &mut self,
@@ -597,19 +601,26 @@ impl TallyJob {
             tally.unwrap_or_else(|| WindowTally::new(profile.clone(), outlier_k, window_rows));
         match rebuild_from {
             Some(parts) => {
-                tally.columns.par_iter_mut().for_each(ColumnTally::reset);
-                let mut log = TallyLog::new(profile, outlier_k, window_rows, usize::MAX);
-                log.rebuild = false;
-                for part in &parts {
-                    log.add(
-                        &part.columns,
-                        Rows::Range {
-                            start: 0,
-                            len: part.rows,
-                        },
-                    );
-                }
-                tally.apply(log.take().0);
+                // Column by column: only the columns being rebuilt hold a copy
+                // of their values at a time, not the whole window.
+                tally
+                    .columns
+                    .par_iter_mut()
+                    .zip(profile.columns.par_iter())
+                    .enumerate()
+                    .for_each(|(i, (column, reference))| {
+                        column.reset();
+                        let mut log = ColumnLog::empty_for(&reference.detail);
+                        for part in &parts {
+                            let array = part.columns.get(i).and_then(Option::as_ref);
+                            let rows = Rows::Range {
+                                start: 0,
+                                len: part.rows,
+                            };
+                            log.record(&reference.detail, array, rows, part.rows, 1);
+                        }
+                        column.apply(log);
+                    });
             }
             None => tally.apply(logs),
         }
@@ -707,11 +718,13 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Op {
+        /// Rows arriving `seconds` after the last op.
         Push {
             rows: Vec<Row>,
             x_absent: bool,
             seconds: u64,
         },
+        /// The clock moving `seconds` on.
         Expire {
             seconds: u64,
         },
@@ -748,9 +761,9 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            6 => (prop::collection::vec(row(), 0..40), prop::bool::weighted(0.1), 0u64..200)
+            6 => (prop::collection::vec(row(), 0..40), prop::bool::weighted(0.1), 0u64..30)
                 .prop_map(|(rows, x_absent, seconds)| Op::Push { rows, x_absent, seconds }),
-            2 => (0u64..300).prop_map(|seconds| Op::Expire { seconds }),
+            2 => (0u64..90).prop_map(|seconds| Op::Expire { seconds }),
             1 => (1usize..80).prop_map(|size| Op::Limit { size }),
             1 => Just(Op::Replan),
             1 => Just(Op::Restore),
@@ -794,8 +807,9 @@ mod tests {
             }
             let profile = profile(&x, &c, &settings);
             let plan = plan(timed);
-            let t0 = UNIX_EPOCH + Duration::from_secs(1_100);
-            let at = |s: u64| t0 + Duration::from_secs(s);
+            // The clock only moves forward (ops carry how far), as the
+            // daemon's does.
+            let mut clock = UNIX_EPOCH + Duration::from_secs(1_100);
             let duration = Some(Duration::from_secs(60));
             // Small windows against large references keep sparse counts.
             let mut size = initial_size;
@@ -806,10 +820,12 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Push { rows, x_absent, seconds } => {
-                        window.push(&batch(&rows, x_absent, timed), &plan, at(seconds));
+                        clock += Duration::from_secs(seconds);
+                        window.push(&batch(&rows, x_absent, timed), &plan, clock);
                     }
                     Op::Expire { seconds } => {
-                        window.evict_expired(at(seconds));
+                        clock += Duration::from_secs(seconds);
+                        window.evict_expired(clock);
                     }
                     Op::Limit { size: s } => {
                         size = s;
