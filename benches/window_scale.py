@@ -118,7 +118,7 @@ def bodies(current):
     return out, table.num_columns
 
 
-def measure(binary, reference, parts, columns, size):
+def measure(binary, reference, parts, columns, size, keep=False):
     work = tempfile.mkdtemp(prefix="window-scale-")
     port = free_port()
     config = os.path.join(work, "bench.toml")
@@ -212,7 +212,10 @@ def measure(binary, reference, parts, columns, size):
             proc.wait(timeout=600)
         except subprocess.TimeoutExpired:
             proc.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        if keep:
+            print(f"state kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main():
@@ -221,6 +224,7 @@ def main():
     p.add_argument("--binary", default="target/release/drift-exporter")
     p.add_argument("--sizes", default="10000,100000,1000000")
     p.add_argument("--reference", help="the reference (default: DATA/reference.parquet; a profile works)")
+    p.add_argument("--keep", action="store_true", help="keep each size's config and state files (their directory is printed)")
     args = p.parse_args()
     reference = args.reference or os.path.join(args.data, "reference.parquet")
     parts, columns = bodies(os.path.join(args.data, "current.parquet"))
@@ -231,7 +235,7 @@ def main():
         "\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
     )
     for size in [int(s) for s in args.sizes.split(",")]:
-        m = measure(args.binary, reference, parts, columns, size)
+        m = measure(args.binary, reference, parts, columns, size, args.keep)
         state = ", ".join(
             f"{re.sub(r'^state', '', k) or 'json'} {v:.1f} MiB" for k, v in sorted(m["state_mib"].items())
         )

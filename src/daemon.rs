@@ -124,9 +124,19 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
     core.publish_setup();
     core.record_join(&JoinCounts::default());
     // The restored window is scored before the daemon says it is ready.
-    let first = core.evaluation_inputs();
+    // From the rows, not the tally: building the tally (its places' index
+    // and every value placed) costs more than one gather and sort, and the
+    // next evaluation builds it off the loop once the daemon is ready.
+    let first = core.evaluation_inputs(false);
     match tokio::task::spawn_blocking(move || first.run()).await {
-        Ok(evaluated) => core.publish(evaluated),
+        Ok(evaluated) => {
+            tracing::info!(
+                window_rows = evaluated.rows,
+                seconds = evaluated.seconds,
+                "first evaluation"
+            );
+            core.publish(evaluated)
+        }
         Err(e) => {
             return Err(DaemonError::Task(format!(
                 "the first evaluation failed: {e}"
@@ -134,6 +144,7 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
         }
     }
     app.ready.store(true, Ordering::Release);
+    tracing::info!("ready");
     let mut source_tasks = start_sources(&core, &links, &app);
     let Links {
         events_tx,
@@ -431,7 +442,7 @@ impl Core {
                     }
                     self.expire_labels(now);
                     if self.needs_evaluation && self.evaluation.is_none() {
-                        let inputs = self.evaluation_inputs();
+                        let inputs = self.evaluation_inputs(true);
                         self.evaluation = Some(tokio::task::spawn_blocking(move || inputs.run()));
                     }
                 }
@@ -595,12 +606,17 @@ impl Core {
             .record_serving(&self.config.model.name, &signals.latencies, signals.errors);
     }
 
-    /// What the next evaluation scores; the window counts as evaluated from
-    /// here (rows that arrive meanwhile ask for another one).
-    fn evaluation_inputs(&mut self) -> EvaluationInputs {
+    /// What the next evaluation scores (from the window's tally, or from its
+    /// rows); the window counts as evaluated from here (rows that arrive
+    /// meanwhile ask for another one).
+    fn evaluation_inputs(&mut self, from_tally: bool) -> EvaluationInputs {
         self.needs_evaluation = false;
         let scoring = self.config.drift.scoring.clone();
-        let tally = self.window.lend_tally(&self.profile, scoring.outlier_iqr_k);
+        let tally = if from_tally {
+            self.window.lend_tally(&self.profile, scoring.outlier_iqr_k)
+        } else {
+            None
+        };
         // Model quality is scored from the labelled rows themselves.
         let labelled = self.profile.quality.is_some();
         EvaluationInputs {
