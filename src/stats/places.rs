@@ -36,7 +36,15 @@ pub struct Places {
     cumulative: Option<Vec<u64>>,
     /// Reference values (the KS statistic's `n1`).
     rows: u64,
+    /// Every [`BLOCK`]-th distinct value (the last of each full block): a
+    /// search here stays in the cache and leaves one block to search in the
+    /// distinct values, where a plain binary search over millions of them
+    /// misses the cache at nearly every probe.
+    index: Vec<f64>,
 }
+
+/// Distinct values per block of [`Places`]'s index (512 bytes).
+const BLOCK: usize = 64;
 
 impl Places {
     /// Places among `sorted` (ascending, finite reference values).
@@ -63,10 +71,17 @@ impl Places {
             }
             (ScalarBuffer::from(distinct), Some(cumulative))
         };
+        let index = distinct
+            .iter()
+            .skip(BLOCK - 1)
+            .step_by(BLOCK)
+            .copied()
+            .collect();
         Places {
             distinct,
             cumulative,
             rows,
+            index,
         }
     }
 
@@ -97,16 +112,27 @@ impl Places {
     /// The place of the finite value `v` (a binary search; many values at
     /// once: [`Places::place_sorted`]).
     pub fn place(&self, v: f64) -> usize {
-        let i = self.distinct.partition_point(|&u| u < v);
+        // index[b] is the block's last value: blocks before the first with
+        // index[b] >= v hold only values < v, so the lower bound lies in it.
+        let block = self.index.partition_point(|&u| u < v);
+        let start = block * BLOCK;
+        let end = (start + BLOCK).min(self.distinct.len());
+        let i = start + self.distinct[start..end].partition_point(|&u| u < v);
         2 * i + usize::from(i < self.distinct.len() && self.distinct[i] == v)
     }
 
     /// Calls `each` with the place of every value of `sorted` (ascending,
     /// finite), in order: one forward walk through the distinct values,
     /// galloping over stretches no value falls in, so the cost is
-    /// `O(m log(k / m))` for `m` values and memory is read forwards.
+    /// `O(m log(k / m))` for `m` values and memory is read forwards (or, for
+    /// values far fewer than the distinct ones, one [`Places::place`] each).
     pub fn place_sorted(&self, sorted: &[f64], mut each: impl FnMut(usize)) {
         let k = self.distinct.len();
+        if sorted.len().saturating_mul(BLOCK) < k {
+            // Values far apart: each gallop would cross many cache lines.
+            sorted.iter().for_each(|&v| each(self.place(v)));
+            return;
+        }
         // Lower bound of the last value placed.
         let mut i = 0usize;
         for &v in sorted {
