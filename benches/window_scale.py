@@ -11,6 +11,9 @@ and again) until the window holds that many rows, then reads:
   full window;
 - the rate at which the window filled (one client POSTing in a loop) and the latency of
   `/metrics` scraped every 20 ms meanwhile (p50, p99);
+- the same for `--steady-seconds` more of ingest into the full window (as many rows leave as
+  enter; the window snapshot runs every `--snapshot-interval`, default 10 s, and whenever the
+  journal passes 64 MiB);
 then stops it with SIGTERM (the last snapshot), prints the state files' sizes, starts it again
 and times the start to /readyz and to the restored window being scored.
 
@@ -118,7 +121,60 @@ def bodies(current):
     return out, table.num_columns
 
 
-def measure(binary, reference, parts, columns, size, keep=False):
+def state_mib(work):
+    """Size of each state file or folder (a folder counts its files)."""
+    out = {}
+    for name in os.listdir(work):
+        if not name.startswith("state"):
+            continue
+        path = os.path.join(work, name)
+        if os.path.isdir(path):
+            size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
+        else:
+            size = os.path.getsize(path)
+        out[name] = size / (1 << 20)
+    return out
+
+
+def ingest(port, parts, until):
+    """POSTs the bodies in a loop until `until(sent, seconds)` is true while
+    another thread scrapes /metrics every 20 ms; returns (rows sent, seconds,
+    sorted scrape latencies)."""
+    scrapes, running = [], threading.Event()
+    running.set()
+
+    def scrape():
+        while running.is_set():
+            t = time.perf_counter()
+            get(port, "/metrics")
+            scrapes.append(time.perf_counter() - t)
+            time.sleep(0.02)
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    sent, started = 0, time.perf_counter()
+    try:
+        while not until(sent, time.perf_counter() - started):
+            for rows, body in parts:
+                post(port, body)
+                sent += rows
+                if until(sent, time.perf_counter() - started):
+                    break
+    finally:
+        seconds = time.perf_counter() - started
+        running.clear()
+        scraper.join()
+    scrapes.sort()
+    return sent, seconds, scrapes
+
+
+def percentile_ms(sorted_values, q):
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[int((len(sorted_values) - 1) * q)] * 1000
+
+
+def measure(binary, reference, parts, columns, size, keep=False, snapshot_interval="10s", steady_seconds=5.0):
     work = tempfile.mkdtemp(prefix="window-scale-")
     port = free_port()
     config = os.path.join(work, "bench.toml")
@@ -126,7 +182,7 @@ def measure(binary, reference, parts, columns, size, keep=False):
         f.write(
             f'[server]\nlisten = "127.0.0.1:{port}"\n[reference]\npath = "{reference}"\n'
             f'[window]\nsize = {size}\nmin_rows = 1\nevaluation_delay = "200ms"\n'
-            f'[state]\npath = "{work}/state.json"\nsnapshot_interval = "1h"\n'
+            f'[state]\npath = "{work}/state.json"\nsnapshot_interval = "{snapshot_interval}"\n'
             f'[[sources]]\ntype = "http"\n'
         )
     proc = start(binary, config)
@@ -134,31 +190,9 @@ def measure(binary, reference, parts, columns, size, keep=False):
         wait_ready(port, proc)
         time.sleep(0.5)
         empty = rss_mib(proc.pid)
-        # Scrapes /metrics every 20 ms while the window fills (ingest at full
-        # speed from this process), timing each.
-        scrapes, filling = [], threading.Event()
-        filling.set()
-
-        def scrape():
-            while filling.is_set():
-                t = time.perf_counter()
-                get(port, "/metrics")
-                scrapes.append(time.perf_counter() - t)
-                time.sleep(0.02)
-
-        scraper = threading.Thread(target=scrape)
-        scraper.start()
-        sent, fill_started = 0, time.perf_counter()
-        while sent < size:
-            for rows, body in parts:
-                post(port, body)
-                sent += rows
-                if sent >= size:
-                    break
-        fill_seconds = time.perf_counter() - fill_started
-        filling.clear()
-        scraper.join()
-        scrapes.sort()
+        # Fills the window at full speed from this process, scraping
+        # /metrics every 20 ms.
+        sent, fill_seconds, scrapes = ingest(port, parts, lambda sent, _: sent >= size)
         deadline = time.perf_counter() + 600
         while window_rows(port) < size and time.perf_counter() < deadline:
             time.sleep(0.1)
@@ -181,13 +215,12 @@ def measure(binary, reference, parts, columns, size, keep=False):
         s2, c2 = metric(text, "drift_evaluation_seconds_sum"), metric(text, "drift_evaluation_seconds_count")
         evaluation = (s2 - s1) / max(c2 - c1, 1)
         full = rss_mib(proc.pid)
+        # Sustained ingest into the full window (rows leaving as many enter,
+        # snapshots every `snapshot_interval`), scraping as before.
+        steady_sent, steady_s, steady_scrapes = ingest(port, parts, lambda _, t: t >= steady_seconds)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=600)
-        state = {
-            name: os.path.getsize(os.path.join(work, name)) / (1 << 20)
-            for name in os.listdir(work)
-            if name.startswith("state")
-        }
+        state = state_mib(work)
         started = time.perf_counter()
         proc = start(binary, config)
         wait_ready(port, proc)
@@ -202,9 +235,13 @@ def measure(binary, reference, parts, columns, size, keep=False):
             "state_mib": state,
             "restart_ready_s": ready,
             "ingest_rows_per_s": sent / fill_seconds,
-            "scrape_p50_ms": scrapes[len(scrapes) // 2] * 1000 if scrapes else float("nan"),
-            "scrape_p99_ms": scrapes[int((len(scrapes) - 1) * 0.99)] * 1000 if scrapes else float("nan"),
+            "scrape_p50_ms": percentile_ms(scrapes, 0.5),
+            "scrape_p99_ms": percentile_ms(scrapes, 0.99),
             "scrapes": len(scrapes),
+            "steady_rows_per_s": steady_sent / steady_s,
+            "steady_p50_ms": percentile_ms(steady_scrapes, 0.5),
+            "steady_p99_ms": percentile_ms(steady_scrapes, 0.99),
+            "steady_scrapes": len(steady_scrapes),
         }
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -225,17 +262,20 @@ def main():
     p.add_argument("--sizes", default="10000,100000,1000000")
     p.add_argument("--reference", help="the reference (default: DATA/reference.parquet; a profile works)")
     p.add_argument("--keep", action="store_true", help="keep each size's config and state files (their directory is printed)")
+    p.add_argument("--snapshot-interval", default="10s", help="state.snapshot_interval of the daemon (default: the product's)")
+    p.add_argument("--steady-seconds", type=float, default=5.0, help="seconds of ingest into the full window")
     args = p.parse_args()
     reference = args.reference or os.path.join(args.data, "reference.parquet")
     parts, columns = bodies(os.path.join(args.data, "current.parquet"))
     print(f"{columns} columns; Arrow IPC bodies of {BATCH_ROWS} rows\n")
     print(
         "| window rows | RSS empty | RSS full | bytes per row | per value | one evaluation "
-        "| state files | restart to /readyz | Arrow ingest (POST) | scrape p50 / p99 while ingesting |"
-        "\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+        "| state files | restart to /readyz | Arrow ingest filling (POST) | scrape p50 / p99 filling "
+        "| Arrow ingest, full window | scrape p50 / p99, full window |"
+        "\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
     )
     for size in [int(s) for s in args.sizes.split(",")]:
-        m = measure(args.binary, reference, parts, columns, size, args.keep)
+        m = measure(args.binary, reference, parts, columns, size, args.keep, args.snapshot_interval, args.steady_seconds)
         state = ", ".join(
             f"{re.sub(r'^state', '', k) or 'json'} {v:.1f} MiB" for k, v in sorted(m["state_mib"].items())
         )
@@ -243,7 +283,9 @@ def main():
             f"| {size:,} | {m['empty_mib']:.0f} MiB | {m['full_mib']:.0f} MiB | "
             f"{m['bytes_per_row']:.0f} | {m['bytes_per_value']:.1f} | {m['evaluation_s'] * 1000:.0f} ms "
             f"| {state} | {m['restart_ready_s']:.2f} s | {m['ingest_rows_per_s'] / 1000:.0f} k rows/s "
-            f"| {m['scrape_p50_ms']:.1f} / {m['scrape_p99_ms']:.1f} ms ({m['scrapes']}) |",
+            f"| {m['scrape_p50_ms']:.1f} / {m['scrape_p99_ms']:.1f} ms ({m['scrapes']}) "
+            f"| {m['steady_rows_per_s'] / 1000:.0f} k rows/s "
+            f"| {m['steady_p50_ms']:.1f} / {m['steady_p99_ms']:.1f} ms ({m['steady_scrapes']}) |",
             flush=True,
         )
 

@@ -33,7 +33,7 @@ use arrow::array::{Array, Float64Array, StringArray};
 
 use crate::config::LabelsConfig;
 use crate::data::{remap, Batch, ColumnArray, ColumnPlan, Kind};
-use crate::window::Window;
+use crate::window::{ChunkView, Pushed, Window};
 
 /// Ids remembered at least, after they left the pending set, to name the
 /// reason of a label that comes for them.
@@ -303,6 +303,11 @@ impl LabelJoin {
         self.joined.parts()
     }
 
+    /// The joined rows as chunks, oldest first (a snapshot writes each once).
+    pub fn joined_chunks(&self) -> impl Iterator<Item = ChunkView<'_>> + '_ {
+        self.joined.chunks()
+    }
+
     /// Joined rows held.
     pub fn joined_rows(&self) -> usize {
         self.joined.rows()
@@ -372,8 +377,13 @@ impl LabelJoin {
     }
 
     /// Puts back joined rows saved from [`LabelJoin::joined_parts`].
-    pub fn restore_joined(&mut self, batch: &Batch, plan: &ColumnPlan, arrived: SystemTime) {
-        self.joined.push(batch, plan, arrived);
+    pub fn restore_joined(
+        &mut self,
+        batch: &Batch,
+        plan: &ColumnPlan,
+        arrived: SystemTime,
+    ) -> Option<Pushed> {
+        self.joined.push(batch, plan, arrived)
     }
 
     /// Changes the limits of the joined rows and of the pending set (config

@@ -35,6 +35,10 @@ use crate::tally::{LentTally, Rows, TallyJob, TallyLog, WindowTally};
 
 #[derive(Debug, Clone)]
 struct Chunk {
+    /// Names the chunk's content for [`Window::chunks`]: new when rows are
+    /// filtered out of its middle or its columns are remapped (rows leaving
+    /// its front keep it).
+    id: u64,
     arrived: SystemTime,
     /// First live row.
     start: usize,
@@ -74,8 +78,10 @@ impl Chunk {
     }
 
     /// Keeps the live rows whose event time is at least `cutoff` (logging the
-    /// others leaving); returns how many rows left.
-    fn retain_since(&mut self, cutoff: f64, tally: Option<&mut TallyLog>) -> usize {
+    /// others leaving); returns how many rows left. When the rows leaving are
+    /// not all at the front, the chunk's content changes and it takes the id
+    /// `renamed`.
+    fn retain_since(&mut self, cutoff: f64, tally: Option<&mut TallyLog>, renamed: u64) -> usize {
         let live = self.live();
         if self.min_time >= cutoff {
             return 0;
@@ -88,7 +94,23 @@ impl Chunk {
         };
         let keep: Vec<bool> = times[self.start..].iter().map(|&t| t >= cutoff).collect();
         let kept = keep.iter().filter(|&&k| k).count();
-        if kept < live {
+        let leading = keep.iter().take_while(|&&k| !k).count();
+        if kept < live && leading == live - kept {
+            // Only rows at the front leave (rows in time order): the chunk
+            // keeps its arrays and its id.
+            if let Some(tally) = tally {
+                let rows = Rows::Range {
+                    start: self.start,
+                    len: leading,
+                };
+                tally.remove(&self.columns, rows);
+            }
+            self.start += leading;
+            self.min_time = times[self.start..]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+        } else if kept < live {
             if let Some(tally) = tally {
                 let leaving: Vec<bool> = keep.iter().map(|k| !k).collect();
                 let rows = Rows::Selected {
@@ -115,6 +137,7 @@ impl Chunk {
             self.times = Some(times);
             self.start = 0;
             self.rows = kept;
+            self.id = renamed;
         } else {
             self.min_time = times[self.start..]
                 .iter()
@@ -150,6 +173,53 @@ pub struct Window {
     tally_home: Option<WindowTally>,
     /// Loans of the tally so far (only the latest may come back).
     loans: u64,
+    /// The id the next chunk takes.
+    next_id: u64,
+}
+
+/// What [`Window::push`] added: the chunk's id and the rows at the front of
+/// the batch it did not keep (an oversized batch keeps its last `size` rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// The new chunk's id ([`ChunkView::id`]).
+    pub id: u64,
+    /// Rows of the batch before the chunk's first row.
+    pub skipped: usize,
+}
+
+/// One chunk of the window as a snapshot sees it: the rows of one push, of
+/// which the first [`ChunkView::start`] have left.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkView<'a> {
+    chunk: &'a Chunk,
+}
+
+impl ChunkView<'_> {
+    /// Stays the same while the chunk's rows only leave from its front: two
+    /// views with the same id (of one window) hold the same arrays.
+    pub fn id(&self) -> u64 {
+        self.chunk.id
+    }
+
+    /// Rows of the chunk that have left, at its front.
+    pub fn start(&self) -> usize {
+        self.chunk.start
+    }
+
+    /// Rows of the chunk still in the window.
+    pub fn live(&self) -> usize {
+        self.chunk.live()
+    }
+
+    /// When the rows arrived.
+    pub fn arrived(&self) -> SystemTime {
+        self.chunk.arrived
+    }
+
+    /// The live rows (arrays shared, not copied).
+    pub fn part(&self) -> Batch {
+        self.chunk.part()
+    }
 }
 
 impl Window {
@@ -165,7 +235,13 @@ impl Window {
             tally: None,
             tally_home: None,
             loans: 0,
+            next_id: 0,
         }
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
     }
 
     /// Keeps a tally of the live rows for `profile` with fences at
@@ -259,10 +335,16 @@ impl Window {
     }
 
     /// Adds a batch parsed with `batch_plan` (columns are matched by name and kind
-    /// when it differs from the window's plan).
-    pub fn push(&mut self, batch: &Batch, batch_plan: &ColumnPlan, arrived: SystemTime) {
+    /// when it differs from the window's plan). Returns the chunk it added
+    /// (`None` for an empty batch); rows may leave at once, by size or age.
+    pub fn push(
+        &mut self,
+        batch: &Batch,
+        batch_plan: &ColumnPlan,
+        arrived: SystemTime,
+    ) -> Option<Pushed> {
         if batch.rows == 0 {
-            return;
+            return None;
         }
         let mut columns = remap(&batch.columns, batch_plan, &self.plan);
         // Only the last `size` rows of an oversized batch can ever be live.
@@ -290,7 +372,9 @@ impl Window {
         let min_time = times
             .as_ref()
             .map_or(arrival, |t| t.iter().copied().fold(f64::INFINITY, f64::min));
+        let id = self.new_id();
         self.chunks.push_back(Chunk {
+            id,
             arrived,
             start: 0,
             rows,
@@ -312,6 +396,7 @@ impl Window {
         if self.by_event_time() {
             self.evict_expired(arrived);
         }
+        Some(Pushed { id, skipped: start })
     }
 
     /// The newest event time seen (Unix seconds), if any: a snapshot saves it
@@ -377,7 +462,8 @@ impl Window {
             let cutoff = newest - duration.as_secs_f64();
             let mut left = 0;
             for chunk in &mut self.chunks {
-                left += chunk.retain_since(cutoff, self.tally.as_mut());
+                self.next_id += 1;
+                left += chunk.retain_since(cutoff, self.tally.as_mut(), self.next_id);
             }
             self.chunks.retain(|c| c.live() > 0);
             self.rows -= left;
@@ -425,6 +511,8 @@ impl Window {
         self.loans += 1;
         for chunk in &mut self.chunks {
             chunk.columns = remap(&chunk.columns, &self.plan, &plan);
+            self.next_id += 1;
+            chunk.id = self.next_id;
         }
         self.plan = plan;
     }
@@ -434,6 +522,12 @@ impl Window {
     /// rebuilds this one).
     pub fn parts(&self) -> impl Iterator<Item = (SystemTime, Batch)> + '_ {
         self.chunks.iter().map(|c| (c.arrived, c.part()))
+    }
+
+    /// The chunks of live rows, oldest first: what [`crate::store`] saves,
+    /// writing each chunk's rows once ([`ChunkView::id`]).
+    pub fn chunks(&self) -> impl Iterator<Item = ChunkView<'_>> + '_ {
+        self.chunks.iter().map(|chunk| ChunkView { chunk })
     }
 }
 

@@ -1,11 +1,15 @@
 //! Durability: the window and the sources' checkpoints survive a restart, and a
 //! crash (`SIGKILL`, an OOM kill) loses neither rows nor input positions.
 //!
-//! Three files beside each other, named after the state file:
-//! - `<state>.window.arrow`, the [`snapshot`]: the window's rows (and the
-//!   late-label join's pending predictions and joined rows) with the
-//!   checkpoints in its metadata, written atomically every
-//!   `state.snapshot_interval` and at shutdown;
+//! Three things beside each other, named after the state file:
+//! - the folder `<state>.window/`, the window snapshot ([`segments`]): the
+//!   window's rows (and the late-label join's pending predictions and joined
+//!   rows) in segment files written once each, and a manifest of the rows
+//!   that make up the state with the checkpoints, replaced atomically every
+//!   `state.snapshot_interval` and at shutdown (a snapshot writes the rows
+//!   that arrived since the last one); an older `<state>.window.arrow` (one
+//!   file, [`snapshot`]) is read when there is no manifest, and deleted by the
+//!   first snapshot;
 //! - `<state>.journal`, the [`journal`]: every delivery appended before it is
 //!   counted (and before an HTTP request is answered), emptied after each
 //!   snapshot;
@@ -20,6 +24,7 @@
 
 pub mod checkpoints;
 pub mod journal;
+pub mod segments;
 pub mod snapshot;
 
 use std::collections::HashMap;
@@ -33,6 +38,8 @@ pub use snapshot::SnapshotError;
 use crate::data::{Batch, ColumnPlan};
 use crate::labels::{self, LabelJoin};
 use crate::window::Window;
+use segments::{Saved, Segments};
+use snapshot::Role;
 
 /// A journal larger than this asks for a snapshot at once (between the
 /// `state.snapshot_interval` ticks).
@@ -58,17 +65,22 @@ pub enum StoreError {
 pub struct StorePaths {
     /// The state file (checkpoints as JSON).
     pub state: PathBuf,
-    /// The window snapshot.
+    /// The window snapshot's folder (segments and manifest).
+    pub segments: PathBuf,
+    /// The single-file window snapshot of earlier versions (read when there
+    /// is no manifest).
     pub window: PathBuf,
     /// The journal.
     pub journal: PathBuf,
 }
 
 impl StorePaths {
-    /// `state`, `<state>.window.arrow` (extension replaced) and `<state>.journal`.
+    /// `state`, `<state>.window/`, `<state>.window.arrow` (extension
+    /// replaced) and `<state>.journal`.
     pub fn new(state: &Path) -> StorePaths {
         StorePaths {
             state: state.to_path_buf(),
+            segments: state.with_extension("window"),
             window: state.with_extension("window.arrow"),
             journal: state.with_extension("journal"),
         }
@@ -82,6 +94,8 @@ pub struct Store {
     paths: StorePaths,
     journal: Journal,
     checkpoints: Checkpoints,
+    /// Where the saved rows are.
+    segments: Segments,
     /// The last journal append failed (logged once until one succeeds).
     journal_failing: bool,
     /// Something was appended since the last snapshot.
@@ -112,8 +126,16 @@ impl Store {
         mut join: LabelJoin,
     ) -> Result<Restored, StoreError> {
         let plan = window.plan().clone();
-        let saved = match snapshot::read(&paths.window, &plan) {
-            Ok(saved) => saved,
+        let mut segments = Segments::open(&paths.segments);
+        let saved = match segments::read(&paths.segments, &plan) {
+            Ok(Some(saved)) => Some(saved),
+            Ok(None) => match snapshot::read(&paths.window, &plan) {
+                Ok(saved) => saved.map(Saved::from),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot restore the window; starting empty");
+                    None
+                }
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot restore the window; starting empty");
                 None
@@ -125,20 +147,23 @@ impl Store {
             if let Some(newest) = newest.and_then(|t| t.parse::<f64>().ok()) {
                 window.restore_newest_event_time(newest);
             }
-            for (arrived, part) in &saved.parts {
-                window.push(part, &plan, *arrived);
+            let rows = saved.window_rows();
+            for part in &saved.parts {
+                let (batch, arrived) = (&part.batch, part.arrived);
+                match part.role {
+                    Role::Window => {
+                        let pushed = window.push(batch, &plan, arrived);
+                        segments.hold(Role::Window, pushed, part.at);
+                    }
+                    Role::Pending => join.restore_pending(batch, &plan, arrived),
+                    Role::Joined => {
+                        let pushed = join.restore_joined(batch, &plan, arrived);
+                        segments.hold(Role::Joined, pushed, part.at);
+                    }
+                }
             }
-            for (arrived, part) in &saved.pending {
-                join.restore_pending(part, &plan, *arrived);
-            }
-            for (arrived, part) in &saved.joined {
-                join.restore_joined(part, &plan, *arrived);
-            }
-            if saved.rows() > 0 {
-                tracing::info!(
-                    rows = saved.rows(),
-                    "window restored from the last snapshot"
-                );
+            if rows > 0 {
+                tracing::info!(rows, "window restored from the last snapshot");
             }
             from_snapshot = saved
                 .metadata
@@ -189,6 +214,7 @@ impl Store {
                 paths,
                 journal,
                 checkpoints,
+                segments,
                 journal_failing: false,
                 unsaved: false,
             },
@@ -247,7 +273,8 @@ impl Store {
         self.journal.len() > JOURNAL_LIMIT
     }
 
-    /// Saves the window with the checkpoints in its metadata (one atomic file)
+    /// Saves the rows that arrived since the last snapshot (a new segment)
+    /// and a manifest of the window with the checkpoints (one atomic rename),
     /// and the state file, on the blocking pool; then empties the journal, whose
     /// entries the snapshot now holds. Failures are logged: the journal keeps the
     /// rows until the next snapshot.
@@ -264,26 +291,30 @@ impl Store {
             // lost it could age them by the clock instead.
             metadata.insert(NEWEST_EVENT_TIME_METADATA.to_string(), newest.to_string());
         }
-        // The window's parts share its Arrow arrays (cheap next to the write);
-        // the join's pending predictions are gathered here, once.
-        let parts = snapshot::saved_parts(window, join);
-        let (plan, checkpoints) = (window.plan().clone(), self.checkpoints.clone());
-        let paths = self.paths.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let window = snapshot::write_parts(&paths.window, &plan, &parts, metadata);
+        // The chunks not saved before share the window's Arrow arrays; the
+        // join's pending predictions are gathered here, once.
+        let legacy = self.paths.window.clone();
+        let (write, written) = self.segments.prepare(window, join, metadata, legacy);
+        let (checkpoints, state_path) = (self.checkpoints.clone(), self.paths.state.clone());
+        let wrote = tokio::task::spawn_blocking(move || {
+            let window = write.run();
             // The state file: a readable copy, and the fallback when the window
-            // file is gone.
-            let state = checkpoints.save(&paths.state);
+            // snapshot is gone.
+            let state = checkpoints.save(&state_path);
             (window, state)
         })
         .await;
-        let (window, state) = match written {
+        let (window, state) = match wrote {
             Ok(results) => results,
             Err(e) => {
                 tracing::error!(error = %e, "the snapshot task failed; the journal keeps the rows until the next snapshot");
                 return;
             }
         };
+        if window.is_ok() {
+            tracing::debug!(rows = written.new_rows, "window snapshot written");
+            self.segments.commit(written);
+        }
         match window {
             Ok(()) => {
                 self.unsaved = false;
@@ -353,6 +384,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let paths = StorePaths::new(&dir.path().join("state.json"));
         assert_eq!(paths.window, dir.path().join("state.window.arrow"));
+        assert_eq!(paths.segments, dir.path().join("state.window"));
         assert_eq!(paths.journal, dir.path().join("state.journal"));
         let Restored {
             mut window,
@@ -388,6 +420,7 @@ mod tests {
         store.snapshot(&back.window, &back.join).await;
         assert!(!store.has_unsaved());
         assert_eq!(std::fs::metadata(&paths.journal)?.len(), 0);
+        assert!(paths.segments.join(segments::MANIFEST).exists());
         let state: Checkpoints = serde_json::from_slice(&std::fs::read(&paths.state)?)?;
         assert_eq!(&state, store.checkpoints());
         drop(store);
@@ -477,6 +510,34 @@ mod tests {
         drop(store);
         let again = open()?;
         assert_eq!((again.replayed, expect(&again.join)), (0, before));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_older_single_file_window_is_restored_then_replaced_by_segments() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let paths = StorePaths::new(&dir.path().join("state.json"));
+        // What an earlier version left: one file with the rows and checkpoints.
+        let mut old = Window::new(100, None, plan());
+        old.push(&batch(0..4), &plan(), UNIX_EPOCH + Duration::from_secs(5));
+        let mut checkpoints = Checkpoints::default();
+        checkpoints.apply("tail:a", position(9));
+        let metadata = HashMap::from([(
+            CHECKPOINTS_METADATA.to_string(),
+            serde_json::to_string(&checkpoints)?,
+        )]);
+        snapshot::write(&paths.window, &old, &LabelJoin::disabled(plan()), metadata)?;
+        let back = open(&paths)?;
+        assert_eq!(live_x(&back.window)?, vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(back.store.checkpoints(), &checkpoints);
+        let mut store = back.store;
+        store.snapshot(&back.window, &back.join).await;
+        assert!(!paths.window.exists(), "the single file is replaced");
+        assert!(paths.segments.join(segments::MANIFEST).exists());
+        drop(store);
+        let again = open(&paths)?;
+        assert_eq!(live_x(&again.window)?, vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(again.store.checkpoints(), &checkpoints);
         Ok(())
     }
 

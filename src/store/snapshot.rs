@@ -53,7 +53,8 @@ pub enum SnapshotError {
 pub const ROLE_COLUMN: &str = "__drift_exporter_role";
 
 /// What a saved row is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A row of the window.
     Window = 0,

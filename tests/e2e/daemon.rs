@@ -634,7 +634,7 @@ fn a_crash_after_a_snapshot_restores_it_and_replays_the_journal() {
         // The first snapshot takes the 300 tailed rows and empties the journal.
         |state| {
             let snapshotted = wait_until(Duration::from_secs(10), || {
-                state.join("state.window.arrow").exists() && journal_len(state) == 0
+                state.join("state.window").join("manifest.json").exists() && journal_len(state) == 0
             });
             assert!(snapshotted, "no snapshot within 10 s");
         },

@@ -163,7 +163,10 @@ fn the_runtime_image_runs_outside_docker() {
         "no state file at {}",
         state_file.display()
     );
-    assert!(state_file.with_extension("window.arrow").exists());
+    assert!(state_file
+        .with_extension("window")
+        .join("manifest.json")
+        .exists());
     // Nothing was written into the read-only parts (config, reference).
     let config_dir = workdir.join("config");
     let names: Vec<_> = std::fs::read_dir(&config_dir)
