@@ -13,7 +13,7 @@ and again) until the window holds that many rows, then reads:
   `/metrics` scraped every 20 ms meanwhile (p50, p99);
 - the same for `--steady-seconds` more of ingest into the full window (as many rows leave as
   enter; the window snapshot runs every `--snapshot-interval`, default 10 s, and whenever the
-  journal passes 64 MiB);
+  journal passes 64 MiB), and the scores' largest age meanwhile (see `ingest`);
 then stops it with SIGTERM (the last snapshot), prints the state files' sizes, starts it again
 and times the start to /readyz and to the restored window being scored.
 
@@ -139,15 +139,30 @@ def state_mib(work):
 def ingest(port, parts, until):
     """POSTs the bodies in a loop until `until(sent, seconds)` is true while
     another thread scrapes /metrics every 20 ms; returns (rows sent, seconds,
-    sorted scrape latencies)."""
+    sorted scrape latencies, the scores' largest age in seconds).
+
+    The scores' age: an evaluation that ends at P_k scored the rows taken in
+    before it started (P_k - its duration); a row arriving just after that
+    is first scored at P_{k+1}, so the largest age over the run is the
+    largest P_{k+1} - (P_k - d_k), read from the publication time
+    (`drift_last_evaluation_timestamp_seconds`) and the growth of
+    `drift_evaluation_seconds_sum` seen by the scrapes."""
     scrapes, running = [], threading.Event()
+    published = []  # (P_k, d_k)
     running.set()
 
     def scrape():
+        last = None
         while running.is_set():
             t = time.perf_counter()
-            get(port, "/metrics")
+            _, text = get(port, "/metrics")
             scrapes.append(time.perf_counter() - t)
+            at = metric(text, "drift_last_evaluation_timestamp_seconds")
+            total = metric(text, "drift_evaluation_seconds_sum")
+            count = metric(text, "drift_evaluation_seconds_count")
+            if last is not None and at != last[0] and count > last[2]:
+                published.append((at, (total - last[1]) / (count - last[2])))
+            last = (at, total, count)
             time.sleep(0.02)
 
     scraper = threading.Thread(target=scrape)
@@ -165,7 +180,8 @@ def ingest(port, parts, until):
         running.clear()
         scraper.join()
     scrapes.sort()
-    return sent, seconds, scrapes
+    ages = [nxt[0] - (cur[0] - cur[1]) for cur, nxt in zip(published, published[1:])]
+    return sent, seconds, scrapes, max(ages) if ages else float("nan")
 
 
 def percentile_ms(sorted_values, q):
@@ -192,7 +208,7 @@ def measure(binary, reference, parts, columns, size, keep=False, snapshot_interv
         empty = rss_mib(proc.pid)
         # Fills the window at full speed from this process, scraping
         # /metrics every 20 ms.
-        sent, fill_seconds, scrapes = ingest(port, parts, lambda sent, _: sent >= size)
+        sent, fill_seconds, scrapes, _ = ingest(port, parts, lambda sent, _: sent >= size)
         deadline = time.perf_counter() + 600
         while window_rows(port) < size and time.perf_counter() < deadline:
             time.sleep(0.1)
@@ -217,7 +233,9 @@ def measure(binary, reference, parts, columns, size, keep=False, snapshot_interv
         full = rss_mib(proc.pid)
         # Sustained ingest into the full window (rows leaving as many enter,
         # snapshots every `snapshot_interval`), scraping as before.
-        steady_sent, steady_s, steady_scrapes = ingest(port, parts, lambda _, t: t >= steady_seconds)
+        steady_sent, steady_s, steady_scrapes, steady_age = ingest(
+            port, parts, lambda _, t: t >= steady_seconds
+        )
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=600)
         state = state_mib(work)
@@ -242,6 +260,7 @@ def measure(binary, reference, parts, columns, size, keep=False, snapshot_interv
             "steady_p50_ms": percentile_ms(steady_scrapes, 0.5),
             "steady_p99_ms": percentile_ms(steady_scrapes, 0.99),
             "steady_scrapes": len(steady_scrapes),
+            "steady_age_s": steady_age,
         }
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -271,8 +290,8 @@ def main():
     print(
         "| window rows | RSS empty | RSS full | bytes per row | per value | one evaluation "
         "| state files | restart to /readyz | Arrow ingest filling (POST) | scrape p50 / p99 filling "
-        "| Arrow ingest, full window | scrape p50 / p99, full window |"
-        "\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+        "| Arrow ingest, full window | scrape p50 / p99, full window | scores' age (max), full window |"
+        "\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
     )
     for size in [int(s) for s in args.sizes.split(",")]:
         m = measure(args.binary, reference, parts, columns, size, args.keep, args.snapshot_interval, args.steady_seconds)
@@ -285,7 +304,8 @@ def main():
             f"| {state} | {m['restart_ready_s']:.2f} s | {m['ingest_rows_per_s'] / 1000:.0f} k rows/s "
             f"| {m['scrape_p50_ms']:.1f} / {m['scrape_p99_ms']:.1f} ms ({m['scrapes']}) "
             f"| {m['steady_rows_per_s'] / 1000:.0f} k rows/s "
-            f"| {m['steady_p50_ms']:.1f} / {m['steady_p99_ms']:.1f} ms ({m['steady_scrapes']}) |",
+            f"| {m['steady_p50_ms']:.1f} / {m['steady_p99_ms']:.1f} ms ({m['steady_scrapes']}) "
+            f"| {m['steady_age_s']:.2f} s |",
             flush=True,
         )
 

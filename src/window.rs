@@ -299,6 +299,9 @@ impl Window {
             .as_ref()
             .is_some_and(|log| lent.tally.is_for(log.profile(), log.outlier_k()));
         if current && lent.loan == self.loans {
+            if let (Some(log), Some(spare)) = (self.tally.as_mut(), lent.spare) {
+                log.recycle(spare);
+            }
             self.tally_home = Some(lent.tally);
         }
     }

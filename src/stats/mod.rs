@@ -49,9 +49,24 @@ pub fn sort_values(values: &mut [f64]) {
     }
 }
 
+/// Sorts values held as their [`sort_key`]s and gives them back as values,
+/// in `f64::total_cmp` order, in the same allocation (nothing is copied).
+pub(crate) fn sorted_from_keys(mut keys: Vec<u64>) -> Vec<f64> {
+    keys.sort_unstable();
+    // Same size and alignment: the collect reuses the buffer.
+    keys.into_iter().map(from_sort_key).collect()
+}
+
+/// An empty key buffer in the allocation of `values` (which it clears), for
+/// reuse.
+pub(crate) fn emptied_keys(mut values: Vec<f64>) -> Vec<u64> {
+    values.clear();
+    values.into_iter().map(sort_key).collect()
+}
+
 /// The unsigned key of `v` whose order is `f64::total_cmp`'s.
 #[inline]
-fn sort_key(v: f64) -> u64 {
+pub(crate) fn sort_key(v: f64) -> u64 {
     let bits = v.to_bits() as i64;
     // total_cmp: negative values have their other 63 bits flipped.
     let ordered = bits ^ ((((bits >> 63) as u64) >> 1) as i64);
@@ -86,17 +101,38 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn key_buffers_are_sorted_and_emptied_in_place() {
+        let keys: Vec<u64> = (0..1000u32)
+            .rev()
+            .map(|i| super::sort_key(i as f64))
+            .collect();
+        let at = keys.as_ptr() as usize;
+        let values = super::sorted_from_keys(keys);
+        assert_eq!(values.as_ptr() as usize, at, "sorted in the keys' buffer");
+        assert_eq!((values[0], values[999]), (0.0, 999.0));
+        let capacity = values.capacity();
+        let emptied = super::emptied_keys(values);
+        assert_eq!(
+            (emptied.as_ptr() as usize, emptied.capacity(), emptied.len()),
+            (at, capacity, 0),
+            "emptied in the same buffer"
+        );
+    }
+
     proptest! {
         #[test]
-        fn sort_values_orders_bit_for_bit_as_total_cmp(
+        fn sorts_order_bit_for_bit_as_total_cmp(
             values in prop::collection::vec(any_value(), 0..3000)
         ) {
             let mut expected = values.clone();
             expected.sort_unstable_by(f64::total_cmp);
+            let keys: Vec<u64> = values.iter().map(|&v| super::sort_key(v)).collect();
             let mut sorted = values;
             super::sort_values(&mut sorted);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             prop_assert_eq!(bits(&sorted), bits(&expected));
+            prop_assert_eq!(bits(&super::sorted_from_keys(keys)), bits(&expected));
         }
     }
 }
