@@ -12,8 +12,10 @@
 //! sources then resume from those checkpoints. After each snapshot the journal is
 //! emptied. [`super::Store`] drives all of this; this file is only the format.
 //!
-//! A frame is `DXJ1`, the header length (u32 LE), the body length (u64 LE), the
-//! first 8 bytes of the SHA-256 of header and body, the header (JSON), the body.
+//! A frame is `DXJ2`, the header length (u32 LE), the body length (u64 LE), the
+//! XXH3-64 (LE) of header and body, the header (JSON), the body. Frames marked
+//! `DXJ1` (earlier versions) carry the first 8 bytes of the SHA-256 of header
+//! and body instead, and are still read.
 //! A frame cut short by a crash, or one whose checksum does not match, ends the
 //! replay: everything before it is used, it and anything after are dropped (and
 //! the source re-reads those rows, since its checkpoint did not move). Appends are
@@ -32,11 +34,16 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::hash::Hasher;
+use twox_hash::XxHash3_64;
 
 use super::checkpoints::CheckpointUpdate;
 use crate::data::{Batch, ColumnPlan};
 
-const MAGIC: &[u8; 4] = b"DXJ1";
+/// The frames this version writes: XXH3-64 checksums.
+const MAGIC: &[u8; 4] = b"DXJ2";
+/// The frames of earlier versions: SHA-256 checksums (read, not written).
+const MAGIC_SHA256: &[u8; 4] = b"DXJ1";
 /// Magic, header length, body length, checksum.
 const PREFIX: usize = 4 + 4 + 8 + 8;
 
@@ -193,18 +200,19 @@ impl Journal {
             source,
         })?;
         let body = self.encode(plan, batches)?;
-        let mut hash = Sha256::new();
-        hash.update(&header);
-        hash.update(&body);
-        let digest = hash.finalize();
-        let mut frame = Vec::with_capacity(PREFIX + header.len() + body.len());
+        let mut frame = Vec::with_capacity(PREFIX + header.len());
         frame.extend_from_slice(MAGIC);
         frame.extend_from_slice(&(header.len() as u32).to_le_bytes());
         frame.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        frame.extend_from_slice(&digest[..8]);
+        frame.extend_from_slice(&checksum(&header, &body));
         frame.extend_from_slice(&header);
-        frame.extend_from_slice(&body);
-        if let Err(source) = self.file.write_all(&frame) {
+        // The body is written from where it was encoded (not copied behind
+        // the header): a frame cut between the two writes fails its checksum.
+        let written = self
+            .file
+            .write_all(&frame)
+            .and_then(|()| self.file.write_all(&body));
+        if let Err(source) = written {
             // Best effort: a torn frame would hide every later one from a replay.
             let _ = self.file.set_len(self.len);
             return Err(JournalError::Io {
@@ -212,7 +220,7 @@ impl Journal {
                 source,
             });
         }
-        self.len += frame.len() as u64;
+        self.len += (frame.len() + body.len()) as u64;
         self.next_seq += 1;
         Ok(seq)
     }
@@ -269,12 +277,32 @@ impl Journal {
     }
 }
 
+/// The XXH3-64 of header and body (a frame's checksum), little-endian.
+fn checksum(header: &[u8], body: &[u8]) -> [u8; 8] {
+    let mut hash = XxHash3_64::with_seed(0);
+    hash.write(header);
+    hash.write(body);
+    hash.finish().to_le_bytes()
+}
+
+/// The first 8 bytes of the SHA-256 of header and body (`DXJ1` frames).
+fn checksum_sha256(header: &[u8], body: &[u8]) -> [u8; 8] {
+    let mut hash = Sha256::new();
+    hash.update(header);
+    hash.update(body);
+    let mut out = [0; 8];
+    out.copy_from_slice(&hash.finalize()[..8]);
+    out
+}
+
 /// Decodes the frame at `at`; `None` at the end or at a frame cut short or damaged.
 fn frame_at(bytes: &[u8], at: usize, plan: &ColumnPlan) -> Option<(Entry, usize)> {
     let prefix = bytes.get(at..at.checked_add(PREFIX)?)?;
-    if &prefix[..4] != MAGIC {
-        return None;
-    }
+    let sum: fn(&[u8], &[u8]) -> [u8; 8] = match &prefix[..4] {
+        m if m == MAGIC => checksum,
+        m if m == MAGIC_SHA256 => checksum_sha256,
+        _ => return None,
+    };
     let header_len = u32::from_le_bytes(prefix[4..8].try_into().ok()?) as usize;
     let body_len = usize::try_from(u64::from_le_bytes(prefix[8..16].try_into().ok()?)).ok()?;
     let header_start = at + PREFIX;
@@ -282,10 +310,7 @@ fn frame_at(bytes: &[u8], at: usize, plan: &ColumnPlan) -> Option<(Entry, usize)
     let end = body_start.checked_add(body_len)?;
     let header = bytes.get(header_start..body_start)?;
     let body = bytes.get(body_start..end)?;
-    let mut hash = Sha256::new();
-    hash.update(header);
-    hash.update(body);
-    if hash.finalize()[..8] != prefix[16..24] {
+    if sum(header, body) != prefix[16..24] {
         return None;
     }
     let header: Header = serde_json::from_slice(header).ok()?;
@@ -432,6 +457,44 @@ mod tests {
             replay.entries.iter().map(xs).collect::<Vec<_>>(),
             vec![vec![1.0], vec![3.0]]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn frames_of_earlier_versions_with_sha256_checksums_are_read() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("journal");
+        let mut j = Journal::open(&path, 0, 0)?;
+        let t = SystemTime::now();
+        j.append("s", t, &plan(), &[batch(&[1.0], true)], None)?;
+        j.append("s", t, &plan(), &[batch(&[2.0, 3.0], true)], None)?;
+        drop(j);
+        // Rewrite every frame as an earlier version wrote it: DXJ1 and SHA-256.
+        let mut bytes = std::fs::read(&path)?;
+        let mut at = 0;
+        while at < bytes.len() {
+            let header_len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into()?) as usize;
+            let body_len = u64::from_le_bytes(bytes[at + 8..at + 16].try_into()?) as usize;
+            let (start, end) = (at + PREFIX, at + PREFIX + header_len + body_len);
+            let sum = {
+                let (header, body) = bytes[start..end].split_at(header_len);
+                checksum_sha256(header, body)
+            };
+            bytes[at..at + 4].copy_from_slice(MAGIC_SHA256);
+            bytes[at + 16..at + 24].copy_from_slice(&sum);
+            at = end;
+        }
+        std::fs::write(&path, &bytes)?;
+        let replay = Journal::read(&path, 0, &plan())?;
+        assert_eq!(
+            replay.entries.iter().map(xs).collect::<Vec<_>>(),
+            vec![vec![1.0], vec![2.0, 3.0]]
+        );
+        assert_eq!(replay.dropped_bytes, 0);
+        // A damaged SHA-256 checksum ends the replay there, as an XXH3 one does.
+        bytes[16] ^= 0xff;
+        std::fs::write(&path, &bytes)?;
+        assert!(Journal::read(&path, 0, &plan())?.entries.is_empty());
         Ok(())
     }
 
