@@ -37,6 +37,7 @@ use crate::config::ScoringSettings;
 use crate::config::{CliOverrides, Config, ConfigError};
 use crate::data::{Batch, ColumnPlan};
 use crate::drift::{self, DriftReport};
+use crate::evaluator;
 use crate::labels::{self, JoinCounts, LabelJoin};
 use crate::metrics::Metrics;
 use crate::quality;
@@ -131,7 +132,7 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
     // and every value placed) costs more than one gather and sort, and the
     // next evaluation builds it off the loop once the daemon is ready.
     let first = core.evaluation_inputs(false);
-    match tokio::task::spawn_blocking(move || first.run()).await {
+    match tokio::task::spawn_blocking(move || evaluator::install(move || first.run())).await {
         Ok(evaluated) => {
             tracing::info!(
                 window_rows = evaluated.rows,
@@ -475,7 +476,8 @@ impl Core {
                     let rested = self.pace.may_start(Instant::now());
                     if self.needs_evaluation && self.evaluation.is_none() && rested {
                         let inputs = self.evaluation_inputs(true);
-                        self.evaluation = Some(tokio::task::spawn_blocking(move || inputs.run()));
+                        let run = move || evaluator::install(move || inputs.run());
+                        self.evaluation = Some(tokio::task::spawn_blocking(run));
                     }
                 }
                 _ = snapshot.tick() => {

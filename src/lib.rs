@@ -47,6 +47,7 @@ pub mod config;
 pub mod daemon;
 pub mod data;
 pub mod drift;
+pub mod evaluator;
 pub mod healthcheck;
 pub mod labels;
 pub mod logging;
