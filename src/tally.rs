@@ -220,14 +220,18 @@ impl TallyLog {
         self.check_limit();
     }
 
-    /// Keeps the emptied logs a job gave back, for their buffers.
+    /// Keeps the emptied logs a job gave back, for their buffers, unless
+    /// they hold room for more than a quarter of the values past which the
+    /// log stops (at most 2 bytes per value the window holds: buffers that
+    /// large are dropped, and grown again when needed).
     pub(crate) fn recycle(&mut self, spare: Vec<ColumnLog>) {
         let fits = spare.len() == self.columns.len()
             && spare
                 .iter()
                 .zip(&self.columns)
                 .all(|(s, c)| s.is_empty_like(c));
-        if fits {
+        let room: usize = spare.iter().map(ColumnLog::capacity).sum();
+        if fits && room <= self.limit / 4 {
             self.spare = Some(spare);
         }
     }
@@ -268,6 +272,17 @@ fn flagged<'a, T: 'a>(
 }
 
 impl ColumnLog {
+    /// Values the log's buffers have room for.
+    fn capacity(&self) -> usize {
+        [&self.added, &self.removed]
+            .iter()
+            .map(|v| match v {
+                LogValues::Numeric(v) => v.capacity(),
+                LogValues::Categorical(v) => v.capacity(),
+            })
+            .sum()
+    }
+
     /// True when this log is empty and holds the same kind of values as
     /// `other`.
     fn is_empty_like(&self, other: &ColumnLog) -> bool {
@@ -833,6 +848,41 @@ mod tests {
             ),
             prop::collection::vec(0u8..5, 0..60),
         )
+    }
+
+    #[test]
+    fn a_log_reuses_its_buffers_up_to_a_quarter_of_its_limit() {
+        let p = profile(&[1.0, 2.0, 3.0], &[1, 2], &ProfileSettings::default());
+        let rows: Vec<Row> = (0..100).map(|i| (Some(i as f64), Some(1), None)).collect();
+        let b = batch(&rows, false, false);
+        let all = Rows::Range { start: 0, len: 100 };
+        for (limit, kept) in [(10_000, true), (400, false)] {
+            let mut log = TallyLog::new(p.clone(), K, 100, limit);
+            log.take(); // the first take asks for a rebuild; from here it records
+            log.add(&b.columns, all);
+            let (logs, rebuild) = log.take();
+            assert!(!rebuild);
+            let emptied: Vec<ColumnLog> = logs
+                .into_iter()
+                .map(|mut l| {
+                    if let LogValues::Numeric(v) = &mut l.added {
+                        v.clear();
+                    }
+                    if let LogValues::Categorical(v) = &mut l.added {
+                        v.clear();
+                    }
+                    ColumnLog { rows: 0, ..l }
+                })
+                .collect();
+            let room: usize = emptied.iter().map(ColumnLog::capacity).sum();
+            assert!(room >= 200, "room for the 200 values logged");
+            log.recycle(emptied);
+            assert_eq!(log.spare.is_some(), kept, "limit {limit}, room {room}");
+            // The next take hands out the spare buffers when kept.
+            log.take();
+            let reused: usize = log.columns.iter().map(ColumnLog::capacity).sum();
+            assert_eq!(reused >= 200, kept);
+        }
     }
 
     proptest! {
