@@ -283,7 +283,23 @@ def main():
     p.add_argument("--keep", action="store_true", help="keep each size's config and state files (their directory is printed)")
     p.add_argument("--snapshot-interval", default="10s", help="state.snapshot_interval of the daemon (default: the product's)")
     p.add_argument("--steady-seconds", type=float, default=5.0, help="seconds of ingest into the full window")
+    p.add_argument(
+        "--drive",
+        type=int,
+        metavar="PORT",
+        help="only POST into the daemon already listening on 127.0.0.1:PORT for --steady-seconds "
+        "(for example one started on a state kept by --keep) and print the ingest rate, the scrape "
+        "latency and the scores' age",
+    )
     args = p.parse_args()
+    if args.drive:
+        parts, _ = bodies(os.path.join(args.data, "current.parquet"))
+        sent, seconds, scrapes, age = ingest(args.drive, parts, lambda _, t: t >= args.steady_seconds)
+        print(
+            f"{sent / seconds / 1000:.0f} k rows/s; scrape p50 / p99 {percentile_ms(scrapes, 0.5):.1f} / "
+            f"{percentile_ms(scrapes, 0.99):.1f} ms ({len(scrapes)}); scores' age (max) {age:.2f} s"
+        )
+        return
     reference = args.reference or os.path.join(args.data, "reference.parquet")
     parts, columns = bodies(os.path.join(args.data, "current.parquet"))
     print(f"{columns} columns; Arrow IPC bodies of {BATCH_ROWS} rows\n")
