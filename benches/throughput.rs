@@ -79,6 +79,11 @@ struct Args {
     /// has 22 columns: `--extra-columns 8 --current-rows 200000`).
     #[arg(long, default_value_t = 0)]
     extra_columns: usize,
+    /// Time only the evaluations of full windows (`--eval-windows`), after
+    /// profiling the reference, and print one `eval_grid` line per window size
+    /// (what `benches/eval_grid.py` reads).
+    #[arg(long)]
+    eval_only: bool,
     /// Passed by `cargo bench` to every benchmark binary; ignored.
     #[arg(long = "bench", hide = true)]
     _bench: bool,
@@ -106,7 +111,33 @@ fn main() -> Result<()> {
         started.elapsed().as_secs_f64(),
         files.describe()
     );
+    if args.eval_only {
+        return run_evaluations(&files, &args);
+    }
     run_stages(&files, &args)
+}
+
+/// `--eval-only`: the profile, then the evaluation stages alone.
+fn run_evaluations(files: &Files, args: &Args) -> Result<()> {
+    let profile = ReferenceProfile::load(
+        &files.reference,
+        &ColumnsConfig::default(),
+        &ProfileSettings::default(),
+    )?;
+    let pushes = push_batches(&profile, files, args)?;
+    let columns = profile.columns.len();
+    let (stages, grid) = evaluation_stages(&profile, &pushes, args)?;
+    print_table(&stages);
+    println!();
+    for (size, times) in grid {
+        let [first, nothing_new, one_percent, from_rows] = times.map(|t| t.as_secs_f64() * 1e3);
+        println!(
+            "eval_grid columns={columns} window={size} first_ms={first:.3} \
+             nothing_new_ms={nothing_new:.3} one_percent_new_ms={one_percent:.3} \
+             from_rows_ms={from_rows:.3}"
+        );
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -701,36 +732,16 @@ fn run_stages(files: &Files, args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// The daemon's cycle: push `push_rows` rows into a full window, summarise it,
-/// score it. Returns the stages and a note with per-cycle latency percentiles.
-fn window_stages(
+/// One evaluation of a full window at each `--eval-windows` size. Returns
+/// the stages and, per size, the medians of: the first evaluation, one with
+/// nothing new, one after >= 1% new rows, one from the rows.
+fn evaluation_stages(
     profile: &ReferenceProfile,
-    files: &Files,
+    pushes: &[Batch],
     args: &Args,
-) -> Result<(Vec<Stage>, String)> {
-    let batches = data::read_path(&files.parquet, &profile.plan)?;
-    let mut pushes: Vec<Batch> = Vec::new();
-    for batch in &batches {
-        let mut offset = 0;
-        while offset < batch.rows {
-            let len = args.push_rows.max(1).min(batch.rows - offset);
-            pushes.push(Batch {
-                rows: len,
-                columns: batch
-                    .columns
-                    .iter()
-                    .map(|c| c.as_ref().map(|a| a.slice(offset, len)))
-                    .collect(),
-                rejects: Rejects::default(),
-            });
-            offset += len;
-        }
-    }
-    let pushed_rows: usize = pushes.iter().map(|b| b.rows).sum();
+) -> Result<EvaluationStages> {
     let plan = Arc::new(profile.plan.clone());
     let now = SystemTime::now();
-    let mut stages = Vec::new();
-
     let shared = Arc::new(profile.clone());
     let k = ScoringSettings::default().outlier_iqr_k;
     let tracked = |size: usize| {
@@ -738,65 +749,8 @@ fn window_stages(
         window.track(shared.clone(), k);
         window
     };
-    let (stage, _) = measure(
-        format!("window push only, no tally ({} batches)", pushes.len()),
-        args.runs,
-        Some((pushed_rows as f64, "rows")),
-        || {
-            let mut window = Window::new(args.window, None, plan.clone());
-            for batch in &pushes {
-                window.push(batch, &plan, now);
-            }
-            Ok(window.rows())
-        },
-    )?;
-    stages.push(stage);
-    let (stage, _) = measure(
-        format!("window push with tally ({} batches)", pushes.len()),
-        args.runs,
-        Some((pushed_rows as f64, "rows")),
-        || {
-            let mut window = tracked(args.window);
-            for batch in &pushes {
-                window.push(batch, &plan, now);
-            }
-            Ok(window.rows())
-        },
-    )?;
-    stages.push(stage);
-
-    let mut cycles = Vec::new();
-    let (stage, _) = measure(
-        format!(
-            "window cycle x{}: push {} + tally summaries + evaluate ({}-row window)",
-            pushes.len(),
-            args.push_rows,
-            args.window
-        ),
-        args.runs,
-        Some((pushed_rows as f64, "rows")),
-        || {
-            let mut window = tracked(args.window);
-            let mut last = None;
-            for batch in &pushes {
-                let t0 = Instant::now();
-                window.push(batch, &plan, now);
-                let samples = window.samples(&shared, k);
-                last = Some(drift::evaluate(
-                    profile,
-                    &samples,
-                    window.rows() as u64,
-                    &ScoringSettings::default(),
-                ));
-                if window.rows() >= args.window {
-                    cycles.push(t0.elapsed());
-                }
-            }
-            Ok(last)
-        },
-    )?;
-    stages.push(stage);
-
+    let mut stages = Vec::new();
+    let mut grid = Vec::new();
     // One evaluation of a full window, at each size (the current rows pushed
     // again and again until the window is full): from the tally (its first
     // loan rebuilds it from the rows: the fill outgrew the log), from the
@@ -882,7 +836,122 @@ fn window_stages(
         if from_tally != from_rows {
             anyhow::bail!("the tally's report differs from the rows' at window {size}");
         }
+        // This size's six stages: first, nothing new, summaries alone, >= 1%
+        // new, from the tally, from the rows.
+        let at = |back: usize| stages[stages.len() - back].median();
+        grid.push((size, [at(6), at(5), at(3), at(1)]));
     }
+
+    Ok((stages, grid))
+}
+
+/// [`evaluation_stages`]' stages and grid.
+type EvaluationStages = (Vec<Stage>, Vec<(usize, [Duration; 4])>);
+
+/// The current rows in batches of `push_rows`.
+fn push_batches(profile: &ReferenceProfile, files: &Files, args: &Args) -> Result<Vec<Batch>> {
+    let batches = data::read_path(&files.parquet, &profile.plan)?;
+    let mut pushes: Vec<Batch> = Vec::new();
+    for batch in &batches {
+        let mut offset = 0;
+        while offset < batch.rows {
+            let len = args.push_rows.max(1).min(batch.rows - offset);
+            pushes.push(Batch {
+                rows: len,
+                columns: batch
+                    .columns
+                    .iter()
+                    .map(|c| c.as_ref().map(|a| a.slice(offset, len)))
+                    .collect(),
+                rejects: Rejects::default(),
+            });
+            offset += len;
+        }
+    }
+    Ok(pushes)
+}
+
+/// The daemon's cycle: push `push_rows` rows into a full window, summarise it,
+/// score it. Returns the stages and a note with per-cycle latency percentiles.
+fn window_stages(
+    profile: &ReferenceProfile,
+    files: &Files,
+    args: &Args,
+) -> Result<(Vec<Stage>, String)> {
+    let pushes = push_batches(profile, files, args)?;
+    let pushed_rows: usize = pushes.iter().map(|b| b.rows).sum();
+    let plan = Arc::new(profile.plan.clone());
+    let now = SystemTime::now();
+    let mut stages = Vec::new();
+
+    let shared = Arc::new(profile.clone());
+    let k = ScoringSettings::default().outlier_iqr_k;
+    let tracked = |size: usize| {
+        let mut window = Window::new(size, None, plan.clone());
+        window.track(shared.clone(), k);
+        window
+    };
+    let (stage, _) = measure(
+        format!("window push only, no tally ({} batches)", pushes.len()),
+        args.runs,
+        Some((pushed_rows as f64, "rows")),
+        || {
+            let mut window = Window::new(args.window, None, plan.clone());
+            for batch in &pushes {
+                window.push(batch, &plan, now);
+            }
+            Ok(window.rows())
+        },
+    )?;
+    stages.push(stage);
+    let (stage, _) = measure(
+        format!("window push with tally ({} batches)", pushes.len()),
+        args.runs,
+        Some((pushed_rows as f64, "rows")),
+        || {
+            let mut window = tracked(args.window);
+            for batch in &pushes {
+                window.push(batch, &plan, now);
+            }
+            Ok(window.rows())
+        },
+    )?;
+    stages.push(stage);
+
+    let mut cycles = Vec::new();
+    let (stage, _) = measure(
+        format!(
+            "window cycle x{}: push {} + tally summaries + evaluate ({}-row window)",
+            pushes.len(),
+            args.push_rows,
+            args.window
+        ),
+        args.runs,
+        Some((pushed_rows as f64, "rows")),
+        || {
+            let mut window = tracked(args.window);
+            let mut last = None;
+            for batch in &pushes {
+                let t0 = Instant::now();
+                window.push(batch, &plan, now);
+                let samples = window.samples(&shared, k);
+                last = Some(drift::evaluate(
+                    profile,
+                    &samples,
+                    window.rows() as u64,
+                    &ScoringSettings::default(),
+                ));
+                if window.rows() >= args.window {
+                    cycles.push(t0.elapsed());
+                }
+            }
+            Ok(last)
+        },
+    )?;
+    stages.push(stage);
+
+    let (evaluations, _) = evaluation_stages(profile, &pushes, args)?;
+    stages.extend(evaluations);
 
     cycles.sort_unstable();
     let pct = |p: f64| {
