@@ -51,11 +51,15 @@ def get(port, path, timeout=5):
         return r.status, r.read().decode()
 
 
+CONTENT_TYPES = {"arrow": "application/vnd.apache.arrow.stream", "ndjson": "application/x-ndjson"}
+content_type = CONTENT_TYPES["arrow"]
+
+
 def post(port, body):
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/ingest",
         data=body,
-        headers={"Content-Type": "application/vnd.apache.arrow.stream"},
+        headers={"Content-Type": content_type},
         method="POST",
     )
     with urllib.request.urlopen(req, timeout=120) as r:
@@ -109,9 +113,26 @@ def wait_ready(port, proc, limit=300):
     sys.exit("serve never became ready")
 
 
+NDJSON_ROWS = 20_000  # about 11 MB of the 22-column lines: under the 16 MiB body limit
+
+
+def ndjson_bodies(current):
+    """The NDJSON file beside `current` as bodies of NDJSON_ROWS lines."""
+    path = os.path.splitext(current)[0] + ".ndjson"
+    with open(path, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    return [
+        (len(lines[i : i + NDJSON_ROWS]), b"".join(lines[i : i + NDJSON_ROWS]))
+        for i in range(0, len(lines), NDJSON_ROWS)
+    ]
+
+
 def bodies(current):
-    """The current file's rows as Arrow IPC stream bodies of BATCH_ROWS rows."""
+    """The current file's rows as Arrow IPC stream bodies of BATCH_ROWS rows
+    (or NDJSON bodies, with `--format ndjson`), and the number of columns."""
     table = pq.read_table(current)
+    if content_type == CONTENT_TYPES["ndjson"]:
+        return ndjson_bodies(current), table.num_columns
     out = []
     for batch in table.to_batches(max_chunksize=BATCH_ROWS):
         sink = pa.BufferOutputStream()
@@ -291,7 +312,10 @@ def main():
         "(for example one started on a state kept by --keep) and print the ingest rate, the scrape "
         "latency and the scores' age",
     )
+    p.add_argument("--format", choices=sorted(CONTENT_TYPES), default="arrow", help="the bodies POSTed")
     args = p.parse_args()
+    global content_type
+    content_type = CONTENT_TYPES[args.format]
     if args.drive:
         parts, _ = bodies(os.path.join(args.data, "current.parquet"))
         sent, seconds, scrapes, age = ingest(args.drive, parts, lambda _, t: t >= args.steady_seconds)
@@ -302,11 +326,12 @@ def main():
         return
     reference = args.reference or os.path.join(args.data, "reference.parquet")
     parts, columns = bodies(os.path.join(args.data, "current.parquet"))
-    print(f"{columns} columns; Arrow IPC bodies of {BATCH_ROWS} rows\n")
+    rows_per_body = NDJSON_ROWS if args.format == "ndjson" else BATCH_ROWS
+    print(f"{columns} columns; {args.format} bodies of {rows_per_body} rows\n")
     print(
         "| window rows | RSS empty | RSS full | bytes per row | per value | one evaluation "
-        "| state files | restart to /readyz | Arrow ingest filling (POST) | scrape p50 / p99 filling "
-        "| Arrow ingest, full window | scrape p50 / p99, full window | scores' age (max), full window |"
+        "| state files | restart to /readyz | ingest filling (POST) | scrape p50 / p99 filling "
+        "| ingest, full window | scrape p50 / p99, full window | scores' age (max), full window |"
         "\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
     )
     for size in [int(s) for s in args.sizes.split(",")]:

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::convert::{
     bad_event_time, canonical_bool, parse_number, push_event_time, push_number, push_type_error,
 };
-use super::json_row::{parse_row, Cell, Row};
+use super::json_row::{parse_row, Cell, KeyOrder, Row};
 use super::{Batch, ColumnArray, ColumnPlan, DataError, Kind, RejectReason, Rejects, RowFlags};
 
 enum ColumnBuilder {
@@ -318,13 +318,14 @@ fn read_ndjson_piece(
     let estimate = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
     let mut rows = RowsBuilder::new(plan, origin, estimate);
     let mut slots: Vec<Option<Cell>> = vec![None; plan.len()];
+    let mut order = KeyOrder::default();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_no = first_line + i as u64;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        match parse_row(line, plan, &mut slots) {
+        match parse_row(line, plan, &mut slots, &mut order) {
             Ok(Row::Object) => rows.push_slots(&slots, &Place("line", line_no)),
             Ok(Row::Other(other)) => rows.rejects.drop_row(|| {
                 format!(
