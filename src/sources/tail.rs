@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use super::wakeup::DirWatch;
 use super::{Level, SourceContext, SourceErrorReason};
 use crate::config::{StartAt, TailSourceConfig};
-use crate::data::{self, Batch, DataError};
+use crate::data::{self, Batch, ColumnPlan, DataError};
 use crate::store::checkpoints::{CheckpointUpdate, TailPosition};
 
 /// Most bytes delivered in one batch.
@@ -68,6 +68,7 @@ pub async fn run(config: TailSourceConfig, ctx: SourceContext, start: Option<Tai
         initial,
         open: None,
         rotation: None,
+        prefetch: None,
     };
     loop {
         if follower.ctx.shutdown.is_cancelled() {
@@ -145,6 +146,42 @@ struct Follower {
     initial: Initial,
     open: Option<OpenFile>,
     rotation: Option<Rotation>,
+    /// The chunk after the one being delivered, read and parsed meanwhile.
+    prefetch: Option<Prefetch>,
+}
+
+/// What a read and parse gives: the chunk and its rows, or `None` when no
+/// complete line is there.
+type ReadResult = io::Result<Option<(Chunk, Parsed)>>;
+
+/// A chunk read and parsed ahead, while the one before it was delivered (the
+/// loop journals and counts a delivery before it is acknowledged: reading on
+/// meanwhile keeps both cores busy).
+struct Prefetch {
+    /// The file, offset and line it starts at, and the plan it was parsed with.
+    at: (u64, u64, u64, u64),
+    plan: Arc<ColumnPlan>,
+    started: Instant,
+    task: tokio::task::JoinHandle<ReadResult>,
+}
+
+/// Reads the complete lines at `offset` of `file` and parses them with `plan`.
+fn read_and_parse(
+    file: &File,
+    offset: u64,
+    first_line: u64,
+    eof_ends_line: bool,
+    plan: &ColumnPlan,
+    origin: &str,
+) -> ReadResult {
+    let Some(chunk) = read_chunk(file, offset, eof_ends_line)? else {
+        return Ok(None);
+    };
+    let parsed = chunk
+        .bytes
+        .as_deref()
+        .map(|bytes| data::read_ndjson(bytes, plan, origin, first_line));
+    Ok(Some((chunk, parsed)))
 }
 
 impl Follower {
@@ -302,19 +339,41 @@ impl Follower {
         let (file, dev, ino) = (open.file.clone(), open.dev, open.ino);
         let (offset, line, first_line) = (open.offset, open.line, open.line + 1);
         let plan = self.ctx.plan.borrow().clone();
-        let (read_plan, origin) = (plan.clone(), self.origin.clone());
-        let started = Instant::now();
-        let work = move || -> io::Result<Option<(Chunk, Parsed)>> {
-            let Some(chunk) = read_chunk(&file, offset, eof_ends_line)? else {
-                return Ok(None);
-            };
-            let parsed = chunk
-                .bytes
-                .as_deref()
-                .map(|bytes| data::read_ndjson(bytes, &read_plan, &origin, first_line));
-            Ok(Some((chunk, parsed)))
+        let mut started = Instant::now();
+        let mut read = None;
+        // The chunk read ahead is used if it starts here, was parsed with
+        // the plan in force, and found lines (else it is read again now:
+        // lines may have come since).
+        if let Some(ahead) = self.prefetch.take() {
+            let here = (dev, ino, offset, line);
+            if !eof_ends_line && ahead.at == here && Arc::ptr_eq(&ahead.plan, &plan) {
+                let result = ahead
+                    .task
+                    .await
+                    .unwrap_or_else(|join| Err(io::Error::other(join.to_string())));
+                if !matches!(result, Ok(None)) {
+                    started = ahead.started;
+                    read = Some(result);
+                }
+            }
+        }
+        let read = match read {
+            Some(read) => read,
+            None => {
+                let (read_plan, origin) = (plan.clone(), self.origin.clone());
+                let work = move || {
+                    read_and_parse(
+                        &file,
+                        offset,
+                        first_line,
+                        eof_ends_line,
+                        &read_plan,
+                        &origin,
+                    )
+                };
+                blocking(work).await
+            }
         };
-        let read = blocking(work).await;
         let parse_seconds = started.elapsed().as_secs_f64();
         let (chunk, parsed) = match read {
             Ok(Some(read)) => read,
@@ -332,6 +391,9 @@ impl Follower {
             line: line + chunk.lines,
         };
         let checkpoint = Some(CheckpointUpdate::Tail(position));
+        if !eof_ends_line && chunk.lines > 0 {
+            self.read_ahead(position, &plan);
+        }
         let delivered = match parsed {
             Some(Ok(batch)) => {
                 tracing::debug!(
@@ -372,6 +434,24 @@ impl Follower {
             open.line = position.line;
         }
         Step::More
+    }
+
+    /// Starts reading and parsing the chunk at `from` on the blocking pool.
+    fn read_ahead(&mut self, from: TailPosition, plan: &Arc<ColumnPlan>) {
+        let Some(open) = self.open.as_ref() else {
+            return;
+        };
+        let (file, read_plan, origin) = (open.file.clone(), plan.clone(), self.origin.clone());
+        let (offset, first_line) = (from.offset, from.line + 1);
+        let task = tokio::task::spawn_blocking(move || {
+            read_and_parse(&file, offset, first_line, false, &read_plan, &origin)
+        });
+        self.prefetch = Some(Prefetch {
+            at: (open.dev, open.ino, from.offset, from.line),
+            plan: plan.clone(),
+            started: Instant::now(),
+            task,
+        });
     }
 
     fn warn(&self, message: &str) {
@@ -644,6 +724,44 @@ mod tests {
             ino,
             offset: len,
             line: 5,
+        };
+        assert_eq!(h.position, Some(expected));
+        h.stop().await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn chunks_read_ahead_deliver_every_line_once_in_order() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("p.jsonl");
+        // Several chunks (each read while the one before is delivered), the
+        // last one partial, then lines appended after the read-ahead found
+        // the end of the file.
+        let n = 2 * CHUNK_LINES as u32 + 1_234;
+        append(&path, &lines(0..n))?;
+        let mut h = start(config(&path, StartAt::Beginning), None);
+        let mut sizes = Vec::new();
+        let mut total = 0;
+        while total < n as usize {
+            let rows = h
+                .next_rows(WITHIN)
+                .await?
+                .ok_or("a chunk within the wait")?;
+            sizes.push(rows);
+            total += rows;
+        }
+        assert_eq!(total, n as usize, "no line twice");
+        assert_eq!(h.position.map(|p| p.line), Some(n as u64));
+        assert!(sizes.len() >= 3, "several chunks: {sizes:?}");
+        append(&path, &lines(n..n + 10))?;
+        h.rows(10).await?;
+        h.assert_quiet().await?;
+        let (dev, ino, len) = identity(&path)?;
+        let expected = TailPosition {
+            dev,
+            ino,
+            offset: len,
+            line: n as u64 + 10,
         };
         assert_eq!(h.position, Some(expected));
         h.stop().await?;
