@@ -703,6 +703,17 @@ mod tests {
         range.map(|i| format!("{{\"x\":{i}}}\n")).collect()
     }
 
+    /// The position at the end of the file at `path`, after `line` lines.
+    fn at_end(path: &Path, line: u64) -> Result<TailPosition, Box<dyn std::error::Error>> {
+        let (dev, ino, offset) = identity(path)?;
+        Ok(TailPosition {
+            dev,
+            ino,
+            offset,
+            line,
+        })
+    }
+
     fn identity(path: &Path) -> Result<(u64, u64, u64), Box<dyn std::error::Error>> {
         let meta = std::fs::metadata(path)?;
         Ok((meta.dev(), meta.ino(), meta.len()))
@@ -718,14 +729,7 @@ mod tests {
         append(&path, &lines(2..5))?;
         h.rows(3).await?;
         h.assert_quiet().await?;
-        let (dev, ino, len) = identity(&path)?;
-        let expected = TailPosition {
-            dev,
-            ino,
-            offset: len,
-            line: 5,
-        };
-        assert_eq!(h.position, Some(expected));
+        assert_eq!(h.position, Some(at_end(&path, 5)?));
         h.stop().await?;
         Ok(())
     }
@@ -756,14 +760,7 @@ mod tests {
         append(&path, &lines(n..n + 10))?;
         h.rows(10).await?;
         h.assert_quiet().await?;
-        let (dev, ino, len) = identity(&path)?;
-        let expected = TailPosition {
-            dev,
-            ino,
-            offset: len,
-            line: n as u64 + 10,
-        };
-        assert_eq!(h.position, Some(expected));
+        assert_eq!(h.position, Some(at_end(&path, n as u64 + 10)?));
         h.stop().await?;
         Ok(())
     }
