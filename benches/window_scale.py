@@ -51,7 +51,11 @@ def get(port, path, timeout=5):
         return r.status, r.read().decode()
 
 
-CONTENT_TYPES = {"arrow": "application/vnd.apache.arrow.stream", "ndjson": "application/x-ndjson"}
+CONTENT_TYPES = {
+    "arrow": "application/vnd.apache.arrow.stream",
+    "ndjson": "application/x-ndjson",
+    "csv": "text/csv",
+}
 content_type = CONTENT_TYPES["arrow"]
 
 
@@ -116,13 +120,17 @@ def wait_ready(port, proc, limit=300):
 NDJSON_ROWS = 20_000  # about 11 MB of the 22-column lines: under the 16 MiB body limit
 
 
-def ndjson_bodies(current):
-    """The NDJSON file beside `current` as bodies of NDJSON_ROWS lines."""
-    path = os.path.splitext(current)[0] + ".ndjson"
+def text_bodies(current, extension):
+    """The NDJSON (or CSV) file beside `current` as bodies of NDJSON_ROWS lines
+    (a CSV body starts with the header line)."""
+    path = os.path.splitext(current)[0] + extension
     with open(path, "rb") as f:
         lines = f.read().splitlines(keepends=True)
+    header = []
+    if extension == ".csv":
+        header, lines = lines[:1], lines[1:]
     return [
-        (len(lines[i : i + NDJSON_ROWS]), b"".join(lines[i : i + NDJSON_ROWS]))
+        (len(lines[i : i + NDJSON_ROWS]), b"".join(header + lines[i : i + NDJSON_ROWS]))
         for i in range(0, len(lines), NDJSON_ROWS)
     ]
 
@@ -132,7 +140,9 @@ def bodies(current):
     (or NDJSON bodies, with `--format ndjson`), and the number of columns."""
     table = pq.read_table(current)
     if content_type == CONTENT_TYPES["ndjson"]:
-        return ndjson_bodies(current), table.num_columns
+        return text_bodies(current, ".ndjson"), table.num_columns
+    if content_type == CONTENT_TYPES["csv"]:
+        return text_bodies(current, ".csv"), table.num_columns
     out = []
     for batch in table.to_batches(max_chunksize=BATCH_ROWS):
         sink = pa.BufferOutputStream()
@@ -326,7 +336,7 @@ def main():
         return
     reference = args.reference or os.path.join(args.data, "reference.parquet")
     parts, columns = bodies(os.path.join(args.data, "current.parquet"))
-    rows_per_body = NDJSON_ROWS if args.format == "ndjson" else BATCH_ROWS
+    rows_per_body = BATCH_ROWS if args.format == "arrow" else NDJSON_ROWS
     print(f"{columns} columns; {args.format} bodies of {rows_per_body} rows\n")
     print(
         "| window rows | RSS empty | RSS full | bytes per row | per value | one evaluation "
