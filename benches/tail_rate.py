@@ -21,8 +21,7 @@ import sys
 import tempfile
 import time
 
-from window_scale import get, metric, percentile_ms, start, wait_ready  # benches/ is on sys.path
-from profile_bench import free_port
+from window_scale import get, metric, percentile_ms, start, wait_ready, write_config  # benches/ is on sys.path
 
 CHUNK_ROWS = 20_000
 
@@ -44,15 +43,8 @@ def main():
     work = tempfile.mkdtemp(prefix="tail-rate-")
     log = os.path.join(work, "predictions.ndjson")
     open(log, "wb").close()
-    port = free_port()
-    config = os.path.join(work, "bench.toml")
-    with open(config, "w") as f:
-        f.write(
-            f'[server]\nlisten = "127.0.0.1:{port}"\n[reference]\npath = "{reference}"\n'
-            f'[window]\nsize = {args.window}\nmin_rows = 1\n'
-            f'[state]\npath = "{work}/state.json"\n'
-            f'[[sources]]\ntype = "tail"\npath = "{log}"\nstart_at = "beginning"\n'
-        )
+    source = f'type = "tail"\npath = "{log}"\nstart_at = "beginning"\n'
+    config, port = write_config(work, reference, args.window, source)
     proc = start(args.binary, config)
     try:
         wait_ready(port, proc)

@@ -38,7 +38,7 @@ use parquet::file::properties::WriterProperties;
 
 use drift_exporter::check;
 use drift_exporter::config::{ColumnsConfig, ProfileSettings, ScoringSettings};
-use drift_exporter::data::{self, Batch, Rejects};
+use drift_exporter::data::{self, Batch, ColumnPlan, Rejects};
 use drift_exporter::drift;
 use drift_exporter::reference::{self, ReferenceProfile};
 use drift_exporter::window::Window;
@@ -744,11 +744,7 @@ fn evaluation_stages(
     let now = SystemTime::now();
     let shared = Arc::new(profile.clone());
     let k = ScoringSettings::default().outlier_iqr_k;
-    let tracked = |size: usize| {
-        let mut window = Window::new(size, None, plan.clone());
-        window.track(shared.clone(), k);
-        window
-    };
+    let tracked = |size: usize| tracked_window(&plan, &shared, size);
     let mut stages = Vec::new();
     let mut grid = Vec::new();
     // One evaluation of a full window, at each size (the current rows pushed
@@ -848,6 +844,14 @@ fn evaluation_stages(
 /// [`evaluation_stages`]' stages and grid.
 type EvaluationStages = (Vec<Stage>, Vec<(usize, [Duration; 4])>);
 
+/// An empty window of `size` rows over `plan` that keeps a tally for
+/// `profile` (fences at the default `outlier_iqr_k`), as the daemon's does.
+fn tracked_window(plan: &Arc<ColumnPlan>, profile: &Arc<ReferenceProfile>, size: usize) -> Window {
+    let mut window = Window::new(size, None, plan.clone());
+    window.track(profile.clone(), ScoringSettings::default().outlier_iqr_k);
+    window
+}
+
 /// The current rows in batches of `push_rows`.
 fn push_batches(profile: &ReferenceProfile, files: &Files, args: &Args) -> Result<Vec<Batch>> {
     let batches = data::read_path(&files.parquet, &profile.plan)?;
@@ -886,11 +890,7 @@ fn window_stages(
 
     let shared = Arc::new(profile.clone());
     let k = ScoringSettings::default().outlier_iqr_k;
-    let tracked = |size: usize| {
-        let mut window = Window::new(size, None, plan.clone());
-        window.track(shared.clone(), k);
-        window
-    };
+    let tracked = |size: usize| tracked_window(&plan, &shared, size);
     let (stage, _) = measure(
         format!("window push only, no tally ({} batches)", pushes.len()),
         args.runs,

@@ -221,17 +221,32 @@ def percentile_ms(sorted_values, q):
     return sorted_values[int((len(sorted_values) - 1) * q)] * 1000
 
 
-def measure(binary, reference, parts, columns, size, keep=False, snapshot_interval="10s", steady_seconds=5.0):
-    work = tempfile.mkdtemp(prefix="window-scale-")
+def write_config(work, reference, size, source, window_extra="", state_extra=""):
+    """Writes `work`/bench.toml: a free loopback port, `reference`, a window of
+    `size` rows, the state in `work`, and one source (a `[[sources]]` body);
+    returns (config path, port)."""
     port = free_port()
     config = os.path.join(work, "bench.toml")
     with open(config, "w") as f:
         f.write(
             f'[server]\nlisten = "127.0.0.1:{port}"\n[reference]\npath = "{reference}"\n'
-            f'[window]\nsize = {size}\nmin_rows = 1\nevaluation_delay = "200ms"\n'
-            f'[state]\npath = "{work}/state.json"\nsnapshot_interval = "{snapshot_interval}"\n'
-            f'[[sources]]\ntype = "http"\n'
+            f"[window]\nsize = {size}\nmin_rows = 1\n{window_extra}"
+            f'[state]\npath = "{work}/state.json"\n{state_extra}'
+            f"[[sources]]\n{source}"
         )
+    return config, port
+
+
+def measure(binary, reference, parts, columns, size, keep=False, snapshot_interval="10s", steady_seconds=5.0):
+    work = tempfile.mkdtemp(prefix="window-scale-")
+    config, port = write_config(
+        work,
+        reference,
+        size,
+        'type = "http"\n',
+        window_extra='evaluation_delay = "200ms"\n',
+        state_extra=f'snapshot_interval = "{snapshot_interval}"\n',
+    )
     proc = start(binary, config)
     try:
         wait_ready(port, proc)
