@@ -97,6 +97,9 @@ pub struct Config {
     /// Where the daemon keeps its checkpoints.
     #[serde(default)]
     pub state: StateConfig,
+    /// Optional series on `/metrics`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Ground truth that arrives after its prediction (SPEC.md section 9).
     #[serde(default)]
     pub labels: Option<LabelsConfig>,
@@ -493,6 +496,22 @@ impl StateConfig {
         self.path
             .clone()
             .unwrap_or_else(|| PathBuf::from(STATE_FILE))
+    }
+}
+
+/// `[metrics]`: optional series on `/metrics`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// The mergeable per-bin series of SPEC.md section 8
+    /// (`drift_window_bin_rows`, `drift_reference_bin_ratio`, `drift_bin_info`),
+    /// which the fleet recording rules sum over replicas. On by default.
+    pub bins: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { bins: true }
     }
 }
 

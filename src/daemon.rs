@@ -714,6 +714,7 @@ impl Core {
             &self.profile,
             &self.config.drift.scoring.thresholds,
             self.config.window.size,
+            self.config.metrics.bins,
         );
     }
 

@@ -52,6 +52,13 @@ pub struct ColumnReport {
     pub unseen_category_ratio: Option<f64>,
     /// Whether any enabled test crossed its threshold.
     pub drift_detected: bool,
+    /// The window's scored values per bin, in the profile's bin order (numeric
+    /// bins, or the kept categories then `__other__`): the counts PSI and KL are
+    /// computed from, exported for fleet-wide sums (SPEC.md section 8). All zero
+    /// when the window has no value to score; empty when the reference has none.
+    /// Not part of the JSON report.
+    #[serde(skip)]
+    pub bin_rows: Vec<u64>,
 }
 
 impl ColumnReport {
@@ -163,8 +170,17 @@ pub fn score_column(
         reference_outlier_ratio: None,
         unseen_category_ratio: None,
         drift_detected: false,
+        bin_rows: Vec::new(),
     };
-    if column.scored_values() == 0 || sample.scored() == 0 {
+    if column.scored_values() == 0 {
+        return report;
+    }
+    let bins = match &column.detail {
+        ProfileDetail::Numeric(p) => p.counts.len(),
+        ProfileDetail::Categorical(p) => p.counts.len(),
+    };
+    report.bin_rows = vec![0; bins];
+    if sample.scored() == 0 {
         return report;
     }
     match (&column.detail, &sample.values) {
@@ -194,6 +210,7 @@ fn score_numeric(
     let c = divergence::smoothed_proportions(&current.bin_counts, settings.epsilon);
     report.psi = Some(divergence::psi(&r, &c));
     report.kl_divergence = Some(divergence::kl_divergence(&r, &c));
+    report.bin_rows.clone_from(&current.bin_counts);
     let d = current.ks_statistic;
     report.ks_statistic = Some(d);
     report.ks_pvalue = Some(kolmogorov::ks_2samp_asymp_pvalue(d, p.rows, current.values));
@@ -218,6 +235,7 @@ fn score_categorical(
     report.psi = Some(divergence::psi(&r, &c));
     report.kl_divergence = Some(divergence::kl_divergence(&r, &c));
     report.chi2_pvalue = chi2::chi2_pvalue(&p.counts, counts);
+    report.bin_rows = counts.to_vec();
     let total: u64 = counts.iter().sum();
     report.unseen_category_ratio = Some(unseen as f64 / total as f64);
 }

@@ -7,6 +7,7 @@
 //! scored (too few rows, all values missing) loses its score series instead of
 //! keeping a stale value.
 
+mod bins;
 mod labels;
 mod quality;
 
@@ -64,6 +65,7 @@ pub struct Metrics {
     prediction_errors: IntCounterVec,
     quality: quality::QualityGauges,
     labels: labels::LabelSeries,
+    bins: bins::BinSeries,
     evaluation_seconds: Histogram,
     _build_info: IntGaugeVec,
 }
@@ -180,6 +182,7 @@ impl Metrics {
             prediction_errors: counter(&r, "drift_prediction_errors_total", "Rows the model server flagged as failed predictions (columns.error).", &["model"])?,
             quality: quality::QualityGauges::register(&r)?,
             labels: labels::LabelSeries::register(&r)?,
+            bins: bins::BinSeries::register(&r)?,
             evaluation_seconds,
             _build_info: build_info,
             registry: r,
@@ -207,7 +210,8 @@ impl Metrics {
     }
 
     /// Sets the per-model series that describe the setup (reference, model,
-    /// thresholds, window size). Called at start-up and after a reload.
+    /// thresholds, window size, and with `bins` the reference's bins). Called at
+    /// start-up and after a reload.
     pub fn publish_setup(
         &self,
         model: &str,
@@ -215,8 +219,10 @@ impl Metrics {
         profile: &ReferenceProfile,
         thresholds: &Thresholds,
         window_size: usize,
+        bins: bool,
     ) {
         let _g = self.guard();
+        self.bins.setup(model, profile, bins);
         self.reference_info.reset();
         self.model_info.reset();
         self.threshold.reset();
@@ -255,7 +261,8 @@ impl Metrics {
     }
 
     /// Replaces every per-column and dataset series with `report`'s. With
-    /// `scored == false` (window below `min_rows`) only `drift_window_rows` is set.
+    /// `scored == false` (window below `min_rows`) only `drift_window_rows` and the
+    /// per-bin counts (mergeable, so a replica's few rows still count) are set.
     pub fn publish_report(
         &self,
         model: &str,
@@ -283,6 +290,7 @@ impl Metrics {
         }
         self.dataset_ratio.reset();
         self.dataset_detected.reset();
+        self.bins.publish(model, report);
         // Quality needs no minimum of rows: it has its own count of labelled rows.
         self.quality.publish(
             model,
@@ -442,6 +450,7 @@ mod tests {
                 reference_outlier_ratio: psi,
                 unseen_category_ratio: None,
                 drift_detected: false,
+                bin_rows: vec![1, 4],
             }],
             dataset: DatasetReport {
                 drifted_features: 0,
@@ -476,6 +485,124 @@ mod tests {
         );
         assert!(text.contains("drift_window_rows{"), "{text}");
         assert!(text.contains("drift_exporter_build_info{"), "{text}");
+        Ok(())
+    }
+
+    fn two_column_profile() -> ReferenceProfile {
+        use crate::config::ProfileSettings;
+        use crate::data::ColumnPlan;
+        use crate::reference::{CategoricalProfile, ColumnProfile, NumericProfile, ProfileDetail};
+        use std::collections::HashMap;
+        let settings = ProfileSettings {
+            bins: 4,
+            ..ProfileSettings::default()
+        };
+        let numeric = NumericProfile::new((0..8).map(f64::from).collect(), &settings);
+        let frequencies: HashMap<String, u64> =
+            [("de", 3u64), ("fr", 2), ("__other__", 1), ("it", 1)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        let categorical = CategoricalProfile::new(frequencies, 2);
+        let column = |name: &str, detail| ColumnProfile {
+            name: name.into(),
+            drift_type: DriftType::Data,
+            missing: 0,
+            rejected: 0,
+            detail,
+        };
+        ReferenceProfile {
+            path: "ref.parquet".into(),
+            sha256: String::new(),
+            format: crate::reference::ReferenceFormat::Parquet,
+            mode: crate::reference::ProfileMode::Exact,
+            rows: 8,
+            columns: vec![
+                column("x", ProfileDetail::Numeric(numeric)),
+                column("c", ProfileDetail::Categorical(categorical)),
+            ],
+            plan: ColumnPlan::default(),
+            settings,
+            quality: None,
+            reference_quality: None,
+            concept: None,
+        }
+    }
+
+    #[test]
+    fn bin_series_follow_the_reference_and_the_report() -> TestResult {
+        let m = Metrics::new()?;
+        let profile = two_column_profile();
+        m.publish_setup("m", None, &profile, &Thresholds::default(), 10, true);
+        let text = m.render();
+        // Quantile edges of 0..8 at 1/4, 2/4, 3/4: 1.75, 3.5, 5.25; two values per bin.
+        for (bin, lower, upper) in [
+            ("0", "-Inf", "1.75"),
+            ("1", "1.75", "3.5"),
+            ("2", "3.5", "5.25"),
+            ("3", "5.25", "+Inf"),
+        ] {
+            let info = format!(
+                r#"drift_bin_info{{bin="{bin}",drift_type="data",feature="x",lower="{lower}",model="m",upper="{upper}"}} 1"#
+            );
+            assert!(text.contains(&info), "{info}\n{text}");
+            let ratio = format!(
+                r#"drift_reference_bin_ratio{{bin="{bin}",drift_type="data",feature="x",model="m"}} 0.25"#
+            );
+            assert!(text.contains(&ratio), "{ratio}\n{text}");
+        }
+        // Kept: de (3), fr (2); the reference's own "__other__" and "it" share the
+        // __other__ bin: 2 of 7.
+        for (bin, ratio) in [
+            ("de", 3.0 / 7.0),
+            ("fr", 2.0 / 7.0),
+            ("__other__", 2.0 / 7.0),
+        ] {
+            let line = format!(
+                r#"drift_reference_bin_ratio{{bin="{bin}",drift_type="data",feature="c",model="m"}} {ratio}"#
+            );
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
+        assert!(
+            !text.contains("drift_window_bin_rows{"),
+            "no counts before an evaluation"
+        );
+
+        let mut r = report(Some(0.1));
+        r.features[0].name = "x".into();
+        r.features[0].bin_rows = vec![0, 5, 1, 2];
+        let mut c = r.features[0].clone();
+        c.name = "c".into();
+        c.kind = Kind::Categorical;
+        c.bin_rows = vec![4, 0, 7];
+        r.features.push(c);
+        // Counts are exported below min_rows too.
+        m.publish_report("m", &r, None, false, 1.0);
+        let text = m.render();
+        for (feature, bin, rows) in [
+            ("x", "0", 0),
+            ("x", "1", 5),
+            ("x", "3", 2),
+            ("c", "de", 4),
+            ("c", "fr", 0),
+            ("c", "__other__", 7),
+        ] {
+            let line = format!(
+                r#"drift_window_bin_rows{{bin="{bin}",drift_type="data",feature="{feature}",model="m"}} {rows}"#
+            );
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
+        // Off: none of the three families.
+        m.publish_setup("m", None, &profile, &Thresholds::default(), 10, false);
+        m.publish_report("m", &r, None, true, 2.0);
+        let text = m.render();
+        for family in [
+            "drift_window_bin_rows",
+            "drift_reference_bin_ratio",
+            "drift_bin_info",
+        ] {
+            assert!(!text.contains(family), "{family} with bins = false");
+        }
         Ok(())
     }
 }
