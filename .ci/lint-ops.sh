@@ -28,11 +28,12 @@ fi
 echo "-- promtool check config config/prometheus/prometheus.yml"
 promtool check config config/prometheus/prometheus.yml
 
-echo "-- promtool check rules config/prometheus/rules/drift.rules.yml"
-promtool check rules config/prometheus/rules/drift.rules.yml
-
-echo "-- promtool test rules config/prometheus/rules/drift.rules.test.yml"
-promtool test rules config/prometheus/rules/drift.rules.test.yml
+for rules in drift fleet; do
+  echo "-- promtool check rules config/prometheus/rules/$rules.rules.yml"
+  promtool check rules "config/prometheus/rules/$rules.rules.yml"
+  echo "-- promtool test rules config/prometheus/rules/$rules.rules.test.yml"
+  promtool test rules "config/prometheus/rules/$rules.rules.test.yml"
+done
 
 if [ "${SKIP_HADOLINT:-0}" != 1 ]; then
   echo "-- hadolint Dockerfile"
@@ -59,7 +60,7 @@ python3 - <<'PY'
 import ast, json, re, sys, tomllib
 
 DASHBOARD = "config/grafana/dashboards/drift-exporter.json"
-RULES = "config/prometheus/rules/drift.rules.yml"
+RULES = ["config/prometheus/rules/drift.rules.yml", "config/prometheus/rules/fleet.rules.yml"]
 # SPEC.md section 5, the thresholds gauge, and the process_* metrics the exporter exports.
 KNOWN = {
     "drift_psi", "drift_kl_divergence", "drift_ks_statistic", "drift_ks_pvalue",
@@ -83,6 +84,8 @@ KNOWN = {
     "drift_prediction_errors_total",
     "drift_labels_matched_total", "drift_labels_expired_total", "drift_labels_evicted_total",
     "drift_labels_unmatched_total", "drift_labels_pending",
+    # SPEC.md section 8: the mergeable per-bin series.
+    "drift_window_bin_rows", "drift_reference_bin_ratio", "drift_bin_info",
     "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
     "process_start_time_seconds",
 }
@@ -96,8 +99,10 @@ KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and
             "bottomk", "topk", "quantile", "limitk", "limit_ratio"}
 
 errors = []
-with open(RULES, encoding="utf-8") as f:
-    recorded = set(re.findall(r"^\s*- record:\s*(\S+)", f.read(), re.M))
+recorded = set()
+for rules in RULES:
+    with open(rules, encoding="utf-8") as f:
+        recorded |= set(re.findall(r"^\s*- record:\s*(\S+)", f.read(), re.M))
 
 
 def metric_names(expr):

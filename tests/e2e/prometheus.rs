@@ -58,11 +58,13 @@ impl Prometheus {
         // Rule paths are relative to the config file: put it beside a copy of the rules.
         let prom_dir = dir.join("prometheus");
         std::fs::create_dir_all(prom_dir.join("rules")).unwrap();
-        std::fs::copy(
-            repo().join("config/prometheus/rules/drift.rules.yml"),
-            prom_dir.join("rules/drift.rules.yml"),
-        )
-        .unwrap();
+        for rules in RULE_FILES {
+            std::fs::copy(
+                repo().join("config/prometheus/rules").join(rules),
+                prom_dir.join("rules").join(rules),
+            )
+            .unwrap();
+        }
         std::fs::write(prom_dir.join("prometheus.yml"), config).unwrap();
         let child = Command::new(which("prometheus"))
             .arg(format!(
@@ -149,14 +151,22 @@ fn expressions(dashboard: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The shipped rule files (`rules/*.rules.yml`, as prometheus.yml loads them).
+const RULE_FILES: [&str; 2] = ["drift.rules.yml", "fleet.rules.yml"];
+
 fn recording_rules() -> Vec<String> {
-    std::fs::read_to_string(repo().join("config/prometheus/rules/drift.rules.yml"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("- record:")
-                .map(|r| r.trim().to_string())
+    RULE_FILES
+        .iter()
+        .flat_map(|rules| {
+            std::fs::read_to_string(repo().join("config/prometheus/rules").join(rules))
+                .unwrap()
+                .lines()
+                .filter_map(|l| {
+                    l.trim()
+                        .strip_prefix("- record:")
+                        .map(|r| r.trim().to_string())
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -354,6 +364,12 @@ fn promtool_accepts_the_shipped_config_and_rules() {
             "test",
             "rules",
             "config/prometheus/rules/drift.rules.test.yml",
+        ],
+        vec!["check", "rules", "config/prometheus/rules/fleet.rules.yml"],
+        vec![
+            "test",
+            "rules",
+            "config/prometheus/rules/fleet.rules.test.yml",
         ],
     ] {
         let out = Command::new(&promtool)
