@@ -8,6 +8,7 @@ mod util;
 
 mod check_cli;
 mod daemon;
+mod fleet;
 mod image;
 mod profiles;
 mod prometheus;

@@ -17,7 +17,7 @@ use crate::util::{
     base_config, free_address, repo, request, sample, wait_for_rows, wait_until, which, Daemon,
 };
 
-fn encode(query: &str) -> String {
+pub(crate) fn encode(query: &str) -> String {
     query
         .bytes()
         .map(|b| match b {
@@ -29,7 +29,8 @@ fn encode(query: &str) -> String {
         .collect()
 }
 
-struct Prometheus {
+/// A real Prometheus server on a loopback port, stopped on drop.
+pub(crate) struct Prometheus {
     child: Child,
     address: String,
 }
@@ -45,12 +46,18 @@ impl Prometheus {
     /// Starts Prometheus on the shipped config with the exporter's and its own
     /// addresses rewritten, 1 s intervals and the shipped rules.
     fn start(dir: &Path, exporter: &str) -> Prometheus {
+        Prometheus::scraping(dir, &[exporter])
+    }
+
+    /// [`Prometheus::start`] with several exporters as targets of the one job.
+    pub(crate) fn scraping(dir: &Path, exporters: &[&str]) -> Prometheus {
         let address = free_address();
         let shipped =
             std::fs::read_to_string(repo().join("config/prometheus/prometheus.yml")).unwrap();
-        assert!(shipped.contains("127.0.0.1:9877") && shipped.contains("127.0.0.1:9090"));
+        assert!(shipped.contains("[\"127.0.0.1:9877\"]") && shipped.contains("127.0.0.1:9090"));
+        let targets: Vec<String> = exporters.iter().map(|e| format!("\"{e}\"")).collect();
         let config = shipped
-            .replace("127.0.0.1:9877", exporter)
+            .replace("[\"127.0.0.1:9877\"]", &format!("[{}]", targets.join(", ")))
             .replace("127.0.0.1:9090", &address)
             .replace("scrape_interval: 15s", "scrape_interval: 1s")
             .replace("scrape_timeout: 10s", "scrape_timeout: 1s")
@@ -93,7 +100,7 @@ impl Prometheus {
         prometheus
     }
 
-    fn api(&self, path: &str) -> Value {
+    pub(crate) fn api(&self, path: &str) -> Value {
         let response = request(&self.address, "GET", path, None, b"").expect("prometheus answers");
         assert_eq!(response.status, 200, "{path}: {}", response.text());
         response.json()
@@ -108,7 +115,8 @@ impl Prometheus {
             .any(|a| a["labels"]["alertname"] == name)
     }
 
-    fn query(&self, expr: &str) -> Vec<Value> {
+    /// The instant vector of `expr`, now.
+    pub(crate) fn query(&self, expr: &str) -> Vec<Value> {
         let v = self.api(&format!("/api/v1/query?query={}", encode(expr)));
         assert_eq!(v["status"], "success", "{expr}: {v}");
         v["data"]["result"].as_array().cloned().unwrap_or_default()
