@@ -108,6 +108,37 @@ fn fleet_psi_and_kl_from_a_real_prometheus_equal_check_on_the_union() {
     let all_bins = count("drift_reference_bin_ratio");
     assert_eq!(count("drift_window_bin_rows"), all_bins);
     assert!(numeric_bins > 0 && all_bins > numeric_bins);
+    // README's formula for the series per model that carry a `feature` label:
+    // numeric 10 + 3 b, categorical 7 + 2 c (b, c: the column's bins).
+    let mut bins: BTreeMap<(String, bool), usize> = BTreeMap::new();
+    let numeric: std::collections::BTreeSet<String> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "drift_bin_info")
+        .filter_map(|s| s.labels.get("feature").map(str::to_string))
+        .collect();
+    for s in scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "drift_reference_bin_ratio")
+    {
+        let feature = s.labels.get("feature").unwrap().to_string();
+        let is_numeric = numeric.contains(&feature);
+        *bins.entry((feature, is_numeric)).or_default() += 1;
+    }
+    let formula: usize = bins
+        .iter()
+        .map(|((_, is_numeric), &b)| if *is_numeric { 10 + 3 * b } else { 7 + 2 * b })
+        .sum();
+    let per_feature = scrape
+        .text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("feature=\""))
+        .count();
+    assert!(
+        per_feature <= formula && per_feature > 3 * numeric_bins,
+        "{per_feature} series with a feature label, formula {formula}"
+    );
     // Replica A holds the lowest amounts only: amount bins empty there hold rows elsewhere.
     let amount_bins = |daemon: &Daemon| -> BTreeMap<String, f64> {
         daemon
