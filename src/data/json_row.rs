@@ -23,6 +23,13 @@ pub(crate) enum Cell<'a> {
     Str(Cow<'a, str>),
     Array,
     Object,
+    /// A token strict JSON refuses but writers emit for a float that is not
+    /// finite (`NaN`, `Infinity`, `-Infinity`, or a number beyond `f64` such as
+    /// `1e400`), read by [`repair`]: a rejected value (`non_finite`).
+    NonFinite(f64),
+    /// A string that is not valid UTF-8, read by [`repair`]: a rejected value
+    /// (`encoding`).
+    BadText,
 }
 
 impl<'a> Cell<'a> {
@@ -50,6 +57,8 @@ impl<'a> Cell<'a> {
             }
             Cell::Array => "an array".into(),
             Cell::Object => "an object".into(),
+            Cell::NonFinite(v) => format!("non-finite number {v}"),
+            Cell::BadText => "a string that is not valid UTF-8".into(),
         }
     }
 }
@@ -265,6 +274,122 @@ pub(crate) fn parse_row<'de>(
     Ok(row)
 }
 
+/// Marks a value [`repair`] rewrote: a JSON string that starts with a NUL and
+/// this text (no writer of real data produces one).
+const MARK: &str = "\u{0}drift-exporter:";
+
+/// A line strict JSON refuses only for its values, rewritten so that its other
+/// values can be kept: `NaN`, `Infinity`, `-Infinity` (Python's `json.dumps`
+/// writes them by default), numbers beyond `f64` (`1e400`), and strings that are
+/// not valid UTF-8 become marked strings that [`parse_repaired_row`] turns into
+/// [`Cell::NonFinite`] and [`Cell::BadText`]. `None` when there is nothing to
+/// rewrite (the line is malformed for another reason).
+///
+/// Called only after a line failed to parse, so well-formed lines pay nothing.
+/// Hand-written: serde_json has no lenient mode, and the lenient JSON crates
+/// (json5 and the like) accept much more than these tokens.
+pub(crate) fn repair(line: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(line.len() + 32);
+    let mut changed = false;
+    let mut i = 0;
+    let mark = |out: &mut Vec<u8>, what: &str| {
+        out.extend_from_slice(b"\"\\u0000drift-exporter:");
+        out.extend_from_slice(what.as_bytes());
+        out.push(b'"');
+    };
+    while i < line.len() {
+        let b = line[i];
+        if b == b'"' {
+            // A string: up to the closing quote, skipping escaped characters.
+            let mut end = i + 1;
+            while end < line.len() && line[end] != b'"' {
+                end += if line[end] == b'\\' { 2 } else { 1 };
+            }
+            if end >= line.len() {
+                // Unterminated: left for the parser to report.
+                out.extend_from_slice(&line[i..]);
+                break;
+            }
+            let body = &line[i + 1..end];
+            if std::str::from_utf8(body).is_err() {
+                mark(&mut out, "bad-text");
+                changed = true;
+            } else {
+                out.extend_from_slice(&line[i..=end]);
+            }
+            i = end + 1;
+            continue;
+        }
+        let rest = &line[i..];
+        let token = |name: &[u8]| {
+            rest.starts_with(name)
+                && rest
+                    .get(name.len())
+                    .is_none_or(|c| !c.is_ascii_alphanumeric())
+        };
+        if token(b"NaN") {
+            mark(&mut out, "NaN");
+            i += 3;
+            changed = true;
+        } else if token(b"Infinity") || token(b"+Infinity") {
+            let len = if rest[0] == b'+' { 9 } else { 8 };
+            mark(&mut out, "inf");
+            i += len;
+            changed = true;
+        } else if token(b"-Infinity") {
+            mark(&mut out, "-inf");
+            i += 9;
+            changed = true;
+        } else if b == b'-' || b.is_ascii_digit() {
+            let len = rest
+                .iter()
+                .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .unwrap_or(rest.len());
+            let number = std::str::from_utf8(&rest[..len])
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok());
+            match number {
+                Some(v) if v.is_infinite() => {
+                    mark(&mut out, if v < 0.0 { "-inf" } else { "inf" });
+                    changed = true;
+                }
+                _ => out.extend_from_slice(&rest[..len]),
+            }
+            i += len;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    changed.then_some(out)
+}
+
+/// [`parse_row`] on a line [`repair`] rewrote: marked strings become
+/// [`Cell::NonFinite`] and [`Cell::BadText`].
+pub(crate) fn parse_repaired_row<'de>(
+    line: &'de [u8],
+    plan: &ColumnPlan,
+    slots: &mut [Option<Cell<'de>>],
+    order: &mut KeyOrder,
+) -> Result<Row<'de>, serde_json::Error> {
+    let row = parse_row(line, plan, slots, order)?;
+    for slot in slots.iter_mut() {
+        let Some(Cell::Str(text)) = slot else {
+            continue;
+        };
+        let Some(what) = text.strip_prefix(MARK) else {
+            continue;
+        };
+        *slot = Some(match what {
+            "NaN" => Cell::NonFinite(f64::NAN),
+            "inf" => Cell::NonFinite(f64::INFINITY),
+            "-inf" => Cell::NonFinite(f64::NEG_INFINITY),
+            _ => Cell::BadText,
+        });
+    }
+    Ok(row)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +418,8 @@ mod tests {
                     Cell::Number(n) => Cell::Number(n),
                     Cell::Array => Cell::Array,
                     Cell::Object => Cell::Object,
+                    Cell::NonFinite(v) => Cell::NonFinite(v),
+                    Cell::BadText => Cell::BadText,
                 })
             })
             .collect())
@@ -357,5 +484,32 @@ mod tests {
             assert_eq!(err.map(|e| e.to_string()), want, "{bad}");
         }
         Ok(())
+    }
+
+    #[test]
+    fn repair_rewrites_only_values_strict_json_refuses() {
+        let fixed = |line: &[u8]| repair(line).map(|v| String::from_utf8_lossy(&v).into_owned());
+        assert_eq!(
+            fixed(br#"{"a": 1, "b": "NaN"}"#),
+            None,
+            "nothing to rewrite"
+        );
+        assert_eq!(
+            fixed(br#"{"a": NaN, "s": "Infinity, \" NaN", "n": -1.5e3}"#).as_deref(),
+            Some(r#"{"a": "\u0000drift-exporter:NaN", "s": "Infinity, \" NaN", "n": -1.5e3}"#)
+        );
+        assert_eq!(
+            fixed(br#"[-Infinity,+Infinity,-1e999]"#).as_deref(),
+            Some(
+                r#"["\u0000drift-exporter:-inf","\u0000drift-exporter:inf","\u0000drift-exporter:-inf"]"#
+            )
+        );
+        assert_eq!(
+            fixed(b"{\"a\": \"\xff\"}").as_deref(),
+            Some(r#"{"a": "\u0000drift-exporter:bad-text"}"#)
+        );
+        // Unterminated strings and stray bytes are left for the parser to refuse.
+        assert_eq!(fixed(br#"{"a": "x"#), None);
+        assert_eq!(fixed(b"\""), None);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::convert::{
     bad_event_time, canonical_bool, parse_number, push_event_time, push_number, push_type_error,
 };
-use super::json_row::{parse_row, Cell, KeyOrder, Row};
+use super::json_row::{parse_repaired_row, parse_row, repair, Cell, KeyOrder, Row};
 use super::{Batch, ColumnArray, ColumnPlan, DataError, Kind, RejectReason, Rejects, RowFlags};
 
 enum ColumnBuilder {
@@ -77,6 +77,28 @@ impl<'a> RowsBuilder<'a> {
         let origin = self.origin;
         let name = self.plan.name(col);
         match (&mut self.builders[col], value) {
+            (builder, Some(Cell::NonFinite(v))) => {
+                match builder {
+                    ColumnBuilder::Numeric(b) => b.append_value(*v),
+                    ColumnBuilder::Time(b) => b.append_null(),
+                    ColumnBuilder::Categorical(b) => b.append_null(),
+                }
+                self.flags.flag(row, RejectReason::NonFinite);
+                self.rejects.message(|| {
+                    format!("{origin}: {label}: field `{name}`: {v} is not a finite number")
+                });
+            }
+            (builder, Some(Cell::BadText)) => {
+                match builder {
+                    ColumnBuilder::Numeric(b) => b.append_value(f64::NAN),
+                    ColumnBuilder::Time(b) => b.append_null(),
+                    ColumnBuilder::Categorical(b) => b.append_null(),
+                }
+                self.flags.flag(row, RejectReason::Encoding);
+                self.rejects.message(|| {
+                    format!("{origin}: {label}: field `{name}`: value is not valid UTF-8")
+                });
+            }
             (ColumnBuilder::Time(b), None | Some(Cell::Null)) => b.append_null(),
             (ColumnBuilder::Time(b), Some(cell @ Cell::Str(text))) => {
                 push_event_time(b, text, row, &mut self.flags, &mut self.rejects, || {
@@ -333,9 +355,23 @@ fn read_ndjson_piece(
                     other.describe()
                 )
             }),
-            Err(e) => rows
-                .rejects
-                .drop_row(|| format!("{origin}: line {line_no}: malformed JSON: {e}")),
+            Err(e) => {
+                // NaN, Infinity, 1e400 or invalid UTF-8 in a value reject that value,
+                // not the row.
+                let repaired = repair(line);
+                let mut repaired_slots: Vec<Option<Cell>> = vec![None; plan.len()];
+                match repaired
+                    .as_deref()
+                    .map(|fixed| parse_repaired_row(fixed, plan, &mut repaired_slots, &mut order))
+                {
+                    Some(Ok(Row::Object)) => {
+                        rows.push_slots(&repaired_slots, &Place("line", line_no))
+                    }
+                    _ => rows
+                        .rejects
+                        .drop_row(|| format!("{origin}: line {line_no}: malformed JSON: {e}")),
+                }
+            }
         }
     }
     let present = vec![true; plan.len()];
@@ -654,6 +690,50 @@ mod tests {
         };
         assert!(x.value(1).is_nan());
         assert!(x.is_null(2));
+        Ok(())
+    }
+
+    #[test]
+    fn ndjson_rejects_non_finite_tokens_and_bad_text_per_value() -> TestResult {
+        // What Python's json.dumps writes for floats that are not finite, a number
+        // beyond f64, and a string with invalid UTF-8: each rejects its value only.
+        let mut body: Vec<u8> = Vec::new();
+        body.extend_from_slice(b"{\"x\": NaN, \"c\": \"a\"}\n");
+        body.extend_from_slice(b"{\"x\": Infinity, \"c\": \"b\"}\n");
+        body.extend_from_slice(b"{\"c\": \"c\", \"x\": -Infinity}\n");
+        body.extend_from_slice(b"{\"x\": 1e400, \"c\": \"d\"}\n");
+        body.extend_from_slice(b"{\"x\": 2.5, \"c\": \"\xff\xfe\", \"other\": \"NaN\"}\n");
+        body.extend_from_slice(b"{\"x\": NaNa}\n");
+        let batch = read_ndjson(&body, &plan(), "body", 1)?;
+        assert_eq!(batch.rows, 5, "{:?}", batch.rejects.errors);
+        assert_eq!(batch.rejects.dropped_rows, 1, "NaNa is not a token");
+        assert_eq!(batch.rejects.rows(RejectReason::NonFinite), 4);
+        assert_eq!(batch.rejects.rows(RejectReason::Encoding), 1);
+        assert_eq!(batch.rejects.rows(RejectReason::Parse), 1);
+        let Some(ColumnArray::Numeric(x)) = &batch.columns[0] else {
+            panic!()
+        };
+        assert!(x.value(0).is_nan());
+        assert_eq!(x.value(1), f64::INFINITY);
+        assert_eq!(x.value(2), f64::NEG_INFINITY);
+        assert_eq!(x.value(3), f64::INFINITY);
+        assert_eq!(x.value(4), 2.5);
+        let Some(ColumnArray::Categorical(c)) = &batch.columns[1] else {
+            panic!()
+        };
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            vec![Some("a"), Some("b"), Some("c"), Some("d"), None]
+        );
+        let errors = batch.rejects.errors.join("\n");
+        assert!(
+            errors.contains("line 2: field `x`: inf is not a finite number"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("line 5: field `c`: value is not valid UTF-8"),
+            "{errors}"
+        );
         Ok(())
     }
 
