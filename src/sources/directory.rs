@@ -44,6 +44,7 @@ pub async fn run(
         ctx,
         processed,
         pending: HashMap::new(),
+        present: HashSet::new(),
         io_reported: HashSet::new(),
     };
     source.run().await;
@@ -69,6 +70,9 @@ struct DirectorySource {
     processed: BTreeMap<String, FileStamp>,
     /// Files seen but not yet stable for `settle`.
     pending: HashMap<String, Pending>,
+    /// Names in the last scan: processed files missing from it are forgotten
+    /// with the next file's checkpoint.
+    present: HashSet<String>,
     /// I/O failures already reported to the daemon (reported once per stamp).
     io_reported: HashSet<(String, FileStamp)>,
 }
@@ -135,6 +139,7 @@ impl DirectorySource {
             }
         }
         self.pending.retain(|name, _| present.contains(name));
+        self.present = present;
         ready
     }
 
@@ -166,6 +171,7 @@ impl DirectorySource {
         let done = CheckpointUpdate::FileDone {
             name: file.name.clone(),
             stamp: file.stamp,
+            forget: self.forget(&file.name),
         };
         let batches = match read {
             Ok((_, Some(after))) if after != file.stamp => {
@@ -198,7 +204,7 @@ impl DirectorySource {
         };
         let Some(summary) = self
             .ctx
-            .deliver(batches, parse_seconds, plan, Some(done))
+            .deliver(batches, parse_seconds, plan, Some(done.clone()))
             .await
         else {
             return false;
@@ -212,11 +218,31 @@ impl DirectorySource {
             "file ingested"
         );
         self.pending.remove(&file.name);
-        self.processed.insert(file.name.clone(), file.stamp);
+        self.mark_processed(&file, &done);
         if let Some(done_dir) = self.config.done_dir.clone() {
             self.move_aside(&file, done_dir).await;
         }
         true
+    }
+
+    /// The processed files the last scan no longer saw (deleted, or moved to
+    /// `done_dir`), except `keep`: forgotten with `keep`'s checkpoint.
+    fn forget(&self, keep: &str) -> Vec<String> {
+        self.processed
+            .keys()
+            .filter(|name| name.as_str() != keep && !self.present.contains(name.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Records `file` as processed, forgetting what its checkpoint forgets.
+    fn mark_processed(&mut self, file: &Candidate, done: &CheckpointUpdate) {
+        if let CheckpointUpdate::FileDone { forget, .. } = done {
+            for name in forget {
+                self.processed.remove(name);
+            }
+        }
+        self.processed.insert(file.name.clone(), file.stamp);
     }
 
     /// Moves a delivered file into `done_dir`; a failure is only logged (the
@@ -244,7 +270,7 @@ impl DirectorySource {
         done: CheckpointUpdate,
     ) -> bool {
         self.pending.remove(&file.name);
-        self.processed.insert(file.name, file.stamp);
+        self.mark_processed(&file, &done);
         self.ctx
             .report_error(SourceErrorReason::Unreadable, message, Some(done))
             .await
@@ -518,6 +544,52 @@ mod tests {
         let mut h = start(config(dir.path()), processed);
         assert_eq!(h.batch().await?, ("b.csv".into(), 2));
         assert_eq!(h.batch().await?, ("c.csv".into(), 3));
+        h.assert_quiet().await?;
+        h.stop().await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn files_that_left_the_directory_are_forgotten() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let incoming = dir.path().join("incoming");
+        std::fs::create_dir(&incoming)?;
+        let gone = FileStamp {
+            len: 3,
+            modified_ns: 1,
+        };
+        // Processed before a restart, deleted since.
+        let processed = BTreeMap::from([("deleted.csv".to_string(), gone)]);
+        let mut cfg = config(&incoming);
+        cfg.done_dir = Some(dir.path().join("done"));
+        let mut h = start(cfg, processed);
+        write(&incoming.join("a.csv"), "x\n1\n")?;
+        let forgotten = |seen: Option<Seen>| match seen {
+            Some(Seen::Batch {
+                checkpoint: Some(CheckpointUpdate::FileDone { name, forget, .. }),
+                ..
+            }) => (name, forget),
+            other => panic!("expected a file batch, got {other:?}"),
+        };
+        assert_eq!(
+            forgotten(h.next(WITHIN).await?),
+            ("a.csv".into(), vec!["deleted.csv".to_string()])
+        );
+        // a.csv is moved to done/ after its batch: the next file forgets it.
+        let mut moved = false;
+        for _ in 0..100 {
+            moved = !incoming.join("a.csv").exists();
+            if moved {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(moved, "a.csv was not moved aside");
+        write(&incoming.join("b.csv"), "x\n1\n")?;
+        assert_eq!(
+            forgotten(h.next(WITHIN).await?),
+            ("b.csv".into(), vec!["a.csv".to_string()])
+        );
         h.assert_quiet().await?;
         h.stop().await?;
         Ok(())

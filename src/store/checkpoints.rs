@@ -96,6 +96,11 @@ pub enum CheckpointUpdate {
         name: String,
         /// Its stamp when read.
         stamp: FileStamp,
+        /// Processed files no longer in the directory (deleted, or moved to
+        /// `done_dir`): forgotten, so the state does not grow with every file
+        /// ever read.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        forget: Vec<String>,
     },
     /// A tail source consumed up to here.
     Tail(TailPosition),
@@ -153,18 +158,26 @@ impl Checkpoints {
     /// Records a delivered batch's checkpoint.
     pub fn apply(&mut self, source: &str, update: CheckpointUpdate) {
         match update {
-            CheckpointUpdate::FileDone { name, stamp } => {
+            CheckpointUpdate::FileDone {
+                name,
+                stamp,
+                forget,
+            } => {
                 let entry = self.sources.entry(source.to_string()).or_insert_with(|| {
                     SourceCheckpoint::Directory {
                         processed: BTreeMap::new(),
                     }
                 });
+                if !matches!(entry, SourceCheckpoint::Directory { .. }) {
+                    *entry = SourceCheckpoint::Directory {
+                        processed: BTreeMap::new(),
+                    };
+                }
                 if let SourceCheckpoint::Directory { processed } = entry {
+                    for gone in &forget {
+                        processed.remove(gone);
+                    }
                     processed.insert(name, stamp);
-                } else {
-                    let mut processed = BTreeMap::new();
-                    processed.insert(name, stamp);
-                    *entry = SourceCheckpoint::Directory { processed };
                 }
             }
             CheckpointUpdate::Tail(position) => {
@@ -219,8 +232,29 @@ mod tests {
             CheckpointUpdate::FileDone {
                 name: "a.csv".into(),
                 stamp,
+                forget: Vec::new(),
             },
         );
+        state.apply(
+            "directory:in",
+            CheckpointUpdate::FileDone {
+                name: "b.csv".into(),
+                stamp,
+                forget: vec!["gone.csv".into()],
+            },
+        );
+        // A later file forgets the files that left the directory.
+        let mut forgetting = state.clone();
+        forgetting.apply(
+            "directory:in",
+            CheckpointUpdate::FileDone {
+                name: "c.csv".into(),
+                stamp,
+                forget: vec!["a.csv".into()],
+            },
+        );
+        let files = forgetting.processed_files("directory:in");
+        assert_eq!(files.keys().collect::<Vec<_>>(), ["b.csv", "c.csv"]);
         let pos = TailPosition {
             dev: 1,
             ino: 2,
