@@ -11,8 +11,12 @@ pub fn init(args: &LogArgs) {
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_new(&args.level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
+    // Colours only for a person at a terminal: a pipe, a file or a container's
+    // log driver gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match args.format {
         LogFormat::Text => builder.try_init(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -175,6 +175,10 @@ async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
         Ok(format) => format,
         Err(e) => return ingest_error(&e),
     };
+    let encoding = req
+        .headers()
+        .get(CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("(not text)").to_string());
     let limit = state.max_body_bytes;
     let declared = req
         .headers()
@@ -197,6 +201,10 @@ async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
             )
         }
     };
+    let body = match source.decode(encoding.as_deref(), body, limit).await {
+        Ok(body) => body,
+        Err(e) => return ingest_error(&e),
+    };
     match source.ingest(format, body, started).await {
         Ok(accepted) => match serde_json::to_value(&accepted) {
             Ok(value) => json_response(StatusCode::OK, &value),
@@ -212,7 +220,9 @@ async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
 /// The status and JSON body of a refused ingest request.
 fn ingest_error(error: &IngestError) -> HttpResponse {
     let status = match error {
-        IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        IngestError::UnsupportedMediaType(_) | IngestError::UnsupportedEncoding(_) => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
         IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         IngestError::Unreadable(_) => StatusCode::BAD_REQUEST,
         IngestError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,

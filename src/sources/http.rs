@@ -20,12 +20,15 @@ use crate::data::{self, Format};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
     /// No format for the `Content-Type` (415).
-    #[error("unsupported Content-Type {0:?}; use application/x-ndjson, application/json, text/csv or application/vnd.apache.arrow.stream")]
+    #[error("unsupported Content-Type {0:?}; use application/x-ndjson, application/json, text/csv, application/vnd.apache.arrow.stream or application/vnd.apache.parquet")]
     UnsupportedMediaType(String),
+    /// A `Content-Encoding` other than gzip or identity (415).
+    #[error("unsupported Content-Encoding {0:?}; send the body as is, or gzip-compressed with Content-Encoding: gzip")]
+    UnsupportedEncoding(String),
     /// The body is over `server.max_body_bytes` (413).
     #[error("body larger than the limit of {0} bytes (server.max_body_bytes)")]
     TooLarge(usize),
-    /// The body could not be parsed in its format (400).
+    /// The body could not be parsed in its format, or not decompressed (400).
     #[error("{0}")]
     Unreadable(String),
     /// The daemon is shutting down (503).
@@ -37,7 +40,7 @@ pub enum IngestError {
 }
 
 /// The answer to an accepted body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Accepted {
     /// Rows used with every value.
     pub accepted: u64,
@@ -65,6 +68,38 @@ impl HttpSource {
             .ok_or_else(|| IngestError::UnsupportedMediaType(content_type.to_string()))
     }
 
+    /// Decompresses a body sent with `Content-Encoding: encoding` (gzip, or
+    /// none), to at most `limit` bytes (a small body must not inflate past
+    /// `server.max_body_bytes`). Runs on the blocking pool.
+    pub async fn decode(
+        &self,
+        encoding: Option<&str>,
+        body: Bytes,
+        limit: usize,
+    ) -> Result<Bytes, IngestError> {
+        let encoding = encoding.map(|e| e.trim().to_ascii_lowercase());
+        match encoding.as_deref() {
+            None | Some("" | "identity") => Ok(body),
+            Some("gzip" | "x-gzip") => {
+                let inflated = tokio::task::spawn_blocking(move || gunzip(&body, limit))
+                    .await
+                    .map_err(|e| IngestError::Failed(e.to_string()))?;
+                match inflated {
+                    Ok(Some(bytes)) => Ok(bytes),
+                    Ok(None) => Err(self.refuse_too_large(limit, None).await),
+                    Err(e) => {
+                        let message = format!("request body: cannot gunzip: {e}");
+                        self.ctx
+                            .report_error(SourceErrorReason::Unreadable, message.clone(), None)
+                            .await;
+                        Err(IngestError::Unreadable(message))
+                    }
+                }
+            }
+            Some(other) => Err(IngestError::UnsupportedEncoding(other.to_string())),
+        }
+    }
+
     /// Reports a body refused for its size (`declared` when the request said
     /// how large it is) and returns the error to answer with.
     pub async fn refuse_too_large(&self, limit: usize, declared: Option<u64>) -> IngestError {
@@ -86,6 +121,10 @@ impl HttpSource {
         body: Bytes,
         started: Instant,
     ) -> Result<Accepted, IngestError> {
+        // An empty body holds no rows, whatever its format: answered, not a batch.
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Accepted::default());
+        }
         let plan = self.ctx.plan.borrow().clone();
         let parse_plan = plan.clone();
         let parsed = tokio::task::spawn_blocking(move || {
@@ -103,6 +142,13 @@ impl HttpSource {
             }
             Err(e) => return Err(IngestError::Failed(e.to_string())),
         };
+        if batches
+            .iter()
+            .all(|b| b.rows == 0 && b.rejects.total_rows() == 0)
+        {
+            // A header line, `[]`, a schema without batches: no rows, no batch.
+            return Ok(Accepted::default());
+        }
         let seconds = started.elapsed().as_secs_f64();
         let summary = self
             .ctx
@@ -115,6 +161,16 @@ impl HttpSource {
             errors: summary.rejects.errors,
         })
     }
+}
+
+/// Inflates a gzip stream (every member, as gzip readers do); `None` past `limit`.
+fn gunzip(body: &[u8], limit: usize) -> std::io::Result<Option<Bytes>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    let read = flate2::read::MultiGzDecoder::new(body)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)?;
+    Ok((read <= limit).then(|| Bytes::from(out)))
 }
 
 #[cfg(test)]
@@ -140,6 +196,18 @@ mod tests {
         assert!(refused
             .err()
             .is_some_and(|e| e.to_string().contains("application/x-ndjson")));
+    }
+
+    #[test]
+    fn gzip_bodies_inflate_within_the_limit() -> TestResult {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&[b'x'; 10_000])?;
+        let zipped = encoder.finish()?;
+        assert_eq!(gunzip(&zipped, 10_000)?.map(|b| b.len()), Some(10_000));
+        assert_eq!(gunzip(&zipped, 9_999)?, None, "over the limit");
+        assert!(gunzip(b"not gzip", 100).is_err());
+        Ok(())
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ mod util;
 mod check_cli;
 mod daemon;
 mod fleet;
+mod hardening;
 mod image;
 mod profiles;
 mod prometheus;

@@ -252,6 +252,8 @@ impl Drop for Daemon {
 /// An HTTP response.
 pub struct Response {
     pub status: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
     pub body: Vec<u8>,
 }
 
@@ -274,13 +276,28 @@ pub fn request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Option<Response> {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|ct| ("Content-Type", ct))
+        .into_iter()
+        .collect();
+    request_with(address, method, path, &headers, body)
+}
+
+/// [`request`] with any headers.
+pub fn request_with(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Response> {
     let mut stream = TcpStream::connect(address).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).ok()?;
@@ -298,7 +315,7 @@ pub fn request(
     {
         body = dechunk(&body);
     }
-    Some(Response { status, body })
+    Some(Response { status, head, body })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
