@@ -118,6 +118,20 @@ pub struct ServerConfig {
     pub telemetry_path: String,
     /// Largest accepted `POST /ingest` body, in bytes.
     pub max_body_bytes: usize,
+    /// Serve `POST /ingest` on this address only (for example 127.0.0.1:9878),
+    /// and not on `listen`. Default: on `listen`.
+    pub ingest_listen: Option<String>,
+    /// `POST /ingest` requests read and parsed at once; more are answered 503
+    /// with `Retry-After`.
+    pub max_concurrent_ingests: usize,
+    /// Bytes of request bodies read and parsed at once (each request counts its
+    /// `Content-Length`, or `max_body_bytes` when it does not say); past it,
+    /// 503 with `Retry-After`.
+    pub max_ingest_bytes: usize,
+    /// A request body must arrive within this time (408 otherwise), so a client
+    /// that declares a body and never sends it does not hold a slot.
+    #[serde(deserialize_with = "de_duration")]
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -126,6 +140,10 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:9877".into(),
             telemetry_path: "/metrics".into(),
             max_body_bytes: 16 * 1024 * 1024,
+            ingest_listen: None,
+            max_concurrent_ingests: 4,
+            max_ingest_bytes: 64 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -726,6 +744,37 @@ impl Config {
             key: key.to_string(),
             message,
         };
+        let server = &self.server;
+        if server.max_concurrent_ingests == 0 {
+            return Err(invalid(
+                "server.max_concurrent_ingests",
+                "must be at least 1".into(),
+            ));
+        }
+        if server.max_ingest_bytes < 1024 || server.max_ingest_bytes > (u32::MAX as usize) * 1024 {
+            return Err(invalid(
+                "server.max_ingest_bytes",
+                format!(
+                    "must be between 1 KiB and 4 TiB, got {}",
+                    server.max_ingest_bytes
+                ),
+            ));
+        }
+        if server.body_timeout.is_zero() {
+            return Err(invalid("server.body_timeout", "must be more than 0".into()));
+        }
+        // Port 0 asks for any free port: two of them are two addresses.
+        if server.ingest_listen.as_deref() == Some(server.listen.as_str())
+            && !server.listen.ends_with(":0")
+        {
+            return Err(invalid(
+                "server.ingest_listen",
+                format!(
+                    "is the same address as server.listen ({}); leave it out to serve /ingest there",
+                    server.listen
+                ),
+            ));
+        }
         let (d, s) = (&self.drift.profile, &self.drift.scoring);
         if !(1..=10_000).contains(&d.bins) {
             return Err(invalid(
@@ -1011,6 +1060,35 @@ mod tests {
             err.contains("window.size") && err.contains("at most 4294967295"),
             "{err}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn ingest_limits_and_address_are_checked() -> TestResult {
+        let c = parse("[server]\ningest_listen = \"127.0.0.1:9878\"\nbody_timeout = \"2s\"\n")?;
+        assert_eq!(c.server.ingest_listen.as_deref(), Some("127.0.0.1:9878"));
+        assert_eq!(c.server.body_timeout, Duration::from_secs(2));
+        assert_eq!(c.server.max_concurrent_ingests, 4);
+        for (text, key) in [
+            (
+                "[server]\nlisten = \"0.0.0.0:1\"\ningest_listen = \"0.0.0.0:1\"\n",
+                "server.ingest_listen",
+            ),
+            (
+                "[server]\nmax_concurrent_ingests = 0\n",
+                "server.max_concurrent_ingests",
+            ),
+            (
+                "[server]\nmax_ingest_bytes = 10\n",
+                "server.max_ingest_bytes",
+            ),
+            ("[server]\nbody_timeout = \"0s\"\n", "server.body_timeout"),
+        ] {
+            let err = parse(text).err().ok_or("expected an error")?.to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        // Two requests for any free port are two addresses.
+        parse("[server]\nlisten = \"127.0.0.1:0\"\ningest_listen = \"127.0.0.1:0\"\n")?;
         Ok(())
     }
 

@@ -147,9 +147,10 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
             )))
         }
     }
+    // Sources first: once /readyz says ready, POST /ingest is served.
+    let mut source_tasks = start_sources(&core, &links, &app);
     app.ready.store(true, Ordering::Release);
     tracing::info!("ready");
-    let mut source_tasks = start_sources(&core, &links, &app);
     let Links {
         events_tx,
         mut events_rx,
@@ -247,14 +248,51 @@ async fn start_server(
         ingest: OnceLock::new(),
         telemetry_path: config.server.telemetry_path.clone(),
         max_body_bytes: config.server.max_body_bytes,
+        ingest_limits: server::IngestLimits::new(
+            config.server.max_concurrent_ingests,
+            config.server.max_ingest_bytes,
+            config.server.body_timeout,
+        ),
     });
     let mut tasks = JoinSet::new();
+    let ingest_listener = match &config.server.ingest_listen {
+        Some(address) => {
+            Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|source| DaemonError::Bind {
+                        address: address.clone(),
+                        source,
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let main_endpoints = if ingest_listener.is_some() {
+        server::Endpoints::AllButIngest
+    } else {
+        server::Endpoints::All
+    };
     tasks.spawn(server::serve(
         listener,
         app.clone(),
+        main_endpoints,
         links.server_token.clone(),
     ));
     tracing::info!(address = %local, telemetry_path = %config.server.telemetry_path, "listening");
+    if let Some(ingest) = ingest_listener {
+        let address = ingest
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tasks.spawn(server::serve(
+            ingest,
+            app.clone(),
+            server::Endpoints::IngestOnly,
+            links.server_token.clone(),
+        ));
+        tracing::info!(address = %address, "listening for POST /ingest");
+    }
     Ok((app, tasks))
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -22,6 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::drift::DriftReport;
@@ -42,9 +43,63 @@ pub struct AppState {
     pub telemetry_path: String,
     /// Largest accepted ingest body.
     pub max_body_bytes: usize,
+    /// Admission of `POST /ingest` requests.
+    pub ingest_limits: IngestLimits,
+}
+
+/// Which endpoints a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoints {
+    /// Everything (no `server.ingest_listen`).
+    All,
+    /// Everything but `POST /ingest`, which has its own listener.
+    AllButIngest,
+    /// `POST /ingest` and `/healthz` only (`server.ingest_listen`).
+    IngestOnly,
+}
+
+/// Bounds on the ingest requests in flight (`server.max_concurrent_ingests`,
+/// `server.max_ingest_bytes`, `server.body_timeout`): a request that does not
+/// fit is answered 503 with `Retry-After` at once, rather than queued, so the
+/// memory held by bodies being read and parsed stays bounded.
+#[derive(Debug)]
+pub struct IngestLimits {
+    requests: Arc<Semaphore>,
+    kib: Arc<Semaphore>,
+    total_kib: u32,
+    body_timeout: Duration,
+}
+
+impl IngestLimits {
+    /// Limits of `requests` at once and `bytes` of bodies at once.
+    pub fn new(requests: usize, bytes: usize, body_timeout: Duration) -> IngestLimits {
+        let total_kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        IngestLimits {
+            requests: Arc::new(Semaphore::new(requests.max(1))),
+            kib: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+            body_timeout,
+        }
+    }
+
+    /// Permits for a body of `bytes` (its declared length, or the largest
+    /// allowed), or `None` when the limits are reached.
+    fn admit(&self, bytes: u64) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let request = self.requests.clone().try_acquire_owned().ok()?;
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib);
+        let body = self.kib.clone().try_acquire_many_owned(kib).ok()?;
+        Some((request, body))
+    }
 }
 
 type HttpResponse = Response<Full<Bytes>>;
+
+/// The `source` label of the http source's series.
+const HTTP_SOURCE: &str = "http";
 
 fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> HttpResponse {
     let mut response = Response::new(Full::new(body.into()));
@@ -59,8 +114,14 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> HttpResponse 
     respond(status, "application/json", value.to_string())
 }
 
-/// Serves until `shutdown` is cancelled, then waits (up to 5 s) for requests in flight.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: CancellationToken) {
+/// Serves `endpoints` until `shutdown` is cancelled, then waits (up to 5 s) for
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    endpoints: Endpoints,
+    shutdown: CancellationToken,
+) {
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -76,7 +137,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: Cancel
                 let state = state.clone();
                 let service = service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(route(req, state).await) }
+                    async move { Ok::<_, Infallible>(route(req, state, endpoints).await) }
                 });
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -101,9 +162,34 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: Cancel
     }
 }
 
-async fn route(req: Request<Incoming>, state: Arc<AppState>) -> HttpResponse {
+async fn route(req: Request<Incoming>, state: Arc<AppState>, endpoints: Endpoints) -> HttpResponse {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    match endpoints {
+        Endpoints::IngestOnly => {
+            return match (method, path.as_str()) {
+                (Method::POST, "/ingest") => ingest(req, &state).await,
+                (Method::GET | Method::HEAD, "/healthz") => {
+                    respond(StatusCode::OK, "text/plain", "ok\n")
+                }
+                (_, "/ingest") => json_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &json!({"error": "method not allowed"}),
+                ),
+                _ => json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": format!("no such path: {path}; this address (server.ingest_listen) serves POST /ingest only")}),
+                ),
+            };
+        }
+        Endpoints::AllButIngest if path == "/ingest" => {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "POST /ingest is served on server.ingest_listen, not on this address"}),
+            );
+        }
+        Endpoints::All | Endpoints::AllButIngest => {}
+    }
     match (method, path.as_str()) {
         (Method::GET | Method::HEAD, p) if p == state.telemetry_path => respond(
             StatusCode::OK,
@@ -188,17 +274,41 @@ async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
     if declared.is_some_and(|n| n > limit as u64) {
         return ingest_error(&source.refuse_too_large(limit, declared).await);
     }
+    // Held until the rows are in the window: the body, its parse and its rows
+    // count against the limits meanwhile.
+    let limits = &state.ingest_limits;
+    let Some(_permits) = limits.admit(declared.unwrap_or(limit as u64)) else {
+        state.metrics.record_source_error(HTTP_SOURCE, "busy");
+        let mut busy = json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "ingest is at its limit (server.max_concurrent_ingests, server.max_ingest_bytes); retry after the Retry-After seconds"}),
+        );
+        busy.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return busy;
+    };
     let started = Instant::now();
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+    let read = tokio::time::timeout(
+        limits.body_timeout,
+        Limited::new(req.into_body(), limit).collect(),
+    );
+    let body = match read.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return ingest_error(&source.refuse_too_large(limit, None).await);
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             return json_response(
                 StatusCode::BAD_REQUEST,
                 &json!({"error": format!("cannot read the body: {e}")}),
             )
+        }
+        Err(_) => {
+            state.metrics.record_source_error(HTTP_SOURCE, "timeout");
+            return json_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &json!({"error": format!("the body did not arrive within {} (server.body_timeout)", humantime::format_duration(limits.body_timeout))}),
+            );
         }
     };
     let body = match source.decode(encoding.as_deref(), body, limit).await {

@@ -175,7 +175,7 @@ impl Metrics {
             ingested_rows: counter(&r, "drift_ingested_rows_total", "Rows added to the window, by source.", &["source"])?,
             ingested_batches: counter(&r, "drift_ingested_batches_total", "Batches (files, log chunks, requests) added to the window, by source.", &["source"])?,
             rejected_rows: counter(&r, "drift_rejected_rows_total", "Rows dropped (reason parse) or with a value that was not used (type, non_finite, encoding), by source and reason.", &["source", "reason"])?,
-            source_errors: counter(&r, "drift_source_errors_total", "Inputs that could not be read at all (a truncated Parquet file, an unreadable body), by source and reason.", &["source", "reason"])?,
+            source_errors: counter(&r, "drift_source_errors_total", "Inputs that could not be read at all (a truncated Parquet file, an unreadable body: reasons unreadable, too_large, io), and POST /ingest requests turned away (busy: 503 at the ingest limits; timeout: the body did not arrive within server.body_timeout), by source and reason.", &["source", "reason"])?,
             batch_seconds,
             row_out_of_range,
             latency,

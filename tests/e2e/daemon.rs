@@ -24,7 +24,10 @@ fn drifted_lines() -> Vec<String> {
 fn default_config_serves_scores_for_every_sample_column() {
     // The README's first command, run on a copy so no state lands in the repo.
     let dir = tempfile::tempdir().unwrap();
-    let config = std::fs::read_to_string(repo().join("config/drift-exporter.toml")).unwrap();
+    // Its ingest address on any free port, so tests (and a daemon you run) do not collide.
+    let config = std::fs::read_to_string(repo().join("config/drift-exporter.toml"))
+        .unwrap()
+        .replace("127.0.0.1:9878", "127.0.0.1:0");
     std::fs::create_dir_all(dir.path().join("config")).unwrap();
     let copied = dir.path().join("config/drift-exporter.toml");
     std::fs::write(&copied, config).unwrap();

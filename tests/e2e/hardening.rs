@@ -2,9 +2,13 @@
 //! gzip bodies, unknown encodings, empty bodies of every format, NDJSON with the
 //! non-finite tokens Python writes, and logs without colour codes on a pipe.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
-use crate::util::{base_config, request_with, sample, Daemon};
+use crate::util::{
+    base_config, free_address, request, request_with, sample, wait_for_rows, Daemon,
+};
 
 fn http_daemon(dir: &std::path::Path) -> Daemon {
     Daemon::start(&base_config(dir, "[[sources]]\ntype = \"http\"\n", ""))
@@ -140,4 +144,99 @@ fn text_logs_on_a_pipe_carry_no_colour_codes() {
     for line in &logs {
         assert!(!line.contains('\u{1b}'), "ANSI escape in {line:?}");
     }
+}
+
+#[test]
+fn ingest_listen_moves_ingest_off_the_main_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest_address = free_address();
+    let config = base_config(
+        dir.path(),
+        "[[sources]]\ntype = \"http\"\n",
+        &format!("[server]\ningest_listen = \"{ingest_address}\"\n"),
+    );
+    let daemon = Daemon::start(&config);
+    let csv = std::fs::read(sample("batch-0002-clean.csv")).unwrap();
+    let on_main = daemon.ingest("text/csv", &csv);
+    assert_eq!(on_main.status, 404, "{}", on_main.text());
+    assert!(
+        on_main.text().contains("ingest_listen"),
+        "{}",
+        on_main.text()
+    );
+    let on_ingest = request(&ingest_address, "POST", "/ingest", Some("text/csv"), &csv).unwrap();
+    assert_eq!(on_ingest.status, 200, "{}", on_ingest.text());
+    assert_eq!(on_ingest.json()["accepted"], 1500);
+    // The ingest address serves nothing else (but liveness).
+    let metrics = request(&ingest_address, "GET", "/metrics", None, b"").unwrap();
+    assert_eq!(metrics.status, 404);
+    let health = request(&ingest_address, "GET", "/healthz", None, b"").unwrap();
+    assert_eq!(health.status, 200);
+    wait_for_rows(&daemon, 1500.0);
+    daemon.stop();
+}
+
+#[test]
+fn a_full_ingest_answers_503_and_a_stalled_body_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = base_config(
+        dir.path(),
+        "[[sources]]\ntype = \"http\"\n",
+        "[server]\nmax_concurrent_ingests = 1\nbody_timeout = \"1s\"\n",
+    );
+    let daemon = Daemon::start(&config);
+    // A client that declares a body and sends half of it holds the only slot
+    // (retried while another request happened to hold it when it came).
+    let mut stalled = None;
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(&daemon.address).unwrap();
+        write!(
+            stream,
+            "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 1000\r\n\r\namount\n1\n"
+        )
+        .unwrap();
+        stream.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut peek = [0u8; 1];
+        let answered = matches!(stream.peek(&mut peek), Ok(n) if n > 0);
+        if !answered {
+            stalled = Some(stream);
+            break;
+        }
+    }
+    let mut stalled = stalled.expect("a stalled request holds the slot");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let refused = daemon.ingest("text/csv", b"amount\n2\n");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(
+        refused.head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{}",
+        refused.head
+    );
+    assert!(
+        refused.text().contains("max_concurrent_ingests"),
+        "{}",
+        refused.text()
+    );
+    // ...until its body times out (408), which frees the slot.
+    let mut answer = String::new();
+    let _ = stalled.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let after = daemon.ingest("text/csv", b"amount\n3\n");
+    assert_eq!(after.status, 200, "{}", after.text());
+    let scrape = daemon.scrape();
+    let errors = |reason: &str| {
+        scrape.sum(
+            "drift_source_errors_total",
+            &[("source", "http"), ("reason", reason)],
+        )
+    };
+    assert!(errors("busy") >= 1.0);
+    assert_eq!(errors("timeout"), 1.0);
+    daemon.stop();
 }
