@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// Path of the metrics page (overrides [server] telemetry_path).
     #[arg(long = "web.telemetry-path")]
     pub telemetry_path: Option<String>,
+    /// The exporter-toolkit web config (TLS and basic auth for every endpoint;
+    /// overrides [server] web_config_file).
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
@@ -207,6 +211,26 @@ pub struct HealthcheckArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 3)]
     pub timeout: u64,
+    /// Speak TLS (a daemon with tls_server_config); its certificate is not verified.
+    #[arg(long)]
+    pub tls: bool,
+    /// Client certificate (PEM), for a daemon that requires one.
+    #[arg(long = "tls.cert-file", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Client key (PEM) of --tls.cert-file.
+    #[arg(id = "tls_key_file", long = "tls.key-file", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Basic-auth user (a daemon with basic_auth_users).
+    #[arg(long = "basic-auth.username", requires = "basic_auth_password")]
+    pub basic_auth_username: Option<String>,
+    /// Basic-auth password; best from the environment, not the command line.
+    #[arg(
+        id = "basic_auth_password",
+        long = "basic-auth.password",
+        env = "DRIFT_EXPORTER_HEALTHCHECK_PASSWORD",
+        hide_env_values = true
+    )]
+    pub basic_auth_password: Option<String>,
 }
 
 #[cfg(test)]

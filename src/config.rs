@@ -31,6 +31,8 @@ pub struct CliOverrides {
     pub listen_address: Option<String>,
     /// `--web.telemetry-path`.
     pub telemetry_path: Option<String>,
+    /// `--web.config.file`.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Errors loading or checking a configuration.
@@ -132,6 +134,9 @@ pub struct ServerConfig {
     /// that declares a body and never sends it does not hold a slot.
     #[serde(deserialize_with = "de_duration")]
     pub body_timeout: Duration,
+    /// The exporter-toolkit web config (TLS, basic auth) for every endpoint;
+    /// `--web.config.file` sets it too.
+    pub web_config_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -144,6 +149,7 @@ impl Default for ServerConfig {
             max_concurrent_ingests: 4,
             max_ingest_bytes: 64 * 1024 * 1024,
             body_timeout: Duration::from_secs(30),
+            web_config_file: None,
         }
     }
 }
@@ -703,6 +709,10 @@ impl Config {
         config.columns.join_id = config.labels.as_ref().map(|l| l.id.clone());
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);
+        // A path on the command line is relative to the working folder.
+        if let Some(web) = &cli.web_config_file {
+            config.server.web_config_file = Some(web.clone());
+        }
         config.validate(path)?;
         Ok(config)
     }
@@ -718,6 +728,9 @@ impl Config {
             resolve(p);
         }
         if let Some(p) = self.state.path.as_mut() {
+            resolve(p);
+        }
+        if let Some(p) = self.server.web_config_file.as_mut() {
             resolve(p);
         }
         for source in &mut self.sources {
@@ -1243,11 +1256,30 @@ mod tests {
         let cli = CliOverrides {
             listen_address: Some("127.0.0.1:1".into()),
             telemetry_path: Some("/m".into()),
+            web_config_file: Some("web.yml".into()),
         };
-        let c = Config::from_toml("", Path::new("c.toml"), Vec::new(), &cli)?;
+        let c = Config::from_toml(
+            "[server]\nweb_config_file = \"other.yml\"\n",
+            Path::new("/etc/c.toml"),
+            Vec::new(),
+            &cli,
+        )?;
         assert_eq!(
             (c.server.listen.as_str(), c.server.telemetry_path.as_str()),
             ("127.0.0.1:1", "/m")
+        );
+        // The flag wins, relative to the working folder; the file's key is
+        // relative to the config's folder.
+        assert_eq!(c.server.web_config_file, Some(PathBuf::from("web.yml")));
+        let c = Config::from_toml(
+            "[server]\nweb_config_file = \"other.yml\"\n",
+            Path::new("/etc/c.toml"),
+            Vec::new(),
+            &CliOverrides::default(),
+        )?;
+        assert_eq!(
+            c.server.web_config_file,
+            Some(PathBuf::from("/etc/other.yml"))
         );
         let bad = CliOverrides {
             telemetry_path: Some("m".into()),

@@ -74,6 +74,9 @@ pub enum DaemonError {
     /// The state files are unreadable.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The web config (`--web.config.file`) cannot be used.
+    #[error(transparent)]
+    WebConfig(#[from] crate::web_config::WebConfigError),
     /// A start-up task failed (a bug).
     #[error("{0}")]
     Task(String),
@@ -231,6 +234,10 @@ async fn start_server(
     metrics: Arc<Metrics>,
     links: &Links,
 ) -> Result<(Arc<AppState>, JoinSet<()>), DaemonError> {
+    let web = match &config.server.web_config_file {
+        Some(path) => crate::web_config::WebConfigFile::open(path)?,
+        None => crate::web_config::WebConfigFile::none(),
+    };
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .map_err(|source| DaemonError::Bind {
@@ -253,6 +260,7 @@ async fn start_server(
             config.server.max_ingest_bytes,
             config.server.body_timeout,
         ),
+        web,
     });
     let mut tasks = JoinSet::new();
     let ingest_listener = match &config.server.ingest_listen {

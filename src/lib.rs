@@ -61,4 +61,5 @@ pub mod sources;
 pub mod stats;
 pub mod store;
 pub mod tally;
+pub mod web_config;
 pub mod window;

@@ -43,6 +43,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         cli: CliOverrides {
             listen_address: args.listen_address,
             telemetry_path: args.telemetry_path,
+            web_config_file: args.web_config_file,
         },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -58,6 +59,9 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     logging::init(&args.log);
     let config = Config::load(&args.config, &CliOverrides::default())?;
     let profile = ReferenceProfile::for_config(&config, &args.config)?;
+    if let Some(web) = &config.server.web_config_file {
+        drift_exporter::web_config::load(web)?;
+    }
     println!(
         "{}: ok (reference {}: {} rows, {} scored columns, sha256 {}; {} sources)",
         args.config.display(),
@@ -71,7 +75,16 @@ fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn health(args: HealthcheckArgs) -> anyhow::Result<ExitCode> {
-    match healthcheck::check(&args.address, Duration::from_secs(args.timeout.max(1))) {
+    let credentials = healthcheck::Credentials {
+        tls: args.tls || args.tls_cert_file.is_some(),
+        client_cert: args.tls_cert_file.zip(args.tls_key_file),
+        basic_auth: args.basic_auth_username.zip(args.basic_auth_password),
+    };
+    match healthcheck::check_with(
+        &args.address,
+        Duration::from_secs(args.timeout.max(1)),
+        &credentials,
+    ) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("unhealthy: {e}");

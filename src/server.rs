@@ -14,20 +14,25 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{
+    HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::drift::DriftReport;
 use crate::metrics::Metrics;
 use crate::sources::http::{HttpSource, IngestError};
+use crate::web_config::{Authorized, WebConfigFile, WebSecurity};
 
 /// What handlers share with the daemon.
 pub struct AppState {
@@ -45,6 +50,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Admission of `POST /ingest` requests.
     pub ingest_limits: IngestLimits,
+    /// TLS and basic auth (`--web.config.file`), for every endpoint.
+    pub web: WebConfigFile,
 }
 
 /// Which endpoints a listener serves.
@@ -134,19 +141,23 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // The web config as it is now: a changed file applies to new connections.
+                let security = state.web.current();
+                let watcher = graceful.watcher();
                 let state = state.clone();
-                let service = service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(route(req, state, endpoints).await) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    match security.tls.clone() {
+                        None => connection(stream, state, endpoints, security, watcher).await,
+                        Some(tls) => {
+                            let handshake = TlsAcceptor::from(tls).accept(stream);
+                            match tokio::time::timeout(Duration::from_secs(10), handshake).await {
+                                Ok(Ok(stream)) => {
+                                    connection(stream, state, endpoints, security, watcher).await
+                                }
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        }
                     }
                 });
             }
@@ -160,6 +171,58 @@ pub async fn serve(
     {
         tracing::warn!("requests still in flight after 5 s; closing them");
     }
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS), checking basic auth first.
+async fn connection<I>(
+    io: I,
+    state: Arc<AppState>,
+    endpoints: Endpoints,
+    security: WebSecurity,
+    watcher: Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let (state, security) = (state.clone(), security.clone());
+        async move {
+            if security.needs_auth() {
+                let header = req
+                    .headers()
+                    .get(AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                // bcrypt takes milliseconds: off the async workers.
+                let checked =
+                    tokio::task::spawn_blocking(move || security.authorize(header.as_deref()))
+                        .await;
+                if !matches!(checked, Ok(Authorized::Yes)) {
+                    return Ok::<_, Infallible>(unauthorized());
+                }
+            }
+            Ok::<_, Infallible>(route(req, state, endpoints).await)
+        }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// 401 with the challenge a browser or Prometheus answers with credentials.
+fn unauthorized() -> HttpResponse {
+    let mut response = json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!({"error": "unauthorized: basic auth (--web.config.file basic_auth_users)"}),
+    );
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"drift-exporter\""),
+    );
+    response
 }
 
 async fn route(req: Request<Incoming>, state: Arc<AppState>, endpoints: Endpoints) -> HttpResponse {

@@ -6,6 +6,7 @@
 
 mod util;
 
+mod access;
 mod check_cli;
 mod daemon;
 mod fleet;

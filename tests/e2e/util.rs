@@ -113,7 +113,15 @@ impl Daemon {
 
     /// Runs `cmd` (a `serve` command line) with the listen address, log format and
     /// level appended (the flags override the config), and waits as [`Daemon::start`].
-    pub fn spawn(mut cmd: Command) -> Daemon {
+    pub fn spawn(cmd: Command) -> Daemon {
+        let mut daemon = Daemon::spawn_unready(cmd);
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// [`Daemon::spawn`] up to the logged listen address, without the plain-HTTP
+    /// readiness wait (for a daemon that speaks TLS).
+    pub fn spawn_unready(mut cmd: Command) -> Daemon {
         cmd.args([
             "--web.listen-address",
             "127.0.0.1:0",
@@ -167,7 +175,6 @@ impl Daemon {
             "no listen address logged: {:?}",
             daemon.log_lines
         );
-        daemon.wait_ready();
         daemon
     }
 
