@@ -15,8 +15,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
-    WWW_AUTHENTICATE,
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH,
+    CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -30,6 +30,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::drift::DriftReport;
+use crate::metrics::exposition::Format;
 use crate::metrics::Metrics;
 use crate::sources::http::{HttpSource, IngestError};
 use crate::web_config::{Authorized, WebConfigFile, WebSecurity};
@@ -254,11 +255,7 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>, endpoints: Endpoint
         Endpoints::All | Endpoints::AllButIngest => {}
     }
     match (method, path.as_str()) {
-        (Method::GET | Method::HEAD, p) if p == state.telemetry_path => respond(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            state.metrics.render(),
-        ),
+        (Method::GET | Method::HEAD, p) if p == state.telemetry_path => metrics_page(&req, &state),
         (Method::GET | Method::HEAD, "/healthz") => respond(StatusCode::OK, "text/plain", "ok\n"),
         (Method::GET | Method::HEAD, "/readyz") => {
             if state.ready.load(Ordering::Acquire) {
@@ -299,6 +296,51 @@ async fn route(req: Request<Incoming>, state: Arc<AppState>, endpoints: Endpoint
         }
         _ => json_response(StatusCode::NOT_FOUND, &json!({"error": format!("no such path: {path}")})),
     }
+}
+
+/// `/metrics`: the text format or OpenMetrics (by `Accept`), gzip-compressed
+/// when the scraper accepts it (Prometheus does).
+fn metrics_page(req: &Request<Incoming>, state: &AppState) -> HttpResponse {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(header(ACCEPT));
+    let text = state.metrics.render_as(format);
+    let gzip = header(ACCEPT_ENCODING).is_some_and(accepts_gzip);
+    if !gzip {
+        return respond(StatusCode::OK, format.content_type(), text);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(text.len() / 4),
+        flate2::Compression::fast(),
+    );
+    let zipped =
+        std::io::Write::write_all(&mut encoder, text.as_bytes()).and_then(|()| encoder.finish());
+    match zipped {
+        Ok(body) => {
+            let mut response = respond(StatusCode::OK, format.content_type(), body);
+            response
+                .headers_mut()
+                .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot gzip the metrics page; sending it as is");
+            respond(StatusCode::OK, format.content_type(), text)
+        }
+    }
+}
+
+/// True when an `Accept-Encoding` value lists gzip without `q=0`.
+fn accepts_gzip(value: &str) -> bool {
+    value.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f64>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
 }
 
 async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
@@ -402,4 +444,19 @@ fn ingest_error(error: &IngestError) -> HttpResponse {
         IngestError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     json_response(status, &json!({"error": error.to_string()}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_sent_only_when_accepted() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, gzip;q=0.5"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip("br, deflate"));
+    }
 }

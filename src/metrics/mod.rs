@@ -8,14 +8,14 @@
 //! keeping a stale value.
 
 mod bins;
+pub mod exposition;
 mod labels;
 mod quality;
 
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 use crate::concept::Calibration;
@@ -196,17 +196,18 @@ impl Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The text exposition of every series.
+    /// The text exposition (format 0.0.4) of every series.
     pub fn render(&self) -> String {
+        self.render_as(exposition::Format::Text)
+    }
+
+    /// Every series in `format`.
+    pub fn render_as(&self, format: exposition::Format) -> String {
         let families = {
             let _g = self.guard();
             self.registry.gather()
         };
-        let mut out = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
-            tracing::error!(error = %e, "cannot encode metrics");
-        }
-        String::from_utf8(out).unwrap_or_default()
+        exposition::encode(&families, format)
     }
 
     /// Sets the per-model series that describe the setup (reference, model,

@@ -240,3 +240,67 @@ fn a_full_ingest_answers_503_and_a_stalled_body_times_out() {
     assert_eq!(errors("timeout"), 1.0);
     daemon.stop();
 }
+
+#[test]
+fn metrics_negotiate_openmetrics_and_gzip_and_print_short_floats() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = http_daemon(dir.path());
+    let drifted = std::fs::read(sample("batch-0003-drifted.ndjson")).unwrap();
+    assert_eq!(daemon.ingest("application/x-ndjson", &drifted).status, 200);
+    wait_for_rows(&daemon, 1200.0);
+    let get = |headers: &[(&str, &str)]| {
+        request_with(&daemon.address, "GET", "/metrics", headers, b"").expect("an answer")
+    };
+    // Prometheus' own Accept header (2.x) and gzip.
+    let answer = get(&[
+        (
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        ),
+        ("Accept-Encoding", "gzip"),
+    ]);
+    assert_eq!(answer.status, 200);
+    let head = answer.head.to_ascii_lowercase();
+    assert!(
+        head.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(answer.body.as_slice())
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(
+        text.ends_with("# EOF\n"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    assert!(
+        text.contains("# TYPE drift_ingested_rows counter\n"),
+        "counter family without _total"
+    );
+    assert!(text.contains("drift_ingested_rows_total{source=\"http\"} 1200\n"));
+    // The plain text format without gzip, as before.
+    let plain = get(&[]);
+    assert!(plain
+        .head
+        .to_ascii_lowercase()
+        .contains("content-type: text/plain; version=0.0.4"));
+    assert!(!plain.head.to_ascii_lowercase().contains("content-encoding"));
+    // No value is printed with dozens of digits: the drifted sample's KS p-values
+    // are tiny, and come out as 1.2e-40, not 0.000...00012.
+    let longest = plain
+        .text()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(_, v)| v.len()))
+        .max()
+        .unwrap_or(0);
+    assert!(longest <= 24, "a value of {longest} characters");
+    let tiny = crate::util::Scrape::parse(&plain.text())
+        .by_feature("drift_ks_pvalue")
+        .values()
+        .any(|&p| p > 0.0 && p < 1e-20);
+    assert!(tiny, "expected a tiny KS p-value in the drifted sample");
+    daemon.stop();
+}
