@@ -54,6 +54,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Events buffered between the sources and the loop.
 const EVENT_QUEUE: usize = 64;
 
+/// How often freed memory is handed back after batches came in.
+const TRIM_EVERY: Duration = Duration::from_secs(5);
+
 /// Errors that stop the daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -123,6 +126,7 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
         evaluation: None,
         pace: Pace::default(),
         generation: 0,
+        batches_seen: 0,
     };
     if restored.replayed > 0 {
         // Fold the replayed entries into a snapshot now, so the journal starts empty.
@@ -397,6 +401,8 @@ struct Core {
     pace: Pace,
     /// Counts reloads: an evaluation started before one is not published.
     generation: u64,
+    /// Deliveries applied so far (the memory trim runs after new ones).
+    batches_seen: u64,
 }
 
 /// Paces evaluations: none starts before half the last one's duration has
@@ -494,6 +500,10 @@ impl Core {
         let snapshot_every = self.config.state.snapshot_interval;
         let mut snapshot = tokio::time::interval(snapshot_every.max(Duration::from_millis(10)));
         snapshot.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Every few seconds, if batches came in since: give freed memory back.
+        let mut trim = tokio::time::interval(TRIM_EVERY);
+        trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batches_at_trim = self.batches_seen;
         loop {
             let evaluation = async {
                 match self.evaluation.as_mut() {
@@ -529,6 +539,12 @@ impl Core {
                 _ = snapshot.tick() => {
                     if self.store.has_unsaved() {
                         self.store.snapshot(&self.window, &self.join).await;
+                    }
+                }
+                _ = trim.tick() => {
+                    if self.batches_seen != batches_at_trim {
+                        batches_at_trim = self.batches_seen;
+                        tokio::task::spawn_blocking(crate::memory::trim);
                     }
                 }
                 _ = signals.hup.recv() => self.reload().await,
@@ -620,6 +636,7 @@ impl Core {
         if snapshot_due {
             self.store.snapshot(&self.window, &self.join).await;
         }
+        self.batches_seen += 1;
         let summary = &delivery.summary;
         let seconds = delivery.parse_seconds + started.elapsed().as_secs_f64();
         self.metrics.record_batch(

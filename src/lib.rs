@@ -51,6 +51,7 @@ pub mod evaluator;
 pub mod healthcheck;
 pub mod labels;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod profile;
 pub mod quality;

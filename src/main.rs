@@ -37,6 +37,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    drift_exporter::memory::configure();
     logging::init(&args.log);
     let options = ServeOptions {
         config_path: args.config,

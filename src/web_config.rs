@@ -217,10 +217,16 @@ pub fn load(path: &Path) -> Result<WebSecurity, WebConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    parse(&text, path)
+}
+
+/// Checks the text of the web config file `path` (whose folder the
+/// certificate paths are relative to).
+pub fn parse(text: &str, path: &Path) -> Result<WebSecurity, WebConfigError> {
     let parsed: WebConfigFileText = if text.trim().is_empty() {
         WebConfigFileText::default()
     } else {
-        serde_saphyr::from_str(&text).map_err(|e| WebConfigError::Parse {
+        serde_saphyr::from_str(text).map_err(|e| WebConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?

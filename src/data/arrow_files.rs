@@ -11,6 +11,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::file::reader::ChunkReader;
 
 use super::convert::{normalise, to_event_seconds};
+use super::guard::guarded;
 use super::{Batch, ColumnArray, ColumnPlan, DataError, Rejects, RowFlags};
 
 /// Rows per decoded Parquet batch.
@@ -27,13 +28,17 @@ pub fn parquet_schema_and_rows(path: &std::path::Path) -> Result<(SchemaRef, u64
         path: path.to_path_buf(),
         source,
     })?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| DataError::Parquet {
-            origin: super::origin_of(path),
-            source,
+    let origin = super::origin_of(path);
+    guarded(&origin, "Parquet", || {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| {
+            DataError::Parquet {
+                origin: origin.clone(),
+                source,
+            }
         })?;
-    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-    Ok((builder.schema().clone(), rows))
+        let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+        Ok((builder.schema().clone(), rows))
+    })
 }
 
 /// Reads the planned columns of a Parquet file or buffer.
@@ -51,6 +56,17 @@ pub fn read_parquet<R: ChunkReader + 'static>(
 /// the projection skips the rest), handing each batch to `each` as it is
 /// decoded, so a caller that keeps only a summary holds one batch at a time.
 pub fn for_each_parquet_batch<R: ChunkReader + 'static>(
+    reader: R,
+    plan: &ColumnPlan,
+    origin: &str,
+    each: impl FnMut(Batch),
+) -> Result<(), DataError> {
+    guarded(origin, "Parquet", || {
+        parquet_batches(reader, plan, origin, each)
+    })
+}
+
+fn parquet_batches<R: ChunkReader + 'static>(
     reader: R,
     plan: &ColumnPlan,
     origin: &str,
@@ -90,6 +106,10 @@ pub fn for_each_parquet_batch<R: ChunkReader + 'static>(
 
 /// Reads Arrow IPC data, file format (`ARROW1` magic) or stream format.
 pub fn read_ipc(bytes: &[u8], plan: &ColumnPlan, origin: &str) -> Result<Vec<Batch>, DataError> {
+    guarded(origin, "Arrow IPC", || ipc_batches(bytes, plan, origin))
+}
+
+fn ipc_batches(bytes: &[u8], plan: &ColumnPlan, origin: &str) -> Result<Vec<Batch>, DataError> {
     let arrow_err = |source| DataError::Arrow {
         origin: origin.to_string(),
         source,

@@ -20,6 +20,7 @@
 mod arrow_files;
 pub mod batch;
 mod convert;
+mod guard;
 mod json_row;
 pub mod plan;
 pub mod rejects;

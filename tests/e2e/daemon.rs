@@ -155,7 +155,7 @@ fn tail_source_follows_appends_partial_lines_and_rotation() {
     daemon.stop();
 }
 
-fn arrow_stream_of(parquet: &Path) -> Vec<u8> {
+pub(crate) fn arrow_stream_of(parquet: &Path) -> Vec<u8> {
     let file = std::fs::File::open(parquet).unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()

@@ -304,3 +304,23 @@ fn metrics_negotiate_openmetrics_and_gzip_and_print_short_floats() {
     assert!(tiny, "expected a tiny KS p-value in the drifted sample");
     daemon.stop();
 }
+
+#[test]
+fn a_corrupted_arrow_body_is_refused_without_a_panic_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = http_daemon(dir.path());
+    // A valid stream (the sample's Parquet batch as Arrow IPC) with its buffer
+    // lengths scrambled: every byte after the schema message set to 0xFF.
+    let mut body = crate::daemon::arrow_stream_of(&sample("batch-0001-clean.parquet"));
+    let keep = body.len() / 3;
+    for b in &mut body[keep..] {
+        *b = 0xFF;
+    }
+    let answer = daemon.ingest("application/vnd.apache.arrow.stream", &body);
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    // A good body is still taken afterwards.
+    let csv = std::fs::read(sample("batch-0002-clean.csv")).unwrap();
+    assert_eq!(daemon.ingest("text/csv", &csv).status, 200);
+    let logs = daemon.stop();
+    assert!(logs.iter().all(|l| !l.contains("panicked")), "{logs:?}");
+}
