@@ -15,3 +15,4 @@ mod image;
 mod profiles;
 mod prometheus;
 mod quality;
+mod reliability;
