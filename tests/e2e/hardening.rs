@@ -324,3 +324,82 @@ fn a_corrupted_arrow_body_is_refused_without_a_panic_in_the_log() {
     let logs = daemon.stop();
     assert!(logs.iter().all(|l| !l.contains("panicked")), "{logs:?}");
 }
+
+/// README "Access control": resident memory stays under the idle level plus
+/// three times the bytes of bodies in flight, B = min(max_ingest_bytes,
+/// max_concurrent_ingests x max_body_bytes), plus 16 MiB, however many clients
+/// push at once.
+#[test]
+fn memory_under_a_burst_stays_within_the_documented_bound() {
+    const MIB: u64 = 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let config = base_config(
+        dir.path(),
+        "[[sources]]\ntype = \"http\"\n",
+        "[server]\nmax_concurrent_ingests = 2\nmax_ingest_bytes = 8388608\nmax_body_bytes = 4194304\n",
+    );
+    let daemon = Daemon::start(&config);
+    let sample_rows = std::fs::read(sample("batch-0003-drifted.ndjson")).unwrap();
+    let mut body = Vec::new();
+    while body.len() + sample_rows.len() <= (4 * MIB) as usize {
+        body.extend_from_slice(&sample_rows);
+    }
+    // Warm up: pools, the window (5,000 rows) and the tally exist before "idle".
+    for _ in 0..2 {
+        assert_eq!(daemon.ingest("application/x-ndjson", &body).status, 200);
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    let idle = daemon.rss_bytes();
+    let bound = idle + 3 * 8 * MIB + 16 * MIB;
+    let peak = std::sync::atomic::AtomicU64::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let accepted = std::sync::atomic::AtomicU64::new(0);
+    let (pid, address) = (daemon.pid(), daemon.address.clone());
+    let rss = move || crate::util::rss_of(pid);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(rss(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..600 {
+                        let answer = request(
+                            &address,
+                            "POST",
+                            "/ingest",
+                            Some("application/x-ndjson"),
+                            &body,
+                        );
+                        match answer.map(|a| a.status) {
+                            Some(200) => {
+                                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                return;
+                            }
+                            // 503 (or refused before the body was read): retry.
+                            _ => std::thread::sleep(Duration::from_millis(100)),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(accepted.into_inner(), 16, "every client got its body in");
+    eprintln!("burst: idle {} MiB, peak {} MiB", idle / MIB, peak.load(std::sync::atomic::Ordering::Relaxed) / MIB);
+    let peak = peak.into_inner();
+    assert!(
+        peak <= bound,
+        "peak RSS {} MiB over the bound {} MiB (idle {} MiB + 3 x 8 MiB + 16 MiB)",
+        peak / MIB,
+        bound / MIB,
+        idle / MIB
+    );
+    daemon.stop();
+}

@@ -241,6 +241,16 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory in bytes (VmRSS), or 0 once gone.
+    pub fn rss_bytes(&self) -> u64 {
+        rss_of(self.pid())
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -254,6 +264,18 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Resident memory of process `pid` in bytes (VmRSS), or 0 once gone.
+pub fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// An HTTP response.
