@@ -392,7 +392,11 @@ fn memory_under_a_burst_stays_within_the_documented_bound() {
         done.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     assert_eq!(accepted.into_inner(), 16, "every client got its body in");
-    eprintln!("burst: idle {} MiB, peak {} MiB", idle / MIB, peak.load(std::sync::atomic::Ordering::Relaxed) / MIB);
+    eprintln!(
+        "burst: idle {} MiB, peak {} MiB",
+        idle / MIB,
+        peak.load(std::sync::atomic::Ordering::Relaxed) / MIB
+    );
     let peak = peak.into_inner();
     assert!(
         peak <= bound,
