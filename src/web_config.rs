@@ -357,10 +357,7 @@ fn server_config(
             .filter(|(v, _)| (min..=max).contains(v))
             .map(|(_, p)| p)
             .collect();
-    // ring builds with a C compiler alone (aws-lc-rs, rustls' default, needs
-    // cmake); it has no post-quantum key exchange, which rustls flags.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
     let auth_text = tls.client_auth_type.clone().unwrap_or_default();
     let auth = ClientAuth::parse(&auth_text).ok_or_else(|| {
         invalid(
@@ -409,11 +406,11 @@ fn server_config(
         (ClientAuth::NoClientCert, _) => WebPkiClientVerifier::no_client_auth(),
         (ClientAuth::RequestClientCert, _) => Arc::new(AnyClientCert {
             mandatory: false,
-            provider: provider.clone(),
+            signatures: Signatures(provider.clone()),
         }),
         (ClientAuth::RequireAnyClientCert, _) => Arc::new(AnyClientCert {
             mandatory: true,
-            provider: provider.clone(),
+            signatures: Signatures(provider.clone()),
         }),
         (ClientAuth::VerifyClientCertIfGiven, Some(roots)) => {
             WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
@@ -452,7 +449,7 @@ fn server_config(
 #[derive(Debug)]
 struct AnyClientCert {
     mandatory: bool,
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl ClientCertVerifier for AnyClientCert {
@@ -483,15 +480,54 @@ impl ClientCertVerifier for AnyClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signatures.tls12(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signatures.tls13(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.signatures.schemes()
+    }
+}
+
+/// The crypto provider of every TLS endpoint here: ring, which builds with a C
+/// compiler alone (aws-lc-rs, rustls' default, needs cmake). It has no
+/// post-quantum key exchange, for which rustls marks it deprecated.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Handshake signatures checked with the provider's algorithms: what a
+/// verifier does even when it does not check the certificate chain.
+#[derive(Debug)]
+pub(crate) struct Signatures(pub(crate) Arc<CryptoProvider>);
+
+impl Signatures {
+    /// A TLS 1.2 handshake signature.
+    pub(crate) fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(
             message,
             cert,
             dss,
-            &self.provider.signature_verification_algorithms,
+            &self.0.signature_verification_algorithms,
         )
     }
 
-    fn verify_tls13_signature(
+    /// A TLS 1.3 handshake signature.
+    pub(crate) fn tls13(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
@@ -501,14 +537,13 @@ impl ClientCertVerifier for AnyClientCert {
             message,
             cert,
             dss,
-            &self.provider.signature_verification_algorithms,
+            &self.0.signature_verification_algorithms,
         )
     }
 
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+    /// The schemes those algorithms cover.
+    pub(crate) fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
