@@ -50,6 +50,9 @@ def csv_rows_as_ndjson(path):
         for row in csv.DictReader(f):
             obj = {}
             for k, v in row.items():
+                if v == "":
+                    obj[k] = None  # an empty CSV cell is a missing value
+                    continue
                 try:
                     obj[k] = float(v)
                 except ValueError:
