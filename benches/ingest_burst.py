@@ -20,12 +20,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "..", "reference-data", "samples", "batch-0003-drifted.ndjson")
 
 
-def rss_mib(pid):
+def memory_mib(pid, field="VmRSS"):
+    """A /proc/PID/status field in MiB: VmRSS, RssAnon (heap) or RssFile (mapped files)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def rss_mib(pid):
+    return memory_mib(pid)
 
 
 def body_of(mib):
@@ -86,6 +91,7 @@ def main():
             time.sleep(0.05)
 
     before = rss_mib(a.pid)
+    before_anon, before_file = memory_mib(a.pid, "RssAnon"), memory_mib(a.pid, "RssFile")
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     results = []
@@ -103,6 +109,7 @@ def main():
     peak = max(r for _, r in samples)
     time.sleep(a.settle)
     after = rss_mib(a.pid)
+    after_anon, after_file = memory_mib(a.pid, "RssAnon"), memory_mib(a.pid, "RssFile")
     stop.set()
     ok = sum(1 for s, _ in results if s == 200)
     retries = sum(t - 1 for _, t in results)
@@ -111,6 +118,8 @@ def main():
           f"{ok * rows / seconds:,.0f} rows/s")
     print(f"rss before: {before:.0f} MiB, peak: {peak:.0f} MiB, "
           f"{a.settle:.0f} s after: {after:.0f} MiB ({after / before:.2f}x before)")
+    print(f"  anonymous: {before_anon:.0f} -> {after_anon:.0f} MiB ({after_anon / before_anon:.2f}x); "
+          f"file-backed: {before_file:.0f} -> {after_file:.0f} MiB")
     others = [s for s, _ in results if s != 200]
     if others:
         print(f"other answers: {others[:5]}")
