@@ -12,6 +12,10 @@
 /// machine, few enough that freed memory is not spread thin.
 const MAX_ARENAS: i32 = 4;
 
+/// Blocks at least this large get their own mapping.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: i32 = 1 << 20;
+
 /// Caps glibc's malloc arenas; call before any thread starts.
 pub fn configure() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -19,6 +23,11 @@ pub fn configure() {
     // allocate, as glibc recommends.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MAX_ARENAS);
+        // A fixed threshold: blocks of 1 MiB or more (request bodies, column
+        // buffers) are mapped on their own and unmapped when freed. Left
+        // dynamic, glibc raises it after the first large free, and later
+        // bodies land in the arenas, where they fragment.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 
