@@ -550,6 +550,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_source_pauses_until_the_daemon_has_taken_each_file() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        for name in ["a.csv", "b.csv", "c.csv"] {
+            write(&dir.path().join(name), "x\n1\n")?;
+        }
+        let mut h = start(config(dir.path()), BTreeMap::new());
+        // The first file arrives; while the daemon has not taken it (no ack), the
+        // source reads nothing more, however many files wait.
+        let Some(SourceEvent::Delivery(first)) = timeout(WITHIN, h.rx.recv()).await? else {
+            panic!("expected the first file");
+        };
+        assert!(
+            matches!(&first.checkpoint, Some(CheckpointUpdate::FileDone { name, .. }) if name == "a.csv"),
+            "{:?}",
+            first.checkpoint
+        );
+        assert!(
+            timeout(QUIET, h.rx.recv()).await.is_err(),
+            "a second file was read before the first was taken"
+        );
+        first
+            .ack
+            .ok_or("batches carry an ack")?
+            .send(())
+            .map_err(|()| "the ack receiver is gone")?;
+        // Taken: the next one follows, then the last.
+        assert_eq!(h.batch().await?, ("b.csv".into(), 1));
+        assert_eq!(h.batch().await?, ("c.csv".into(), 1));
+        h.assert_quiet().await?;
+        h.stop().await?;
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn files_that_left_the_directory_are_forgotten() -> TestResult {
         let dir = tempfile::tempdir()?;
         let incoming = dir.path().join("incoming");
