@@ -709,9 +709,18 @@ impl Config {
         config.columns.join_id = config.labels.as_ref().map(|l| l.id.clone());
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);
-        // A path on the command line is relative to the working folder.
+        // A path on the command line is relative to the working folder; an empty
+        // one (`--web.config.file=`) means none, as in the exporter-toolkit.
         if let Some(web) = &cli.web_config_file {
-            config.server.web_config_file = Some(web.clone());
+            config.server.web_config_file = (!web.as_os_str().is_empty()).then(|| web.clone());
+        }
+        if config
+            .server
+            .web_config_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            config.server.web_config_file = None;
         }
         config.validate(path)?;
         Ok(config)
@@ -1281,6 +1290,25 @@ mod tests {
             c.server.web_config_file,
             Some(PathBuf::from("/etc/other.yml"))
         );
+        // Empty: none (the exporter-toolkit's `--web.config.file=`).
+        let empty = CliOverrides {
+            web_config_file: Some(PathBuf::new()),
+            ..CliOverrides::default()
+        };
+        let c = Config::from_toml(
+            "[server]\nweb_config_file = \"other.yml\"\n",
+            Path::new("/etc/c.toml"),
+            Vec::new(),
+            &empty,
+        )?;
+        assert_eq!(c.server.web_config_file, None);
+        let c = Config::from_toml(
+            "[server]\nweb_config_file = \"\"\n",
+            Path::new("/etc/c.toml"),
+            Vec::new(),
+            &CliOverrides::default(),
+        )?;
+        assert_eq!(c.server.web_config_file, None);
         let bad = CliOverrides {
             telemetry_path: Some("m".into()),
             ..CliOverrides::default()
