@@ -64,6 +64,7 @@ RULES = ["config/prometheus/rules/drift.rules.yml", "config/prometheus/rules/fle
 # SPEC.md section 5, the thresholds gauge, and the process_* metrics the exporter exports.
 KNOWN = {
     "drift_psi", "drift_kl_divergence", "drift_ks_statistic", "drift_ks_pvalue",
+    "drift_js_distance", "drift_hellinger_distance",
     "drift_chi2_pvalue", "drift_detected", "drift_missing_ratio", "drift_out_of_range_ratio",
     "drift_unseen_category_ratio", "drift_window_rows",
     "drift_dataset_drifted_ratio", "drift_dataset_detected", "drift_window_size_rows",

@@ -442,6 +442,12 @@ pub struct Thresholds {
     /// Drift when `chi2_pvalue < chi2_pvalue`.
     #[serde(deserialize_with = "de_threshold")]
     pub chi2_pvalue: Option<f64>,
+    /// Drift when `js_distance >= js_distance` (off by default).
+    #[serde(deserialize_with = "de_threshold")]
+    pub js_distance: Option<f64>,
+    /// Drift when `hellinger_distance >= hellinger_distance` (off by default).
+    #[serde(deserialize_with = "de_threshold")]
+    pub hellinger_distance: Option<f64>,
     /// Dataset drift when `drifted_ratio >= drifted_ratio`.
     pub drifted_ratio: f64,
 }
@@ -453,6 +459,8 @@ impl Default for Thresholds {
             kl_divergence: Some(0.1),
             ks_pvalue: Some(0.05),
             chi2_pvalue: Some(0.05),
+            js_distance: None,
+            hellinger_distance: None,
             drifted_ratio: 0.5,
         }
     }

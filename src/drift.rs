@@ -35,6 +35,10 @@ pub struct ColumnReport {
     pub psi: Option<f64>,
     /// KL(reference || current).
     pub kl_divergence: Option<f64>,
+    /// Jensen-Shannon distance (natural log) of the binned proportions, before epsilon.
+    pub js_distance: Option<f64>,
+    /// Hellinger distance of the binned proportions, before epsilon.
+    pub hellinger_distance: Option<f64>,
     /// Two-sample KS statistic (numeric only).
     pub ks_statistic: Option<f64>,
     /// Two-sided KS p-value (numeric only).
@@ -162,6 +166,8 @@ pub fn score_column(
         missing_ratio: (sample.rows > 0).then(|| sample.missing as f64 / sample.rows as f64),
         psi: None,
         kl_divergence: None,
+        js_distance: None,
+        hellinger_distance: None,
         ks_statistic: None,
         ks_pvalue: None,
         chi2_pvalue: None,
@@ -210,6 +216,7 @@ fn score_numeric(
     let c = divergence::smoothed_proportions(&current.bin_counts, settings.epsilon);
     report.psi = Some(divergence::psi(&r, &c));
     report.kl_divergence = Some(divergence::kl_divergence(&r, &c));
+    set_distances(&p.counts, &current.bin_counts, report);
     report.bin_rows.clone_from(&current.bin_counts);
     let d = current.ks_statistic;
     report.ks_statistic = Some(d);
@@ -235,9 +242,23 @@ fn score_categorical(
     report.psi = Some(divergence::psi(&r, &c));
     report.kl_divergence = Some(divergence::kl_divergence(&r, &c));
     report.chi2_pvalue = chi2::chi2_pvalue(&p.counts, counts);
+    set_distances(&p.counts, counts, report);
     report.bin_rows = counts.to_vec();
     let total: u64 = counts.iter().sum();
     report.unseen_category_ratio = Some(unseen as f64 / total as f64);
+}
+
+/// The Jensen-Shannon and Hellinger distances of two columns' bin counts.
+fn set_distances(reference: &[u64], current: &[u64], report: &mut ColumnReport) {
+    let (r, c) = (
+        divergence::proportions(reference),
+        divergence::proportions(current),
+    );
+    if r.is_empty() || r.len() != c.len() {
+        return;
+    }
+    report.js_distance = Some(divergence::jensen_shannon(&r, &c));
+    report.hellinger_distance = Some(divergence::hellinger(&r, &c));
 }
 
 /// The per-column decision: any enabled test across its threshold.
@@ -246,6 +267,8 @@ pub fn decide(report: &ColumnReport, t: &Thresholds) -> bool {
     let below = |value: Option<f64>, threshold: Option<f64>| matches!((value, threshold), (Some(v), Some(t)) if v < t);
     at_least(report.psi, t.psi)
         || at_least(report.kl_divergence, t.kl_divergence)
+        || at_least(report.js_distance, t.js_distance)
+        || at_least(report.hellinger_distance, t.hellinger_distance)
         || below(report.ks_pvalue, t.ks_pvalue)
         || below(report.chi2_pvalue, t.chi2_pvalue)
 }

@@ -36,6 +36,8 @@ pub struct Metrics {
     lock: Mutex<()>,
     psi: GaugeVec,
     kl: GaugeVec,
+    js: GaugeVec,
+    hellinger: GaugeVec,
     ks_statistic: GaugeVec,
     ks_pvalue: GaugeVec,
     chi2_pvalue: GaugeVec,
@@ -153,6 +155,8 @@ impl Metrics {
         Ok(Metrics {
             psi: gauge(&r, "drift_psi", "Population Stability Index of the window against the reference (0 = same distribution; 0.2 or more is commonly read as drift).", COLUMN_LABELS)?,
             kl: gauge(&r, "drift_kl_divergence", "Kullback-Leibler divergence KL(reference || window) over the same bins as PSI, in nats.", COLUMN_LABELS)?,
+            js: gauge(&r, "drift_js_distance", "Jensen-Shannon distance (natural log, 0 to sqrt(ln 2)) between the reference and window proportions over the PSI bins, before epsilon; scipy.spatial.distance.jensenshannon.", COLUMN_LABELS)?,
+            hellinger: gauge(&r, "drift_hellinger_distance", "Hellinger distance (0 to 1) between the reference and window proportions over the PSI bins, before epsilon.", COLUMN_LABELS)?,
             ks_statistic: gauge(&r, "drift_ks_statistic", "Two-sample Kolmogorov-Smirnov statistic D: largest gap between the reference and window CDFs (numeric columns).", COLUMN_LABELS)?,
             ks_pvalue: gauge(&r, "drift_ks_pvalue", "Two-sided p-value of the two-sample KS test (small = the window differs from the reference).", COLUMN_LABELS)?,
             chi2_pvalue: gauge(&r, "drift_chi2_pvalue", "p-value of the chi-square test of homogeneity of category counts (categorical columns).", COLUMN_LABELS)?,
@@ -253,6 +257,8 @@ impl Metrics {
             ("kl_divergence", thresholds.kl_divergence),
             ("ks_pvalue", thresholds.ks_pvalue),
             ("chi2_pvalue", thresholds.chi2_pvalue),
+            ("js_distance", thresholds.js_distance),
+            ("hellinger_distance", thresholds.hellinger_distance),
             ("drifted_ratio", Some(thresholds.drifted_ratio)),
         ] {
             if let Some(v) = value {
@@ -276,6 +282,8 @@ impl Metrics {
         for g in [
             &self.psi,
             &self.kl,
+            &self.js,
+            &self.hellinger,
             &self.ks_statistic,
             &self.ks_pvalue,
             &self.chi2_pvalue,
@@ -319,6 +327,8 @@ impl Metrics {
             }
             set(&self.psi, f.psi);
             set(&self.kl, f.kl_divergence);
+            set(&self.js, f.js_distance);
+            set(&self.hellinger, f.hellinger_distance);
             set(&self.ks_statistic, f.ks_statistic);
             set(&self.ks_pvalue, f.ks_pvalue);
             set(&self.chi2_pvalue, f.chi2_pvalue);
@@ -443,6 +453,8 @@ mod tests {
                 missing_ratio: Some(0.0),
                 psi,
                 kl_divergence: psi,
+                js_distance: psi,
+                hellinger_distance: psi,
                 ks_statistic: psi,
                 ks_pvalue: psi,
                 chi2_pvalue: None,

@@ -25,6 +25,47 @@ pub fn smoothed_proportions(counts: &[u64], epsilon: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Proportions of `counts` over their sum, before any epsilon (empty when the
+/// total is zero).
+pub fn proportions(counts: &[u64]) -> Vec<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let total = total as f64;
+    counts.iter().map(|&c| c as f64 / total).collect()
+}
+
+/// Jensen-Shannon distance (natural log) of two proportion vectors over the
+/// same bins: `sqrt((KL(p || m) + KL(q || m)) / 2)` with `m = (p + q) / 2`, a
+/// zero proportion contributing 0, as `scipy.spatial.distance.jensenshannon(p,
+/// q)` computes it (including its renormalisation of each side by its sum).
+pub fn jensen_shannon(p: &[f64], q: &[f64]) -> f64 {
+    debug_assert_eq!(p.len(), q.len());
+    let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
+    let rel_entr = |x: f64, y: f64| if x > 0.0 { x * (x / y).ln() } else { 0.0 };
+    let (mut left, mut right) = (0.0, 0.0);
+    for (&a, &b) in p.iter().zip(q) {
+        let (a, b) = (a / sp, b / sq);
+        let m = (a + b) / 2.0;
+        left += rel_entr(a, m);
+        right += rel_entr(b, m);
+    }
+    ((left + right) / 2.0).max(0.0).sqrt()
+}
+
+/// Hellinger distance of two proportion vectors over the same bins:
+/// `sqrt(sum((sqrt(p) - sqrt(q))^2)) / sqrt(2)`, between 0 and 1.
+pub fn hellinger(p: &[f64], q: &[f64]) -> f64 {
+    debug_assert_eq!(p.len(), q.len());
+    let sum: f64 = p
+        .iter()
+        .zip(q)
+        .map(|(&a, &b)| (a.sqrt() - b.sqrt()).powi(2))
+        .sum();
+    sum.sqrt() / std::f64::consts::SQRT_2
+}
+
 /// Population Stability Index: `sum((cur - ref) * ln(cur / ref))` over bins.
 ///
 /// Source: Yurdakul (2018), "Statistical properties of population stability
@@ -84,5 +125,22 @@ mod tests {
         assert_eq!(psi(&r, &c), expected);
         let kl = 0.5 * (0.5f64 / 0.25).ln() + 0.5 * (0.5f64 / 0.75).ln();
         assert_eq!(kl_divergence(&r, &c), kl);
+    }
+
+    #[test]
+    fn js_and_hellinger_match_hand_computation() {
+        let p = [0.5, 0.5, 0.0];
+        let q = [0.25, 0.25, 0.5];
+        // m = [0.375, 0.375, 0.25]
+        let left = 2.0 * 0.5 * (0.5f64 / 0.375).ln();
+        let right = 2.0 * 0.25 * (0.25f64 / 0.375).ln() + 0.5 * (0.5f64 / 0.25).ln();
+        let js = ((left + right) / 2.0).sqrt();
+        assert!((jensen_shannon(&p, &q) - js).abs() < 1e-15);
+        assert_eq!(jensen_shannon(&p, &p), 0.0);
+        let h = (2.0 * (0.5f64.sqrt() - 0.5).powi(2) + 0.5).sqrt() / 2f64.sqrt();
+        assert!((hellinger(&p, &q) - h).abs() < 1e-15);
+        assert_eq!(hellinger(&p, &p), 0.0);
+        assert_eq!(proportions(&[1, 3]), vec![0.25, 0.75]);
+        assert!(proportions(&[0, 0]).is_empty());
     }
 }

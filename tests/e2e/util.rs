@@ -516,6 +516,8 @@ pub fn assert_gauges_match(scrape: &Scrape, report: &serde_json::Value) {
     for (metric, key) in [
         ("drift_psi", "psi"),
         ("drift_kl_divergence", "kl_divergence"),
+        ("drift_js_distance", "js_distance"),
+        ("drift_hellinger_distance", "hellinger_distance"),
         ("drift_ks_statistic", "ks_statistic"),
         ("drift_ks_pvalue", "ks_pvalue"),
         ("drift_chi2_pvalue", "chi2_pvalue"),

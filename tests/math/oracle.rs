@@ -78,6 +78,8 @@ fn compare_report(case: &str, got: &Value, want: &Value) -> Vec<String> {
             "missing_ratio",
             "psi",
             "kl_divergence",
+            "js_distance",
+            "hellinger_distance",
             "ks_statistic",
             "out_of_range_ratio",
             "unseen_category_ratio",
