@@ -718,9 +718,10 @@ impl Config {
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);
         // A path on the command line is relative to the working folder; an empty
-        // one (`--web.config.file=`) means none, as in the exporter-toolkit.
+        // one (`--web.config.file=`, or in the file) means none, as in the
+        // exporter-toolkit.
         if let Some(web) = &cli.web_config_file {
-            config.server.web_config_file = (!web.as_os_str().is_empty()).then(|| web.clone());
+            config.server.web_config_file = Some(web.clone());
         }
         if config
             .server

@@ -106,9 +106,6 @@ impl IngestLimits {
 
 type HttpResponse = Response<Full<Bytes>>;
 
-/// The `source` label of the http source's series.
-const HTTP_SOURCE: &str = "http";
-
 fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> HttpResponse {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
@@ -383,7 +380,7 @@ async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
     // count against the limits meanwhile.
     let limits = &state.ingest_limits;
     let Some(_permits) = limits.admit(declared.unwrap_or(limit as u64)) else {
-        state.metrics.record_source_error(HTTP_SOURCE, "busy");
+        state.metrics.record_source_error(source.label(), "busy");
         let mut busy = json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({"error": "ingest is at its limit (server.max_concurrent_ingests, server.max_ingest_bytes); retry after the Retry-After seconds"}),
@@ -409,7 +406,7 @@ async fn ingest(req: Request<Incoming>, state: &AppState) -> HttpResponse {
             )
         }
         Err(_) => {
-            state.metrics.record_source_error(HTTP_SOURCE, "timeout");
+            state.metrics.record_source_error(source.label(), "timeout");
             return json_response(
                 StatusCode::REQUEST_TIMEOUT,
                 &json!({"error": format!("the body did not arrive within {} (server.body_timeout)", humantime::format_duration(limits.body_timeout))}),

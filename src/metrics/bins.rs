@@ -180,13 +180,9 @@ impl BinSeries {
 }
 
 /// An edge as a label value: the shortest text that reads back as the same
-/// `f64` (`0.5`, `3`, `1e-7`, `-2.25`), as Prometheus writes its `le` labels.
+/// `f64` (`0.5`, `3`, `1e-7`, `-2.25`), as sample values are written.
 fn edge_text(edge: f64) -> String {
-    let text = format!("{edge:?}");
-    match text.strip_suffix(".0") {
-        Some(integral) => integral.to_string(),
-        None => text,
-    }
+    super::exposition::float(edge)
 }
 
 #[cfg(test)]

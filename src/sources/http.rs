@@ -62,6 +62,11 @@ impl HttpSource {
         HttpSource { ctx }
     }
 
+    /// The source's label (the `source` label of its series).
+    pub fn label(&self) -> &str {
+        &self.ctx.label
+    }
+
     /// The format a `Content-Type` names.
     pub fn format(content_type: &str) -> Result<Format, IngestError> {
         Format::from_content_type(content_type)

@@ -10,8 +10,9 @@
 //! PROPTEST_CASES=100000 cargo test --release --test fuzz
 //! ```
 //!
-//! A failing input is saved by proptest in `tests/fuzz/main.proptest-regressions`
-//! and replayed first on every later run: it is the regression test.
+//! A failing input is saved by proptest in `tests/proptest-regressions/main.txt`
+//! (commit it) and replayed first on every later run: it is the regression test.
+//! The Arrow seed there is the corruption that made the arrow crate panic.
 
 use std::path::Path;
 use std::sync::Arc;
