@@ -126,7 +126,7 @@ pub async fn run(options: ServeOptions) -> Result<(), DaemonError> {
         evaluation: None,
         pace: Pace::default(),
         generation: 0,
-        batches_seen: 0,
+        churn: 0,
     };
     if restored.replayed > 0 {
         // Fold the replayed entries into a snapshot now, so the journal starts empty.
@@ -401,8 +401,11 @@ struct Core {
     pace: Pace,
     /// Counts reloads: an evaluation started before one is not published.
     generation: u64,
-    /// Deliveries applied so far (the memory trim runs after new ones).
-    batches_seen: u64,
+    /// Work that allocates and frees much so far: deliveries applied,
+    /// evaluations published, snapshots taken. The memory trim runs when it
+    /// moved since the last one (a snapshot or an evaluation that ends after
+    /// the burst's trim would otherwise leave its freed buffers resident).
+    churn: u64,
 }
 
 /// Paces evaluations: none starts before half the last one's duration has
@@ -500,10 +503,10 @@ impl Core {
         let snapshot_every = self.config.state.snapshot_interval;
         let mut snapshot = tokio::time::interval(snapshot_every.max(Duration::from_millis(10)));
         snapshot.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Every few seconds, if batches came in since: give freed memory back.
+        // Every few seconds, if work came in since: give freed memory back.
         let mut trim = tokio::time::interval(TRIM_EVERY);
         trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batches_at_trim = self.batches_seen;
+        let mut churn_at_trim = self.churn;
         loop {
             let evaluation = async {
                 match self.evaluation.as_mut() {
@@ -539,11 +542,12 @@ impl Core {
                 _ = snapshot.tick() => {
                     if self.store.has_unsaved() {
                         self.store.snapshot(&self.window, &self.join).await;
+                        self.churn += 1;
                     }
                 }
                 _ = trim.tick() => {
-                    if self.batches_seen != batches_at_trim {
-                        batches_at_trim = self.batches_seen;
+                    if self.churn != churn_at_trim {
+                        churn_at_trim = self.churn;
                         tokio::task::spawn_blocking(crate::memory::trim);
                     }
                 }
@@ -636,7 +640,7 @@ impl Core {
         if snapshot_due {
             self.store.snapshot(&self.window, &self.join).await;
         }
-        self.batches_seen += 1;
+        self.churn += 1;
         let summary = &delivery.summary;
         let seconds = delivery.parse_seconds + started.elapsed().as_secs_f64();
         self.metrics.record_batch(
@@ -738,6 +742,7 @@ impl Core {
     /// Publishes a finished evaluation (unless a reload happened since it
     /// started: its profile or columns may be gone).
     fn publish(&mut self, mut evaluated: Evaluated) {
+        self.churn += 1;
         if let Some(lent) = evaluated.tally.take() {
             self.window.return_tally(lent);
         }
