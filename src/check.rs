@@ -131,31 +131,63 @@ fn cell(value: Option<f64>) -> String {
     }
 }
 
-/// A table for people: one row per column, then the dataset verdict.
+/// A table for people: one row per column, then the dataset verdict. The
+/// adjusted p-values get columns when a correction made them.
 pub fn render_table(report: &DriftReport) -> String {
-    let headers = [
-        "name", "type", "kind", "rows", "psi", "kl", "ks_stat", "ks_p", "chi2_p", "drift",
+    let adjusted = report.features.iter().any(|f| {
+        f.ks_pvalue_adjusted.is_some()
+            || f.chi2_pvalue_adjusted.is_some()
+            || f.psi_pvalue_adjusted.is_some()
+    });
+    let mut headers = vec![
+        "name",
+        "type",
+        "kind",
+        "rows",
+        "psi",
+        "psi_p",
+        "kl",
+        "js",
+        "hellinger",
+        "ks_stat",
+        "ks_p",
+        "chi2_p",
     ];
-    let mut rows: Vec<[String; 10]> = Vec::with_capacity(report.features.len());
+    if adjusted {
+        headers.extend(["ks_p_adj", "chi2_p_adj", "psi_p_adj"]);
+    }
+    headers.push("drift");
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(report.features.len());
     for f in &report.features {
-        rows.push([
+        let mut row = vec![
             f.name.clone(),
             f.drift_type.as_str().to_string(),
             f.kind.as_str().to_string(),
             f.rows.to_string(),
             cell(f.psi),
+            cell(f.psi_pvalue),
             cell(f.kl_divergence),
+            cell(f.js_distance),
+            cell(f.hellinger_distance),
             cell(f.ks_statistic),
             cell(f.ks_pvalue),
             cell(f.chi2_pvalue),
-            if !f.is_scored() {
-                "n/a".to_string()
-            } else if f.drift_detected {
-                "DRIFT".to_string()
-            } else {
-                "ok".to_string()
-            },
-        ]);
+        ];
+        if adjusted {
+            row.extend([
+                cell(f.ks_pvalue_adjusted),
+                cell(f.chi2_pvalue_adjusted),
+                cell(f.psi_pvalue_adjusted),
+            ]);
+        }
+        row.push(if !f.is_scored() {
+            "n/a".to_string()
+        } else if f.drift_detected {
+            "DRIFT".to_string()
+        } else {
+            "ok".to_string()
+        });
+        rows.push(row);
     }
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
@@ -183,9 +215,14 @@ pub fn render_table(report: &DriftReport) -> String {
         line(&mut out, &mut row.iter().map(String::as_str));
     }
     let d = &report.dataset;
+    let weighted = if d.drifted_weighted_ratio == d.drifted_ratio {
+        String::new()
+    } else {
+        format!(", {:.1}% by weight", d.drifted_weighted_ratio * 100.0)
+    };
     let _ = writeln!(
         out,
-        "\nreference rows: {}, current rows: {}; drifted columns: {} of {} ({:.1}%); dataset drift: {}",
+        "\nreference rows: {}, current rows: {}; drifted columns: {} of {} ({:.1}%{weighted}); dataset drift: {}",
         report.reference_rows,
         report.current_rows,
         d.drifted_features,

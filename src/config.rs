@@ -13,6 +13,7 @@
 //! the reference profile (a change re-reads the reference), [`ScoringSettings`]
 //! only score (a change applies to the next evaluation).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -233,6 +234,10 @@ pub struct ColumnsConfig {
     /// A serving error flag: a row whose value is true, or text other than
     /// `false`, `0` or empty, counts in `drift_prediction_errors_total`. Never scored.
     pub error: Option<String>,
+    /// Weights in the dataset's weighted drifted share
+    /// (`drift_dataset_drifted_weighted_ratio`), by column name; 1 for a
+    /// column not listed, 0 leaves a column out of the share.
+    pub weights: BTreeMap<String, f64>,
     /// `labels.id`, copied here by [`Config::from_toml`] so that the reference
     /// never scores it and current data carries it (not a `[columns]` key).
     #[serde(skip)]
@@ -250,6 +255,7 @@ impl Default for ColumnsConfig {
             latency: None,
             latency_unit: LatencyUnit::Milliseconds,
             error: None,
+            weights: BTreeMap::new(),
             join_id: None,
         }
     }
@@ -371,6 +377,17 @@ pub struct ScoringSettings {
     pub outlier_iqr_k: f64,
     /// Decision thresholds.
     pub thresholds: Thresholds,
+    /// The level of the PSI p-value test (`thresholds.psi = "auto"`).
+    pub alpha: f64,
+    /// A p-value test whose distance is below this never flags a column (the
+    /// KS statistic for KS, PSI for the PSI test, the Jensen-Shannon distance
+    /// for chi-square).
+    pub min_effect: Option<f64>,
+    /// The adjustment of all p-values of all columns for multiple testing.
+    pub correction: Correction,
+    /// Weights of columns in the dataset's drifted share (`[columns.weights]`,
+    /// copied here at load; 1 for a column not listed).
+    pub weights: BTreeMap<String, f64>,
 }
 
 impl Default for ScoringSettings {
@@ -379,7 +396,18 @@ impl Default for ScoringSettings {
             epsilon: 1e-4,
             outlier_iqr_k: 1.5,
             thresholds: Thresholds::default(),
+            alpha: 0.05,
+            min_effect: None,
+            correction: Correction::None,
+            weights: BTreeMap::new(),
         }
+    }
+}
+
+impl ScoringSettings {
+    /// The weight of column `name` in the dataset's drifted share.
+    pub fn weight(&self, name: &str) -> f64 {
+        self.weights.get(name).copied().unwrap_or(1.0)
     }
 }
 
@@ -393,6 +421,10 @@ struct DriftToml {
     max_categories: usize,
     outlier_iqr_k: f64,
     thresholds: Thresholds,
+    alpha: f64,
+    #[serde(deserialize_with = "de_opt_f64")]
+    min_effect: Option<f64>,
+    correction: Correction,
 }
 
 impl Default for DriftToml {
@@ -405,6 +437,9 @@ impl Default for DriftToml {
             max_categories: profile.max_categories,
             outlier_iqr_k: scoring.outlier_iqr_k,
             thresholds: scoring.thresholds,
+            alpha: scoring.alpha,
+            min_effect: scoring.min_effect,
+            correction: scoring.correction,
         }
     }
 }
@@ -421,6 +456,10 @@ impl From<DriftToml> for DriftConfig {
                 epsilon: t.epsilon,
                 outlier_iqr_k: t.outlier_iqr_k,
                 thresholds: t.thresholds,
+                alpha: t.alpha,
+                min_effect: t.min_effect,
+                correction: t.correction,
+                weights: BTreeMap::new(),
             },
         }
     }
@@ -430,9 +469,10 @@ impl From<DriftToml> for DriftConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
-    /// Drift when `psi >= psi`.
-    #[serde(deserialize_with = "de_threshold")]
-    pub psi: Option<f64>,
+    /// Drift when `psi >= psi` (a number); with `"auto"`, drift when the PSI
+    /// p-value is below `drift.alpha` ([`Thresholds::psi_auto`]).
+    #[serde(deserialize_with = "de_psi_threshold")]
+    pub psi: PsiThreshold,
     /// Drift when `kl_divergence >= kl_divergence`.
     #[serde(deserialize_with = "de_threshold")]
     pub kl_divergence: Option<f64>,
@@ -455,7 +495,7 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            psi: Some(0.2),
+            psi: PsiThreshold::Fixed(0.2),
             kl_divergence: Some(0.1),
             ks_pvalue: Some(0.05),
             chi2_pvalue: Some(0.05),
@@ -464,6 +504,49 @@ impl Default for Thresholds {
             drifted_ratio: 0.5,
         }
     }
+}
+
+impl Thresholds {
+    /// The fixed PSI threshold, if PSI is tested against one.
+    pub fn psi_fixed(&self) -> Option<f64> {
+        match self.psi {
+            PsiThreshold::Fixed(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// True when PSI is tested by its p-value (`psi = "auto"`).
+    pub fn psi_auto(&self) -> bool {
+        self.psi == PsiThreshold::Auto
+    }
+}
+
+/// How PSI decides drift.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PsiThreshold {
+    /// Not tested (`psi = false`).
+    Off,
+    /// Drift when PSI is at least this.
+    Fixed(f64),
+    /// A size-aware test: drift when the PSI p-value (PSI / (1/N + 1/M)
+    /// against chi-square with B - 1 degrees of freedom) is below
+    /// `drift.alpha`.
+    Auto,
+}
+
+/// `drift.correction`: how the p-values of all tests of all columns are
+/// adjusted for testing many at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Correction {
+    /// Each p-value as it is.
+    #[default]
+    None,
+    /// `min(1, p * m)` for a family of `m` p-values.
+    Bonferroni,
+    /// Benjamini-Hochberg (false discovery rate), as statsmodels'
+    /// `multipletests(method="fdr_bh")`.
+    FdrBh,
 }
 
 /// `[labels]`: ground truth that arrives later than its prediction, on any
@@ -642,8 +725,32 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         .map_err(|e| serde::de::Error::custom(format!("invalid duration {text:?}: {e}")))
 }
 
+fn de_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    f64::deserialize(d).map(Some)
+}
+
 fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     de_duration(d).map(Some)
+}
+
+fn de_psi_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<PsiThreshold, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(f64),
+        Int(i64),
+        Flag(bool),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Number(v) => Ok(PsiThreshold::Fixed(v)),
+        Raw::Int(v) => Ok(PsiThreshold::Fixed(v as f64)),
+        Raw::Flag(false) => Ok(PsiThreshold::Off),
+        Raw::Text(t) if t == "auto" => Ok(PsiThreshold::Auto),
+        Raw::Flag(true) | Raw::Text(_) => Err(serde::de::Error::custom(
+            "the PSI threshold is a number, \"auto\" (a size-aware test at drift.alpha), or false to disable the test",
+        )),
+    }
 }
 
 fn de_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -715,6 +822,7 @@ impl Config {
             config.server.telemetry_path = telemetry.clone();
         }
         config.columns.join_id = config.labels.as_ref().map(|l| l.id.clone());
+        config.drift.scoring.weights = config.columns.weights.clone();
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);
         // A path on the command line is relative to the working folder; an empty
@@ -831,9 +939,19 @@ impl Config {
         if d.max_categories == 0 {
             return Err(invalid("drift.max_categories", "must be at least 1".into()));
         }
+        for (name, &w) in &self.columns.weights {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(invalid(
+                    &format!("columns.weights.{name}"),
+                    format!("must be a finite number of at least 0, got {w}"),
+                ));
+            }
+        }
         let t = &s.thresholds;
         for (key, value, lo, hi) in [
-            ("drift.thresholds.psi", t.psi, 0.0, f64::INFINITY),
+            ("drift.thresholds.psi", t.psi_fixed(), 0.0, f64::INFINITY),
+            ("drift.alpha", Some(s.alpha), 0.0, 1.0),
+            ("drift.min_effect", s.min_effect, 0.0, f64::INFINITY),
             (
                 "drift.thresholds.kl_divergence",
                 t.kl_divergence,
@@ -1210,7 +1328,7 @@ mod tests {
     fn thresholds_can_be_disabled() -> TestResult {
         let c = parse("[drift.thresholds]\nkl_divergence = false\npsi = 1\n")?;
         assert_eq!(c.drift.scoring.thresholds.kl_divergence, None);
-        assert_eq!(c.drift.scoring.thresholds.psi, Some(1.0));
+        assert_eq!(c.drift.scoring.thresholds.psi, PsiThreshold::Fixed(1.0));
         assert!(parse("[drift.thresholds]\npsi = true\n").is_err());
         Ok(())
     }
@@ -1350,7 +1468,7 @@ mod tests {
             3.0
         );
         assert!(parse("[drift]\noutlier_iqr_k = -1\n").is_err());
-        assert_eq!(c.drift.scoring.thresholds.psi, Some(0.5));
+        assert_eq!(c.drift.scoring.thresholds.psi, PsiThreshold::Fixed(0.5));
         assert_eq!(parse("")?.drift, DriftConfig::default());
         let err = parse("[drift]\nbinz = 3\n")
             .err()

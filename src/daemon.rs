@@ -780,7 +780,7 @@ impl Core {
             &self.config.model.name,
             self.config.model.version.as_deref(),
             &self.profile,
-            &self.config.drift.scoring.thresholds,
+            &self.config.drift.scoring,
             self.config.window.size,
             self.config.metrics.bins,
         );

@@ -9,14 +9,14 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::concept::ConceptReport;
-use crate::config::{ScoringSettings, Thresholds};
+use crate::config::{Correction, ScoringSettings};
 use crate::data::Kind;
 use crate::quality::QualityReport;
 use crate::reference::{
     CategoricalProfile, ColumnProfile, DriftType, NumericProfile, ProfileDetail, ReferenceProfile,
 };
 use crate::sample::{ColumnSample, NumericSummary, SampleValues};
-use crate::stats::{chi2, divergence, kolmogorov, outliers};
+use crate::stats::{chi2, divergence, kolmogorov, multitest, outliers};
 
 /// Scores and decision of one column.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,6 +45,15 @@ pub struct ColumnReport {
     pub ks_pvalue: Option<f64>,
     /// Chi-square homogeneity p-value (categorical only).
     pub chi2_pvalue: Option<f64>,
+    /// p-value of the size-aware PSI test: `chi2.sf(psi / (1/N + 1/M), B - 1)`.
+    pub psi_pvalue: Option<f64>,
+    /// `ks_pvalue` adjusted for multiple testing (`drift.correction`; `null`
+    /// without one or when the KS test is off).
+    pub ks_pvalue_adjusted: Option<f64>,
+    /// `chi2_pvalue` adjusted likewise.
+    pub chi2_pvalue_adjusted: Option<f64>,
+    /// `psi_pvalue` adjusted likewise (only with `thresholds.psi = "auto"`).
+    pub psi_pvalue_adjusted: Option<f64>,
     /// Share of current values outside the reference's [min, max] (numeric only).
     pub out_of_range_ratio: Option<f64>,
     /// Share of current values outside the reference's IQR fences (numeric only).
@@ -81,7 +90,12 @@ pub struct DatasetReport {
     pub features: u64,
     /// `drifted_features / features` (0 when nothing was scored).
     pub drifted_ratio: f64,
-    /// `drifted_ratio >= thresholds.drifted_ratio` (false when nothing was scored).
+    /// The drifted columns' share of the scored columns' weights
+    /// (`[columns.weights]`, 1 each by default: then equal to `drifted_ratio`;
+    /// 0 when the weights sum to 0).
+    pub drifted_weighted_ratio: f64,
+    /// `drifted_weighted_ratio >= thresholds.drifted_ratio` (false when
+    /// nothing was scored).
     pub drift_detected: bool,
 }
 
@@ -117,13 +131,14 @@ pub fn evaluate(
 ) -> DriftReport {
     // Columns are scored independently; a KS p-value on large samples can take
     // milliseconds, so they share the cores.
-    let features: Vec<ColumnReport> = profile
+    let mut features: Vec<ColumnReport> = profile
         .columns
         .par_iter()
         .zip(samples)
         .map(|(column, sample)| score_column(column, sample, settings))
         .collect();
-    let dataset = summarise(&features, &settings.thresholds);
+    correct(&mut features, settings);
+    let dataset = summarise(&features, settings);
     DriftReport {
         reference_rows: profile.rows,
         current_rows,
@@ -135,8 +150,53 @@ pub fn evaluate(
     }
 }
 
+/// Adjusts the p-values of every enabled p-value test of every scored column
+/// as one family (`drift.correction`), stores them in the `*_adjusted` fields
+/// and decides each column again on them. Without a correction, nothing
+/// changes.
+pub fn correct(features: &mut [ColumnReport], settings: &ScoringSettings) {
+    let adjust = match settings.correction {
+        Correction::None => return,
+        Correction::Bonferroni => multitest::bonferroni,
+        Correction::FdrBh => multitest::fdr_bh,
+    };
+    let t = &settings.thresholds;
+    let mut family = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        let tests = [
+            (Test::Ks, f.ks_pvalue, t.ks_pvalue.is_some()),
+            (Test::Chi2, f.chi2_pvalue, t.chi2_pvalue.is_some()),
+            (Test::Psi, f.psi_pvalue, t.psi_auto()),
+        ];
+        for (test, p, on) in tests {
+            if let Some(p) = p.filter(|p| on && !p.is_nan()) {
+                family.push((i, test, p));
+            }
+        }
+    }
+    let pvalues: Vec<f64> = family.iter().map(|&(_, _, p)| p).collect();
+    for ((i, test, _), adjusted) in family.into_iter().zip(adjust(&pvalues)) {
+        let f = &mut features[i];
+        match test {
+            Test::Ks => f.ks_pvalue_adjusted = Some(adjusted),
+            Test::Chi2 => f.chi2_pvalue_adjusted = Some(adjusted),
+            Test::Psi => f.psi_pvalue_adjusted = Some(adjusted),
+        }
+    }
+    for f in features.iter_mut().filter(|f| f.is_scored()) {
+        f.drift_detected = decide(f, settings);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Test {
+    Ks,
+    Chi2,
+    Psi,
+}
+
 /// The dataset verdict over column reports.
-pub fn summarise(features: &[ColumnReport], thresholds: &Thresholds) -> DatasetReport {
+pub fn summarise(features: &[ColumnReport], settings: &ScoringSettings) -> DatasetReport {
     let scored = features.iter().filter(|f| f.is_scored()).count() as u64;
     let drifted = features.iter().filter(|f| f.drift_detected).count() as u64;
     let ratio = if scored == 0 {
@@ -144,11 +204,24 @@ pub fn summarise(features: &[ColumnReport], thresholds: &Thresholds) -> DatasetR
     } else {
         drifted as f64 / scored as f64
     };
+    let weight = |f: &ColumnReport| settings.weight(&f.name);
+    let total: f64 = features.iter().filter(|f| f.is_scored()).map(weight).sum();
+    let drifted_weight: f64 = features
+        .iter()
+        .filter(|f| f.is_scored() && f.drift_detected)
+        .map(weight)
+        .sum();
+    let weighted = if total > 0.0 {
+        drifted_weight / total
+    } else {
+        0.0
+    };
     DatasetReport {
         drifted_features: drifted,
         features: scored,
         drifted_ratio: ratio,
-        drift_detected: scored > 0 && ratio >= thresholds.drifted_ratio,
+        drifted_weighted_ratio: weighted,
+        drift_detected: scored > 0 && weighted >= settings.thresholds.drifted_ratio,
     }
 }
 
@@ -171,6 +244,10 @@ pub fn score_column(
         ks_statistic: None,
         ks_pvalue: None,
         chi2_pvalue: None,
+        psi_pvalue: None,
+        ks_pvalue_adjusted: None,
+        chi2_pvalue_adjusted: None,
+        psi_pvalue_adjusted: None,
         out_of_range_ratio: None,
         outlier_ratio: None,
         reference_outlier_ratio: None,
@@ -202,7 +279,7 @@ pub fn score_column(
         }
         _ => return report,
     }
-    report.drift_detected = decide(&report, &settings.thresholds);
+    report.drift_detected = decide(&report, settings);
     report
 }
 
@@ -217,6 +294,7 @@ fn score_numeric(
     report.psi = Some(divergence::psi(&r, &c));
     report.kl_divergence = Some(divergence::kl_divergence(&r, &c));
     set_distances(&p.counts, &current.bin_counts, report);
+    set_psi_pvalue(&p.counts, &current.bin_counts, report);
     report.bin_rows.clone_from(&current.bin_counts);
     let d = current.ks_statistic;
     report.ks_statistic = Some(d);
@@ -243,6 +321,7 @@ fn score_categorical(
     report.kl_divergence = Some(divergence::kl_divergence(&r, &c));
     report.chi2_pvalue = chi2::chi2_pvalue(&p.counts, counts);
     set_distances(&p.counts, counts, report);
+    set_psi_pvalue(&p.counts, counts, report);
     report.bin_rows = counts.to_vec();
     let total: u64 = counts.iter().sum();
     report.unseen_category_ratio = Some(unseen as f64 / total as f64);
@@ -261,14 +340,53 @@ fn set_distances(reference: &[u64], current: &[u64], report: &mut ColumnReport) 
     report.hellinger_distance = Some(divergence::hellinger(&r, &c));
 }
 
-/// The per-column decision: any enabled test across its threshold.
-pub fn decide(report: &ColumnReport, t: &Thresholds) -> bool {
+/// The PSI p-value from the bin counts PSI was computed on.
+fn set_psi_pvalue(reference: &[u64], current: &[u64], report: &mut ColumnReport) {
+    let (n, m) = (reference.iter().sum(), current.iter().sum());
+    let bins = reference
+        .iter()
+        .zip(current)
+        .filter(|(&r, &c)| r + c > 0)
+        .count();
+    report.psi_pvalue = report.psi.and_then(|psi| chi2::psi_pvalue(psi, n, m, bins));
+}
+
+/// The per-column decision: any enabled test across its threshold. p-value
+/// tests read the adjusted p-value when there is one (`drift.correction`), and
+/// ignore a distance below `drift.min_effect`.
+pub fn decide(report: &ColumnReport, settings: &ScoringSettings) -> bool {
+    let t = &settings.thresholds;
     let at_least = |value: Option<f64>, threshold: Option<f64>| matches!((value, threshold), (Some(v), Some(t)) if v >= t);
-    let below = |value: Option<f64>, threshold: Option<f64>| matches!((value, threshold), (Some(v), Some(t)) if v < t);
-    at_least(report.psi, t.psi)
+    let large = |effect: Option<f64>| match settings.min_effect {
+        Some(min) => effect.is_some_and(|e| e >= min),
+        None => true,
+    };
+    let test =
+        |raw: Option<f64>, adjusted: Option<f64>, level: Option<f64>, effect: Option<f64>| {
+            let p = adjusted.or(raw);
+            matches!((p, level), (Some(p), Some(level)) if p < level) && large(effect)
+        };
+    let psi_level = t.psi_auto().then_some(settings.alpha);
+    at_least(report.psi, t.psi_fixed())
         || at_least(report.kl_divergence, t.kl_divergence)
         || at_least(report.js_distance, t.js_distance)
         || at_least(report.hellinger_distance, t.hellinger_distance)
-        || below(report.ks_pvalue, t.ks_pvalue)
-        || below(report.chi2_pvalue, t.chi2_pvalue)
+        || test(
+            report.ks_pvalue,
+            report.ks_pvalue_adjusted,
+            t.ks_pvalue,
+            report.ks_statistic,
+        )
+        || test(
+            report.chi2_pvalue,
+            report.chi2_pvalue_adjusted,
+            t.chi2_pvalue,
+            report.js_distance,
+        )
+        || test(
+            report.psi_pvalue,
+            report.psi_pvalue_adjusted,
+            psi_level,
+            report.psi,
+        )
 }

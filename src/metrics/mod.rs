@@ -19,7 +19,7 @@ use prometheus::{
 };
 
 use crate::concept::Calibration;
-use crate::config::Thresholds;
+use crate::config::ScoringSettings;
 use crate::data::{RejectReason, Rejects};
 use crate::drift::DriftReport;
 use crate::labels::JoinCounts;
@@ -41,6 +41,10 @@ pub struct Metrics {
     ks_statistic: GaugeVec,
     ks_pvalue: GaugeVec,
     chi2_pvalue: GaugeVec,
+    psi_pvalue: GaugeVec,
+    ks_pvalue_adjusted: GaugeVec,
+    chi2_pvalue_adjusted: GaugeVec,
+    psi_pvalue_adjusted: GaugeVec,
     detected: GaugeVec,
     missing_ratio: GaugeVec,
     out_of_range_ratio: GaugeVec,
@@ -49,6 +53,7 @@ pub struct Metrics {
     unseen_ratio: GaugeVec,
     window_rows: GaugeVec,
     dataset_ratio: GaugeVec,
+    dataset_weighted_ratio: GaugeVec,
     dataset_detected: GaugeVec,
     window_size: GaugeVec,
     reference_rows: GaugeVec,
@@ -160,6 +165,10 @@ impl Metrics {
             ks_statistic: gauge(&r, "drift_ks_statistic", "Two-sample Kolmogorov-Smirnov statistic D: largest gap between the reference and window CDFs (numeric columns).", COLUMN_LABELS)?,
             ks_pvalue: gauge(&r, "drift_ks_pvalue", "Two-sided p-value of the two-sample KS test (small = the window differs from the reference).", COLUMN_LABELS)?,
             chi2_pvalue: gauge(&r, "drift_chi2_pvalue", "p-value of the chi-square test of homogeneity of category counts (categorical columns).", COLUMN_LABELS)?,
+            psi_pvalue: gauge(&r, "drift_psi_pvalue", "p-value of the size-aware PSI test: PSI / (1/N + 1/M) against chi-square with B - 1 degrees of freedom (the test decides with drift.thresholds.psi = \"auto\").", COLUMN_LABELS)?,
+            ks_pvalue_adjusted: gauge(&r, "drift_ks_pvalue_adjusted", "drift_ks_pvalue adjusted for multiple testing over all p-value tests of all columns (drift.correction: bonferroni or fdr_bh); absent without a correction.", COLUMN_LABELS)?,
+            chi2_pvalue_adjusted: gauge(&r, "drift_chi2_pvalue_adjusted", "drift_chi2_pvalue adjusted for multiple testing (drift.correction); absent without a correction.", COLUMN_LABELS)?,
+            psi_pvalue_adjusted: gauge(&r, "drift_psi_pvalue_adjusted", "drift_psi_pvalue adjusted for multiple testing (drift.correction, with drift.thresholds.psi = \"auto\"); absent otherwise.", COLUMN_LABELS)?,
             detected: gauge(&r, "drift_detected", "1 if any enabled test crossed its threshold for this column, else 0.", COLUMN_LABELS)?,
             missing_ratio: gauge(&r, "drift_missing_ratio", "Share of window rows with no value for this column.", COLUMN_LABELS)?,
             out_of_range_ratio: gauge(&r, "drift_out_of_range_ratio", "Share of window values below the reference minimum or above its maximum (numeric columns).", COLUMN_LABELS)?,
@@ -168,7 +177,8 @@ impl Metrics {
             unseen_ratio: gauge(&r, "drift_unseen_category_ratio", "Share of window values that are categories the reference never had (categorical columns).", COLUMN_LABELS)?,
             window_rows: gauge(&r, "drift_window_rows", "Rows in the window that this column's scores are computed over.", COLUMN_LABELS)?,
             dataset_ratio: gauge(&r, "drift_dataset_drifted_ratio", "Share of scored columns (prediction columns included) with drift detected.", &["model"])?,
-            dataset_detected: gauge(&r, "drift_dataset_detected", "1 if the drifted ratio reached its threshold, else 0.", &["model"])?,
+            dataset_weighted_ratio: gauge(&r, "drift_dataset_drifted_weighted_ratio", "Drifted columns' share of the scored columns' weights ([columns.weights], 1 each by default); the dataset decision compares it with drift.thresholds.drifted_ratio.", &["model"])?,
+            dataset_detected: gauge(&r, "drift_dataset_detected", "1 if the weighted drifted ratio reached its threshold, else 0.", &["model"])?,
             window_size: gauge(&r, "drift_window_size_rows", "Configured window size: the most recent rows compared with the reference.", &["model"])?,
             reference_rows: gauge(&r, "drift_reference_rows", "Rows in the reference (training) data.", &["model"])?,
             reference_info: gauge(&r, "drift_reference_info", "The reference file, the SHA-256 of its Parquet, and whether it is the Parquet or a profile of it (mode exact); always 1.", &["model", "path", "sha256", "format", "mode"])?,
@@ -222,10 +232,11 @@ impl Metrics {
         model: &str,
         version: Option<&str>,
         profile: &ReferenceProfile,
-        thresholds: &Thresholds,
+        scoring: &ScoringSettings,
         window_size: usize,
         bins: bool,
     ) {
+        let thresholds = &scoring.thresholds;
         let _g = self.guard();
         self.bins.setup(model, profile, bins);
         self.reference_info.reset();
@@ -252,8 +263,10 @@ impl Metrics {
         self.window_size
             .with_label_values(&[model])
             .set(window_size as f64);
+        self.threshold.reset();
         for (test, value) in [
-            ("psi", thresholds.psi),
+            ("psi", thresholds.psi_fixed()),
+            ("psi_pvalue", thresholds.psi_auto().then_some(scoring.alpha)),
             ("kl_divergence", thresholds.kl_divergence),
             ("ks_pvalue", thresholds.ks_pvalue),
             ("chi2_pvalue", thresholds.chi2_pvalue),
@@ -287,6 +300,10 @@ impl Metrics {
             &self.ks_statistic,
             &self.ks_pvalue,
             &self.chi2_pvalue,
+            &self.psi_pvalue,
+            &self.ks_pvalue_adjusted,
+            &self.chi2_pvalue_adjusted,
+            &self.psi_pvalue_adjusted,
             &self.detected,
             &self.missing_ratio,
             &self.out_of_range_ratio,
@@ -298,6 +315,7 @@ impl Metrics {
             g.reset();
         }
         self.dataset_ratio.reset();
+        self.dataset_weighted_ratio.reset();
         self.dataset_detected.reset();
         self.bins.publish(model, report);
         // Quality needs no minimum of rows: it has its own count of labelled rows.
@@ -332,6 +350,10 @@ impl Metrics {
             set(&self.ks_statistic, f.ks_statistic);
             set(&self.ks_pvalue, f.ks_pvalue);
             set(&self.chi2_pvalue, f.chi2_pvalue);
+            set(&self.psi_pvalue, f.psi_pvalue);
+            set(&self.ks_pvalue_adjusted, f.ks_pvalue_adjusted);
+            set(&self.chi2_pvalue_adjusted, f.chi2_pvalue_adjusted);
+            set(&self.psi_pvalue_adjusted, f.psi_pvalue_adjusted);
             set(&self.out_of_range_ratio, f.out_of_range_ratio);
             set(&self.outlier_ratio, f.outlier_ratio);
             set(&self.reference_outlier_ratio, f.reference_outlier_ratio);
@@ -344,6 +366,9 @@ impl Metrics {
             self.dataset_ratio
                 .with_label_values(&[model])
                 .set(report.dataset.drifted_ratio);
+            self.dataset_weighted_ratio
+                .with_label_values(&[model])
+                .set(report.dataset.drifted_weighted_ratio);
             self.dataset_detected.with_label_values(&[model]).set(
                 if report.dataset.drift_detected {
                     1.0
@@ -458,6 +483,10 @@ mod tests {
                 ks_statistic: psi,
                 ks_pvalue: psi,
                 chi2_pvalue: None,
+                psi_pvalue: psi,
+                ks_pvalue_adjusted: None,
+                chi2_pvalue_adjusted: None,
+                psi_pvalue_adjusted: None,
                 out_of_range_ratio: psi,
                 outlier_ratio: psi,
                 reference_outlier_ratio: psi,
@@ -469,6 +498,7 @@ mod tests {
                 drifted_features: 0,
                 features: 1,
                 drifted_ratio: 0.0,
+                drifted_weighted_ratio: 0.0,
                 drift_detected: false,
             },
             quality: None,
@@ -546,7 +576,7 @@ mod tests {
     fn bin_series_follow_the_reference_and_the_report() -> TestResult {
         let m = Metrics::new()?;
         let profile = two_column_profile();
-        m.publish_setup("m", None, &profile, &Thresholds::default(), 10, true);
+        m.publish_setup("m", None, &profile, &ScoringSettings::default(), 10, true);
         let text = m.render();
         // Quantile edges of 0..8 at 1/4, 2/4, 3/4: 1.75, 3.5, 5.25; two values per bin.
         for (bin, lower, upper) in [
@@ -606,7 +636,7 @@ mod tests {
             assert!(text.contains(&line), "{line}\n{text}");
         }
         // Off: none of the three families.
-        m.publish_setup("m", None, &profile, &Thresholds::default(), 10, false);
+        m.publish_setup("m", None, &profile, &ScoringSettings::default(), 10, false);
         m.publish_report("m", &r, None, true, 2.0);
         let text = m.render();
         for family in [

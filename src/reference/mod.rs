@@ -114,10 +114,12 @@ pub fn resolve_columns(
         message,
     };
     let default_prediction = rules.prediction == ColumnsConfig::default().prediction;
-    let lists: [(&str, &Vec<String>, bool); 3] = [
+    let weighted: Vec<String> = rules.weights.keys().cloned().collect();
+    let lists: [(&str, &Vec<String>, bool); 4] = [
         ("columns.prediction", &rules.prediction, !default_prediction),
         ("columns.categorical", &rules.categorical, true),
         ("columns.ignore", &rules.ignore, false),
+        ("columns.weights", &weighted, true),
     ];
     for (key, list, must_exist) in lists {
         for name in list {

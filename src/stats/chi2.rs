@@ -49,6 +49,30 @@ pub fn chi2_pvalue(reference: &[u64], current: &[u64]) -> Option<f64> {
     Some(p.clamp(0.0, 1.0))
 }
 
+/// The PSI p-value of the size-aware test (`drift.thresholds.psi = "auto"`).
+///
+/// Under no drift, with `n` reference and `m` window values in `bins` bins,
+/// `PSI / (1/n + 1/m)` is approximately chi-square with `bins - 1` degrees of
+/// freedom (Yurdakul 2018, "Statistical properties of population stability
+/// index", Western Michigan University; PSI is a symmetrised KL divergence, and
+/// `2 n KL` is asymptotically chi-square, as the G-test's statistic), so its
+/// upper tail is the p-value: `scipy.stats.chi2.sf(psi / (1/n + 1/m), bins - 1)`.
+/// `bins` counts the bins where either side has a value; with fewer than two
+/// the p-value is 1. `None` when either side is empty.
+pub fn psi_pvalue(psi: f64, n: u64, m: u64, bins: usize) -> Option<f64> {
+    if n == 0 || m == 0 || psi.is_nan() {
+        return None;
+    }
+    if bins < 2 {
+        return Some(1.0);
+    }
+    let scaled = psi / (1.0 / n as f64 + 1.0 / m as f64);
+    let p = ChiSquared::new((bins - 1) as f64)
+        .map(|dist| dist.sf(scaled))
+        .unwrap_or(f64::NAN);
+    Some(p.clamp(0.0, 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,9 @@
 //! - [`divergence`]: proportions with epsilon smoothing, PSI and KL divergence.
 //! - [`ks`]: the two-sample Kolmogorov-Smirnov statistic by one merge.
 //! - [`kolmogorov`]: the exact Kolmogorov distribution (`kstwo`) for KS p-values.
-//! - [`chi2`]: Pearson's chi-square test of homogeneity on a 2 x k table.
+//! - [`chi2`]: Pearson's chi-square test of homogeneity on a 2 x k table, and the
+//!   PSI p-value (PSI scaled to a chi-square under no drift).
+//! - [`multitest`]: Bonferroni and Benjamini-Hochberg adjusted p-values.
 //! - [`outliers`]: Tukey's IQR fences and the share of values outside them.
 //! - [`quality`]: model quality against labels (accuracy, precision/recall/F1, ROC-AUC,
 //!   log loss, MAE/MSE/RMSE/MAPE/R^2), held to scikit-learn by its own unit tests.
@@ -30,6 +32,7 @@ pub mod divergence;
 pub mod frequent;
 pub mod kolmogorov;
 pub mod ks;
+pub mod multitest;
 pub mod outliers;
 pub mod places;
 pub mod quality;

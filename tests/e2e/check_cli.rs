@@ -42,7 +42,19 @@ fn drifted_file_exits_one_and_clean_file_zero() {
         drifted.stdout
     );
     for header in [
-        "name", "type", "kind", "rows", "psi", "kl", "ks_stat", "ks_p", "chi2_p", "drift",
+        "name",
+        "type",
+        "kind",
+        "rows",
+        "psi",
+        "psi_p",
+        "kl",
+        "js",
+        "hellinger",
+        "ks_stat",
+        "ks_p",
+        "chi2_p",
+        "drift",
     ] {
         assert!(
             drifted.stdout.lines().next().unwrap().contains(header),

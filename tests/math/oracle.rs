@@ -92,7 +92,14 @@ fn compare_report(case: &str, got: &Value, want: &Value) -> Vec<String> {
                 &mut errors,
             );
         }
-        for key in ["ks_pvalue", "chi2_pvalue"] {
+        for key in [
+            "ks_pvalue",
+            "chi2_pvalue",
+            "psi_pvalue",
+            "ks_pvalue_adjusted",
+            "chi2_pvalue_adjusted",
+            "psi_pvalue_adjusted",
+        ] {
             compare_number(
                 &format!("{name}: {key}"),
                 &g[key],
@@ -110,13 +117,15 @@ fn compare_report(case: &str, got: &Value, want: &Value) -> Vec<String> {
             ));
         }
     }
-    compare_number(
-        &format!("{case}: dataset.drifted_ratio"),
-        &got["dataset"]["drifted_ratio"],
-        &want["dataset"]["drifted_ratio"],
-        EXACT,
-        &mut errors,
-    );
+    for key in ["drifted_ratio", "drifted_weighted_ratio"] {
+        compare_number(
+            &format!("{case}: dataset.{key}"),
+            &got["dataset"][key],
+            &want["dataset"][key],
+            EXACT,
+            &mut errors,
+        );
+    }
     errors
 }
 
@@ -210,4 +219,41 @@ fn outlier_ratios_match_numpy() {
         errors.len(),
         errors.join("\n")
     );
+}
+
+/// Adjusted p-values equal statsmodels' `multipletests` (fdr_bh and
+/// bonferroni) on the same p-values, to the last bits (1e-15 relative).
+#[test]
+fn adjusted_pvalues_equal_statsmodels() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/multitest.json");
+    let text = std::fs::read_to_string(&path).expect("tests/fixtures/multitest.json");
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("multitest JSON");
+    assert_eq!(cases.len(), 5);
+    let floats = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .expect("an array")
+            .iter()
+            .map(|x| x.as_f64().expect("a number"))
+            .collect()
+    };
+    let mut errors = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let p = floats(&case["pvalues"]);
+        for (method, got) in [
+            ("fdr_bh", drift_exporter::stats::multitest::fdr_bh(&p)),
+            (
+                "bonferroni",
+                drift_exporter::stats::multitest::bonferroni(&p),
+            ),
+        ] {
+            let want = floats(&case[method]);
+            assert_eq!(got.len(), want.len());
+            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                if (g - w).abs() > 1e-15 * w.abs().max(f64::MIN_POSITIVE) {
+                    errors.push(format!("case {i} {method}[{j}]: got {g:e}, want {w:e}"));
+                }
+            }
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
