@@ -5,6 +5,7 @@
 
 mod util;
 
+mod false_alarms;
 mod ks_pvalue_grid;
 mod labels;
 mod oracle;
