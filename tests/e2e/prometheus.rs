@@ -224,10 +224,15 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 /// The exporter Prometheus scrapes: the e2e config with the HTTP source.
 /// The sample reference with its label, latency and error columns, as the
 /// default config has them, and late labels joined by `request_id`, so that
-/// every quality, concept-drift, label-join and serving panel has data.
+/// every quality, concept-drift, label-join and serving panel has data; the
+/// p-values corrected (`fdr_bh`) and `amount` weighted 3.
 fn exporter_config(dir: &Path) -> PathBuf {
+    // A correction, so that the adjusted p-values' panel has data; weights,
+    // so that the weighted share differs from the plain one.
     let columns = "[columns]\nlabel = \"is_fraud\"\nlatency = \"latency_ms\"\nerror = \"error\"\n\
-                   [labels]\nid = \"request_id\"\n";
+                   weights = { amount = 3.0 }\n\
+                   [labels]\nid = \"request_id\"\n\
+                   [drift]\ncorrection = \"fdr_bh\"\n";
     let config = base_config(dir, "[[sources]]\ntype = \"http\"\n", columns);
     let body = std::fs::read_to_string(&config).unwrap().replace(
         "version = \"v1\"\n",
@@ -435,9 +440,13 @@ fn dashboard_is_well_formed_and_uses_only_exported_metrics() {
             );
         }
     }
-    // Every metric named exists in a real scrape (or is a recording rule).
+    // Every metric named exists in a real scrape (or is a recording rule);
+    // with PSI tested by its p-value, so that its adjusted p-value is there.
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&exporter_config(dir.path()));
+    let config = exporter_config(dir.path());
+    let body = std::fs::read_to_string(&config).unwrap() + "\n[drift.thresholds]\npsi = \"auto\"\n";
+    std::fs::write(&config, body).unwrap();
+    let daemon = Daemon::start(&config);
     feed(&daemon);
     let scrape = daemon.scrape();
     // The parser folds a histogram's _bucket/_sum/_count series into one sample.
