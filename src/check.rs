@@ -169,6 +169,8 @@ pub fn render_table(report: &DriftReport) -> String {
             cell(f.kl_divergence),
             cell(f.js_distance),
             cell(f.hellinger_distance),
+            cell(f.wasserstein_distance),
+            cell(f.wasserstein_distance_normed),
             cell(f.ks_statistic),
             cell(f.ks_pvalue),
             cell(f.chi2_pvalue),

@@ -488,6 +488,14 @@ pub struct Thresholds {
     /// Drift when `hellinger_distance >= hellinger_distance` (off by default).
     #[serde(deserialize_with = "de_threshold")]
     pub hellinger_distance: Option<f64>,
+    /// Drift when `wasserstein_distance >= wasserstein_distance` (off by
+    /// default; in the column's own units).
+    #[serde(deserialize_with = "de_threshold")]
+    pub wasserstein_distance: Option<f64>,
+    /// Drift when `wasserstein_distance_normed >= wasserstein_distance_normed`
+    /// (off by default; in reference standard deviations).
+    #[serde(deserialize_with = "de_threshold")]
+    pub wasserstein_distance_normed: Option<f64>,
     /// Dataset drift when `drifted_ratio >= drifted_ratio`.
     pub drifted_ratio: f64,
 }
@@ -501,6 +509,8 @@ impl Default for Thresholds {
             chi2_pvalue: Some(0.05),
             js_distance: None,
             hellinger_distance: None,
+            wasserstein_distance: None,
+            wasserstein_distance_normed: None,
             drifted_ratio: 0.5,
         }
     }
@@ -960,6 +970,25 @@ impl Config {
             ),
             ("drift.thresholds.ks_pvalue", t.ks_pvalue, 0.0, 1.0),
             ("drift.thresholds.chi2_pvalue", t.chi2_pvalue, 0.0, 1.0),
+            ("drift.thresholds.js_distance", t.js_distance, 0.0, 1.0),
+            (
+                "drift.thresholds.hellinger_distance",
+                t.hellinger_distance,
+                0.0,
+                1.0,
+            ),
+            (
+                "drift.thresholds.wasserstein_distance",
+                t.wasserstein_distance,
+                0.0,
+                f64::INFINITY,
+            ),
+            (
+                "drift.thresholds.wasserstein_distance_normed",
+                t.wasserstein_distance_normed,
+                0.0,
+                f64::INFINITY,
+            ),
             (
                 "drift.thresholds.drifted_ratio",
                 Some(t.drifted_ratio),

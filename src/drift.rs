@@ -39,6 +39,11 @@ pub struct ColumnReport {
     pub js_distance: Option<f64>,
     /// Hellinger distance of the binned proportions, before epsilon.
     pub hellinger_distance: Option<f64>,
+    /// `scipy.stats.wasserstein_distance(ref, cur)` on the raw values (numeric only).
+    pub wasserstein_distance: Option<f64>,
+    /// `wasserstein_distance` divided by the reference's standard deviation
+    /// (ddof 0); `null` when that is 0.
+    pub wasserstein_distance_normed: Option<f64>,
     /// Two-sample KS statistic (numeric only).
     pub ks_statistic: Option<f64>,
     /// Two-sided KS p-value (numeric only).
@@ -241,6 +246,8 @@ pub fn score_column(
         kl_divergence: None,
         js_distance: None,
         hellinger_distance: None,
+        wasserstein_distance: None,
+        wasserstein_distance_normed: None,
         ks_statistic: None,
         ks_pvalue: None,
         chi2_pvalue: None,
@@ -296,6 +303,11 @@ fn score_numeric(
     set_distances(&p.counts, &current.bin_counts, report);
     set_psi_pvalue(&p.counts, &current.bin_counts, report);
     report.bin_rows.clone_from(&current.bin_counts);
+    let w = current.wasserstein;
+    if !w.is_nan() {
+        report.wasserstein_distance = Some(w);
+        report.wasserstein_distance_normed = (p.std > 0.0).then(|| w / p.std);
+    }
     let d = current.ks_statistic;
     report.ks_statistic = Some(d);
     report.ks_pvalue = Some(kolmogorov::ks_2samp_asymp_pvalue(d, p.rows, current.values));
@@ -371,6 +383,11 @@ pub fn decide(report: &ColumnReport, settings: &ScoringSettings) -> bool {
         || at_least(report.kl_divergence, t.kl_divergence)
         || at_least(report.js_distance, t.js_distance)
         || at_least(report.hellinger_distance, t.hellinger_distance)
+        || at_least(report.wasserstein_distance, t.wasserstein_distance)
+        || at_least(
+            report.wasserstein_distance_normed,
+            t.wasserstein_distance_normed,
+        )
         || test(
             report.ks_pvalue,
             report.ks_pvalue_adjusted,

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::data::{Batch, ColumnArray};
 use crate::reference::{ColumnProfile, NumericProfile, ProfileDetail, ReferenceProfile};
+use crate::stats::wasserstein::ReferenceCdf;
 use crate::stats::{bins, ks, outliers};
 
 /// Current-side summary of one column.
@@ -63,17 +64,21 @@ pub struct NumericSummary {
     /// Values outside the reference's Tukey fences; `None` when the
     /// reference has no values.
     pub outside_fences: Option<u64>,
+    /// `scipy.stats.wasserstein_distance(reference, values)` (NaN when either
+    /// side is empty).
+    pub wasserstein: f64,
 }
 
 impl PartialEq for NumericSummary {
-    /// Equal when every count is equal and the KS statistics are the same
-    /// bits (NaN included).
+    /// Equal when every count is equal and the KS statistics and Wasserstein
+    /// distances are the same bits (NaN included).
     fn eq(&self, other: &Self) -> bool {
         self.values == other.values
             && self.bin_counts == other.bin_counts
             && self.ks_statistic.to_bits() == other.ks_statistic.to_bits()
             && self.out_of_range == other.out_of_range
             && self.outside_fences == other.outside_fences
+            && self.wasserstein.to_bits() == other.wasserstein.to_bits()
     }
 }
 
@@ -93,6 +98,7 @@ impl NumericSummary {
             ks_statistic: ks::ks_statistic_sorted(&profile.sorted, sorted),
             out_of_range: range.map(outside),
             outside_fences: outliers::iqr_fences(&profile.sorted, outlier_k).map(outside),
+            wasserstein: ReferenceCdf::new(&profile.sorted).wasserstein(sorted),
         }
     }
 }

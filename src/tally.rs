@@ -34,6 +34,7 @@ use crate::data::{Batch, ColumnArray};
 use crate::reference::{ProfileDetail, ReferenceProfile};
 use crate::sample::{ColumnSample, NumericSummary, SampleValues};
 use crate::stats::places::{PlaceCounts, Places};
+use crate::stats::wasserstein::ReferenceCdf;
 use crate::stats::{bins, outliers};
 
 /// Which rows of a chunk an update covers.
@@ -406,6 +407,14 @@ struct NumericTally {
     bins: Vec<u64>,
     fences: Option<(f64, f64)>,
     outside_fences: u64,
+    /// The reference's CDF for the Wasserstein distance.
+    cdf: ReferenceCdf,
+    /// The window's finite values, ascending (the Wasserstein distance needs
+    /// where each lies, not only its place): merged with what enters and
+    /// leaves, in one pass each.
+    sorted: Vec<f64>,
+    /// The buffer the next merge writes into.
+    spare: Vec<f64>,
 }
 
 /// `counter + sign * n`, never below zero.
@@ -446,7 +455,48 @@ impl NumericTally {
             let above = values.len() - values.partition_point(|&v| v <= high);
             shift(&mut self.outside_fences, (below + above) as u64, add);
         }
+        self.spare.clear();
+        if add {
+            merge_sorted(&self.sorted, values, &mut self.spare);
+        } else {
+            remove_sorted(&self.sorted, values, &mut self.spare);
+        }
+        std::mem::swap(&mut self.sorted, &mut self.spare);
     }
+}
+
+/// `a` and `b` (both ascending by [`crate::stats::sort_key`]) merged into `out`.
+fn merge_sorted(a: &[f64], b: &[f64], out: &mut Vec<f64>) {
+    use crate::stats::sort_key;
+    out.reserve(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if sort_key(b[j]) < sort_key(a[i]) {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}
+
+/// `a` without one occurrence of each value of `gone` (both ascending by
+/// [`crate::stats::sort_key`]; `gone` a sub-multiset of `a`) into `out`.
+fn remove_sorted(a: &[f64], gone: &[f64], out: &mut Vec<f64>) {
+    use crate::stats::sort_key;
+    out.reserve(a.len().saturating_sub(gone.len()));
+    let mut j = 0;
+    for &v in a {
+        if j < gone.len() && sort_key(gone[j]) == sort_key(v) {
+            j += 1;
+        } else {
+            out.push(v);
+        }
+    }
+    debug_assert_eq!(j, gone.len(), "removing values the window did not hold");
 }
 
 impl ColumnTally {
@@ -500,6 +550,7 @@ impl ColumnTally {
                 t.counts.clear();
                 t.bins.iter_mut().for_each(|b| *b = 0);
                 t.outside_fences = 0;
+                t.sorted.clear();
             }
             TallyDetail::Categorical { counts, unseen } => {
                 counts.iter_mut().for_each(|c| *c = 0);
@@ -530,6 +581,9 @@ impl WindowTally {
                             bins: vec![0; p.edges.len() + 1],
                             fences: outliers::iqr_fences(&p.sorted, outlier_k),
                             outside_fences: 0,
+                            cdf: ReferenceCdf::new(&p.sorted),
+                            sorted: Vec::new(),
+                            spare: Vec::new(),
                         }))
                     }
                     ProfileDetail::Categorical(p) => TallyDetail::Categorical {
@@ -582,6 +636,7 @@ impl WindowTally {
                         out_of_range: (!t.places.is_empty())
                             .then(|| t.places.out_of_range(&t.counts)),
                         outside_fences: t.fences.map(|_| t.outside_fences),
+                        wasserstein: t.cdf.wasserstein(&t.sorted),
                     }),
                     TallyDetail::Categorical { counts, unseen } => SampleValues::Categorical {
                         counts: counts.clone(),

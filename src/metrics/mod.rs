@@ -38,6 +38,8 @@ pub struct Metrics {
     kl: GaugeVec,
     js: GaugeVec,
     hellinger: GaugeVec,
+    wasserstein: GaugeVec,
+    wasserstein_normed: GaugeVec,
     ks_statistic: GaugeVec,
     ks_pvalue: GaugeVec,
     chi2_pvalue: GaugeVec,
@@ -162,6 +164,8 @@ impl Metrics {
             kl: gauge(&r, "drift_kl_divergence", "Kullback-Leibler divergence KL(reference || window) over the same bins as PSI, in nats.", COLUMN_LABELS)?,
             js: gauge(&r, "drift_js_distance", "Jensen-Shannon distance (natural log, 0 to sqrt(ln 2)) between the reference and window proportions over the PSI bins, before epsilon; scipy.spatial.distance.jensenshannon.", COLUMN_LABELS)?,
             hellinger: gauge(&r, "drift_hellinger_distance", "Hellinger distance (0 to 1) between the reference and window proportions over the PSI bins, before epsilon.", COLUMN_LABELS)?,
+            wasserstein: gauge(&r, "drift_wasserstein_distance", "First Wasserstein (earth mover's) distance between the reference's and the window's raw values, in the column's units; scipy.stats.wasserstein_distance (numeric columns).", COLUMN_LABELS)?,
+            wasserstein_normed: gauge(&r, "drift_wasserstein_distance_normed", "drift_wasserstein_distance divided by the reference's standard deviation (ddof 0): comparable across columns (numeric columns with a non-constant reference).", COLUMN_LABELS)?,
             ks_statistic: gauge(&r, "drift_ks_statistic", "Two-sample Kolmogorov-Smirnov statistic D: largest gap between the reference and window CDFs (numeric columns).", COLUMN_LABELS)?,
             ks_pvalue: gauge(&r, "drift_ks_pvalue", "Two-sided p-value of the two-sample KS test (small = the window differs from the reference).", COLUMN_LABELS)?,
             chi2_pvalue: gauge(&r, "drift_chi2_pvalue", "p-value of the chi-square test of homogeneity of category counts (categorical columns).", COLUMN_LABELS)?,
@@ -272,6 +276,11 @@ impl Metrics {
             ("chi2_pvalue", thresholds.chi2_pvalue),
             ("js_distance", thresholds.js_distance),
             ("hellinger_distance", thresholds.hellinger_distance),
+            ("wasserstein_distance", thresholds.wasserstein_distance),
+            (
+                "wasserstein_distance_normed",
+                thresholds.wasserstein_distance_normed,
+            ),
             ("drifted_ratio", Some(thresholds.drifted_ratio)),
         ] {
             if let Some(v) = value {
@@ -297,6 +306,8 @@ impl Metrics {
             &self.kl,
             &self.js,
             &self.hellinger,
+            &self.wasserstein,
+            &self.wasserstein_normed,
             &self.ks_statistic,
             &self.ks_pvalue,
             &self.chi2_pvalue,
@@ -347,6 +358,8 @@ impl Metrics {
             set(&self.kl, f.kl_divergence);
             set(&self.js, f.js_distance);
             set(&self.hellinger, f.hellinger_distance);
+            set(&self.wasserstein, f.wasserstein_distance);
+            set(&self.wasserstein_normed, f.wasserstein_distance_normed);
             set(&self.ks_statistic, f.ks_statistic);
             set(&self.ks_pvalue, f.ks_pvalue);
             set(&self.chi2_pvalue, f.chi2_pvalue);
@@ -480,6 +493,8 @@ mod tests {
                 kl_divergence: psi,
                 js_distance: psi,
                 hellinger_distance: psi,
+                wasserstein_distance: psi,
+                wasserstein_distance_normed: psi,
                 ks_statistic: psi,
                 ks_pvalue: psi,
                 chi2_pvalue: None,

@@ -209,6 +209,9 @@ pub struct NumericProfile {
     pub edges: Vec<f64>,
     /// Reference counts per bin (`edges.len() + 1` bins).
     pub counts: Vec<u64>,
+    /// Population standard deviation of `sorted` (`numpy.std`, ddof 0; NaN
+    /// when empty): the scale of `wasserstein_distance_normed`.
+    pub std: f64,
 }
 
 impl NumericProfile {
@@ -229,6 +232,7 @@ impl NumericProfile {
         };
         let counts = bins::bin_counts_sorted(&edges, &values);
         NumericProfile {
+            std: crate::stats::wasserstein::std_dev(&values),
             rows: values.len() as u64,
             rank_error: 0.0,
             sorted: values,

@@ -23,6 +23,7 @@
 //!   profiles past a cap).
 //! - [`change`]: streaming change detectors on a model's error stream (DDM,
 //!   Page-Hinkley, ADWIN), detection for detection as River's.
+//! - [`wasserstein`]: the first Wasserstein distance against a prepared reference CDF.
 //! - [`sort_values`]: the one sort of numeric values.
 
 pub mod bins;
@@ -37,6 +38,7 @@ pub mod outliers;
 pub mod places;
 pub mod quality;
 pub mod sketch;
+pub mod wasserstein;
 
 /// Sorts values ascending in IEEE total order (`-0.0` before `0.0`), as
 /// `sort_unstable_by(f64::total_cmp)` does, by sorting integer keys that

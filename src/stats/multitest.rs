@@ -64,9 +64,10 @@ mod tests {
                     }
                 }
             }
-            // BH is never stricter than Bonferroni.
+            // BH is never stricter than Bonferroni (`p / (1 / m)` may round one
+            // unit above `p * m`).
             for (bh, bf) in fdr_bh(&p).iter().zip(bonferroni(&p)) {
-                prop_assert!(*bh <= bf);
+                prop_assert!(*bh <= bf * (1.0 + 1e-15), "{bh} > {bf}");
             }
         }
     }

@@ -51,6 +51,8 @@ fn drifted_file_exits_one_and_clean_file_zero() {
         "kl",
         "js",
         "hellinger",
+        "wass",
+        "wass_n",
         "ks_stat",
         "ks_p",
         "chi2_p",

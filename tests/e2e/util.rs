@@ -518,6 +518,11 @@ pub fn assert_gauges_match(scrape: &Scrape, report: &serde_json::Value) {
         ("drift_kl_divergence", "kl_divergence"),
         ("drift_js_distance", "js_distance"),
         ("drift_hellinger_distance", "hellinger_distance"),
+        ("drift_wasserstein_distance", "wasserstein_distance"),
+        (
+            "drift_wasserstein_distance_normed",
+            "wasserstein_distance_normed",
+        ),
         ("drift_ks_statistic", "ks_statistic"),
         ("drift_ks_pvalue", "ks_pvalue"),
         ("drift_chi2_pvalue", "chi2_pvalue"),

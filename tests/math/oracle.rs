@@ -92,6 +92,17 @@ fn compare_report(case: &str, got: &Value, want: &Value) -> Vec<String> {
                 &mut errors,
             );
         }
+        // Values above 1 (a distance in the column's units) relative, 1e-9.
+        for key in ["wasserstein_distance", "wasserstein_distance_normed"] {
+            let scale = w[key].as_f64().map_or(1.0, |v| v.abs().max(1.0));
+            compare_number(
+                &format!("{name}: {key}"),
+                &g[key],
+                &w[key],
+                EXACT * scale,
+                &mut errors,
+            );
+        }
         for key in [
             "ks_pvalue",
             "chi2_pvalue",
