@@ -149,6 +149,8 @@ pub fn render_table(report: &DriftReport) -> String {
         "kl",
         "js",
         "hellinger",
+        "wass",
+        "wass_n",
         "ks_stat",
         "ks_p",
         "chi2_p",

@@ -13,7 +13,6 @@ use rayon::prelude::*;
 
 use crate::data::{Batch, ColumnArray};
 use crate::reference::{ColumnProfile, NumericProfile, ProfileDetail, ReferenceProfile};
-use crate::stats::wasserstein::ReferenceCdf;
 use crate::stats::{bins, ks, outliers};
 
 /// Current-side summary of one column.
@@ -98,7 +97,7 @@ impl NumericSummary {
             ks_statistic: ks::ks_statistic_sorted(&profile.sorted, sorted),
             out_of_range: range.map(outside),
             outside_fences: outliers::iqr_fences(&profile.sorted, outlier_k).map(outside),
-            wasserstein: ReferenceCdf::new(&profile.sorted).wasserstein(sorted),
+            wasserstein: profile.cdf().wasserstein(sorted),
         }
     }
 }

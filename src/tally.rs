@@ -407,8 +407,8 @@ struct NumericTally {
     bins: Vec<u64>,
     fences: Option<(f64, f64)>,
     outside_fences: u64,
-    /// The reference's CDF for the Wasserstein distance.
-    cdf: ReferenceCdf,
+    /// The reference's CDF for the Wasserstein distance (the profile's).
+    cdf: Arc<ReferenceCdf>,
     /// The window's finite values, ascending (the Wasserstein distance needs
     /// where each lies, not only its place): merged with what enters and
     /// leaves, in one pass each.
@@ -581,7 +581,7 @@ impl WindowTally {
                             bins: vec![0; p.edges.len() + 1],
                             fences: outliers::iqr_fences(&p.sorted, outlier_k),
                             outside_fences: 0,
-                            cdf: ReferenceCdf::new(&p.sorted),
+                            cdf: p.cdf().clone(),
                             sorted: Vec::new(),
                             spare: Vec::new(),
                         }))

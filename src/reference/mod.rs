@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::Array;
 use arrow::buffer::ScalarBuffer;
@@ -25,6 +26,7 @@ use crate::quality::{self, QualityReport, QualitySpec};
 use crate::stats::bins;
 use crate::stats::frequent::FrequentItems;
 use crate::stats::sketch::QuantileSketch;
+use crate::stats::wasserstein::ReferenceCdf;
 
 pub mod profile_file;
 
@@ -193,7 +195,7 @@ pub fn resolve_columns(
 pub const SKETCH_SAMPLE: usize = 1 << 16;
 
 /// Numeric column profile.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct NumericProfile {
     /// Finite reference values, ascending: all of them (exact), or a sample of
     /// [`SKETCH_SAMPLE`] values that follows a sketch's CDF (sketch mode).
@@ -212,6 +214,22 @@ pub struct NumericProfile {
     /// Population standard deviation of `sorted` (`numpy.std`, ddof 0; NaN
     /// when empty): the scale of `wasserstein_distance_normed`.
     pub std: f64,
+    /// The reference CDF prepared for the Wasserstein distance, made at the
+    /// first evaluation and shared by every later one (and by clones).
+    cdf: OnceLock<Arc<ReferenceCdf>>,
+}
+
+impl PartialEq for NumericProfile {
+    /// Equal when the values, bins and counts are; `std` compared as bits (a
+    /// profile without values has NaN); the prepared CDF follows the values.
+    fn eq(&self, other: &Self) -> bool {
+        self.sorted == other.sorted
+            && self.rows == other.rows
+            && self.rank_error.to_bits() == other.rank_error.to_bits()
+            && self.edges == other.edges
+            && self.counts == other.counts
+            && self.std.to_bits() == other.std.to_bits()
+    }
 }
 
 impl NumericProfile {
@@ -233,6 +251,7 @@ impl NumericProfile {
         let counts = bins::bin_counts_sorted(&edges, &values);
         NumericProfile {
             std: crate::stats::wasserstein::std_dev(&values),
+            cdf: OnceLock::new(),
             rows: values.len() as u64,
             rank_error: 0.0,
             sorted: values,
@@ -256,6 +275,13 @@ impl NumericProfile {
             sketch.rank_error() + 1.5 / SKETCH_SAMPLE as f64
         };
         profile
+    }
+
+    /// The reference CDF prepared for the Wasserstein distance (made once,
+    /// `O(k)` for `k` distinct values, on the first call).
+    pub fn cdf(&self) -> &Arc<ReferenceCdf> {
+        self.cdf
+            .get_or_init(|| Arc::new(ReferenceCdf::new(&self.sorted)))
     }
 
     /// Smallest reference value.

@@ -63,6 +63,18 @@ fn drifted_file_exits_one_and_clean_file_zero() {
             "table header lacks {header}"
         );
     }
+    // Every row has a cell under every header.
+    let widths: Vec<usize> = drifted
+        .stdout
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().count())
+        .collect();
+    assert!(
+        widths.len() > 1 && widths.iter().all(|&w| w == widths[0]),
+        "{}",
+        drifted.stdout
+    );
     let clean = check(
         &reference(),
         &sample("batch-0001-clean.parquet"),
