@@ -267,23 +267,33 @@ const WINDOW_NUMERIC: usize = 6;
 const WINDOW_CATEGORICAL: usize = 2;
 
 fn window_plan() -> ColumnPlan {
+    plan_of(WINDOW_NUMERIC, WINDOW_CATEGORICAL)
+}
+
+/// `numeric` numeric columns `num_*`, then `categorical` categorical `cat_*`.
+fn plan_of(numeric: usize, categorical: usize) -> ColumnPlan {
     ColumnPlan::new(
-        (0..WINDOW_NUMERIC)
+        (0..numeric)
             .map(|i| (format!("num_{i}"), Kind::Numeric))
-            .chain((0..WINDOW_CATEGORICAL).map(|i| (format!("cat_{i}"), Kind::Categorical))),
+            .chain((0..categorical).map(|i| (format!("cat_{i}"), Kind::Categorical))),
     )
 }
 
 /// A batch of `rows` rows over [`window_plan`]: normal numerics, categories
 /// `c0`..`c19` (plus ~1% unseen `new_*`).
 fn window_batch(rows: usize, seed: u64) -> Batch {
+    batch_of(WINDOW_NUMERIC, WINDOW_CATEGORICAL, rows, seed)
+}
+
+/// A batch of `rows` rows over [`plan_of`]`(numeric, categorical)`.
+fn batch_of(numeric: usize, categorical: usize, rows: usize, seed: u64) -> Batch {
     let mut rng = Rng(seed);
-    let mut columns = Vec::with_capacity(WINDOW_NUMERIC + WINDOW_CATEGORICAL);
-    for i in 0..WINDOW_NUMERIC {
+    let mut columns = Vec::with_capacity(numeric + categorical);
+    for i in 0..numeric {
         let values: Float64Array = (0..rows).map(|_| Some(i as f64 + rng.normal())).collect();
         columns.push(Some(ColumnArray::Numeric(values)));
     }
-    for _ in 0..WINDOW_CATEGORICAL {
+    for _ in 0..categorical {
         let values: StringArray = (0..rows)
             .map(|_| {
                 let u = rng.uniform();
@@ -303,9 +313,8 @@ fn window_batch(rows: usize, seed: u64) -> Batch {
     }
 }
 
-/// A profile of [`window_plan`]'s columns over `REFERENCE_ROWS` generated rows.
-static WINDOW_PROFILE: LazyLock<Arc<ReferenceProfile>> = LazyLock::new(|| {
-    let plan = window_plan();
+/// A profile of `plan`'s columns over `batches`.
+fn profile_of(plan: ColumnPlan, batches: &[Batch]) -> Arc<ReferenceProfile> {
     let resolved: Vec<ResolvedColumn> = plan
         .iter()
         .map(|(name, kind)| ResolvedColumn {
@@ -315,17 +324,39 @@ static WINDOW_PROFILE: LazyLock<Arc<ReferenceProfile>> = LazyLock::new(|| {
             boolean: false,
         })
         .collect();
-    let batches: Vec<Batch> = (0..REFERENCE_ROWS / 100_000)
-        .map(|i| window_batch(100_000, 0x5EED_1000 + i as u64))
-        .collect();
     Arc::new(ReferenceProfile::from_batches(
         Path::new("generated.parquet"),
         String::new(),
         &resolved,
         plan,
-        &batches,
+        batches,
         &ProfileSettings::default(),
     ))
+}
+
+/// A profile of [`window_plan`]'s columns over `REFERENCE_ROWS` generated rows.
+static WINDOW_PROFILE: LazyLock<Arc<ReferenceProfile>> = LazyLock::new(|| {
+    let batches: Vec<Batch> = (0..REFERENCE_ROWS / 100_000)
+        .map(|i| window_batch(100_000, 0x5EED_1000 + i as u64))
+        .collect();
+    profile_of(window_plan(), &batches)
+});
+
+/// The wide window bench's columns (100: 80 numeric, 20 categorical) and its
+/// reference rows.
+const WIDE_NUMERIC: usize = 80;
+const WIDE_CATEGORICAL: usize = 20;
+const WIDE_REFERENCE_ROWS: usize = 100_000;
+
+/// A profile of the 100 wide columns over `WIDE_REFERENCE_ROWS` rows.
+static WIDE_PROFILE: LazyLock<Arc<ReferenceProfile>> = LazyLock::new(|| {
+    let batch = batch_of(
+        WIDE_NUMERIC,
+        WIDE_CATEGORICAL,
+        WIDE_REFERENCE_ROWS,
+        0x5EED_4000,
+    );
+    profile_of(plan_of(WIDE_NUMERIC, WIDE_CATEGORICAL), &[batch])
 });
 
 /// The outlier `k` the benches score with.
@@ -498,6 +529,41 @@ fn window_push_samples_evaluate_1e4_x8(bencher: Bencher) {
     let (mut window, plan) = full_window();
     let batch = window_batch(PUSH_ROWS, 0x5EED_3000);
     let now = SystemTime::now();
+    bencher.bench_local(|| {
+        window.push(black_box(&batch), &plan, now);
+        let samples = window.samples(profile, outlier_k());
+        drift::evaluate(
+            profile,
+            &samples,
+            window.rows() as u64,
+            &ScoringSettings::default(),
+        )
+    });
+}
+
+/// One evaluation of a full 10,000-row window over 100 columns (80 numeric, 20
+/// categorical) against 100,000-row reference profiles, after 1,000 new rows:
+/// push, summarise from the tally, score every column. The cost the distances
+/// and corrections added (JS, Hellinger, Wasserstein, PSI p-value) is held to
+/// 1.3x of this bench before them (BENCHMARKS.md).
+#[divan::bench(sample_count = 30)]
+fn window_push_samples_evaluate_1e4_x100(bencher: Bencher) {
+    let profile = &*WIDE_PROFILE;
+    let plan = plan_of(WIDE_NUMERIC, WIDE_CATEGORICAL);
+    let mut window = Window::new(CURRENT_ROWS, None, Arc::new(plan.clone()));
+    let now = SystemTime::now();
+    for i in 0..(CURRENT_ROWS / PUSH_ROWS) {
+        let batch = batch_of(
+            WIDE_NUMERIC,
+            WIDE_CATEGORICAL,
+            PUSH_ROWS,
+            0x5EED_5000 + i as u64,
+        );
+        window.push(&batch, &plan, now);
+    }
+    window.track(profile.clone(), outlier_k());
+    let _ = window.samples(profile, outlier_k());
+    let batch = batch_of(WIDE_NUMERIC, WIDE_CATEGORICAL, PUSH_ROWS, 0x5EED_6000);
     bencher.bench_local(|| {
         window.push(black_box(&batch), &plan, now);
         let samples = window.samples(profile, outlier_k());

@@ -413,8 +413,21 @@ struct NumericTally {
     /// where each lies, not only its place): merged with what enters and
     /// leaves, in one pass each.
     sorted: Vec<f64>,
-    /// The buffer the next merge writes into.
-    spare: Vec<f64>,
+    /// For each of `sorted`, its place and the reference CDF's integral up
+    /// to it (found when it entered).
+    located: Vec<Located>,
+    /// The buffers the next merge writes into.
+    spare: (Vec<f64>, Vec<Located>),
+    /// The entering values' places, as they are placed.
+    entering: Vec<u32>,
+}
+
+/// A window value's place among the reference's distinct values and the
+/// reference CDF's integral up to it ([`ReferenceCdf::wasserstein_placed`]).
+#[derive(Debug, Clone, Copy)]
+struct Located {
+    place: u32,
+    integral: f64,
 }
 
 /// `counter + sign * n`, never below zero.
@@ -438,7 +451,12 @@ impl NumericTally {
         }
         let counts = &mut self.counts;
         if add {
-            self.places.place_sorted(values, |place| counts.add(place));
+            let entering = &mut self.entering;
+            entering.clear();
+            self.places.place_sorted(values, |place| {
+                counts.add(place);
+                entering.push(place as u32);
+            });
         } else {
             self.places
                 .place_sorted(values, |place| counts.remove(place));
@@ -455,48 +473,69 @@ impl NumericTally {
             let above = values.len() - values.partition_point(|&v| v <= high);
             shift(&mut self.outside_fences, (below + above) as u64, add);
         }
-        self.spare.clear();
-        if add {
-            merge_sorted(&self.sorted, values, &mut self.spare);
-        } else {
-            remove_sorted(&self.sorted, values, &mut self.spare);
-        }
-        std::mem::swap(&mut self.sorted, &mut self.spare);
     }
-}
 
-/// `a` and `b` (both ascending by [`crate::stats::sort_key`]) merged into `out`.
-fn merge_sorted(a: &[f64], b: &[f64], out: &mut Vec<f64>) {
-    use crate::stats::sort_key;
-    out.reserve(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if sort_key(b[j]) < sort_key(a[i]) {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push(a[i]);
-            i += 1;
+    /// Brings the sorted values up to date with what entered (`added`, just
+    /// [`NumericTally::apply`]'d, so `entering` holds its places) and left
+    /// (`removed`, a sub-multiset of the values held and `added`), in one
+    /// pass over the values held.
+    fn settle(&mut self, added: &[f64], removed: &[f64]) {
+        use crate::stats::sort_key;
+        if added.is_empty() && removed.is_empty() {
+            return;
         }
+        let cdf = &self.cdf;
+        let entering: Vec<Located> = added
+            .iter()
+            .zip(&self.entering)
+            .map(|(&v, &place)| Located {
+                place,
+                integral: cdf.integral_at(v, place),
+            })
+            .collect();
+        let (out, out_located) = &mut self.spare;
+        out.clear();
+        out_located.clear();
+        out.reserve(self.sorted.len() + added.len());
+        out_located.reserve(self.sorted.len() + added.len());
+        let (held, held_located) = (&self.sorted, &self.located);
+        let (mut i, mut j, mut r) = (0, 0, 0);
+        // The merge of the values held and added, less the ones removed.
+        loop {
+            let take_added = match (held.get(i), added.get(j)) {
+                (Some(&h), Some(&a)) => sort_key(a) < sort_key(h),
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => break,
+            };
+            let (v, located) = if take_added {
+                j += 1;
+                (added[j - 1], entering[j - 1])
+            } else {
+                i += 1;
+                (held[i - 1], held_located[i - 1])
+            };
+            if removed
+                .get(r)
+                .is_some_and(|&gone| sort_key(gone) == sort_key(v))
+            {
+                r += 1;
+            } else {
+                out.push(v);
+                out_located.push(located);
+            }
+        }
+        debug_assert_eq!(r, removed.len(), "removing values the window did not hold");
+        std::mem::swap(&mut self.sorted, out);
+        std::mem::swap(&mut self.located, out_located);
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-}
 
-/// `a` without one occurrence of each value of `gone` (both ascending by
-/// [`crate::stats::sort_key`]; `gone` a sub-multiset of `a`) into `out`.
-fn remove_sorted(a: &[f64], gone: &[f64], out: &mut Vec<f64>) {
-    use crate::stats::sort_key;
-    out.reserve(a.len().saturating_sub(gone.len()));
-    let mut j = 0;
-    for &v in a {
-        if j < gone.len() && sort_key(gone[j]) == sort_key(v) {
-            j += 1;
-        } else {
-            out.push(v);
-        }
+    /// The Wasserstein distance of the window's values to the reference.
+    fn wasserstein(&self) -> f64 {
+        let located = &self.located;
+        self.cdf
+            .wasserstein_placed(&self.sorted, |i| (located[i].place, located[i].integral))
     }
-    debug_assert_eq!(j, gone.len(), "removing values the window did not hold");
 }
 
 impl ColumnTally {
@@ -511,13 +550,19 @@ impl ColumnTally {
         signed(&mut self.missing, log.missing);
         signed(&mut self.rejected, log.rejected);
         let mut emptied = [log.added, log.removed];
+        if let (TallyDetail::Numeric(t), [LogValues::Numeric(added), LogValues::Numeric(removed)]) =
+            (&mut self.detail, &mut emptied)
+        {
+            let added_values = crate::stats::sorted_from_keys(std::mem::take(added));
+            let removed_values = crate::stats::sorted_from_keys(std::mem::take(removed));
+            t.apply(&added_values, true);
+            t.apply(&removed_values, false);
+            t.settle(&added_values, &removed_values);
+            *added = crate::stats::emptied_keys(added_values);
+            *removed = crate::stats::emptied_keys(removed_values);
+        }
         for (values, add) in emptied.iter_mut().zip([true, false]) {
             match (&mut self.detail, values) {
-                (TallyDetail::Numeric(t), LogValues::Numeric(keys)) => {
-                    let values = crate::stats::sorted_from_keys(std::mem::take(keys));
-                    t.apply(&values, add);
-                    *keys = crate::stats::emptied_keys(values);
-                }
                 (TallyDetail::Categorical { counts, unseen }, LogValues::Categorical(codes)) => {
                     for &code in codes.iter() {
                         if let Some(c) = counts.get_mut((code & !UNSEEN) as usize) {
@@ -551,6 +596,7 @@ impl ColumnTally {
                 t.bins.iter_mut().for_each(|b| *b = 0);
                 t.outside_fences = 0;
                 t.sorted.clear();
+                t.located.clear();
             }
             TallyDetail::Categorical { counts, unseen } => {
                 counts.iter_mut().for_each(|c| *c = 0);
@@ -583,7 +629,9 @@ impl WindowTally {
                             outside_fences: 0,
                             cdf: p.cdf().clone(),
                             sorted: Vec::new(),
-                            spare: Vec::new(),
+                            located: Vec::new(),
+                            spare: (Vec::new(), Vec::new()),
+                            entering: Vec::new(),
                         }))
                     }
                     ProfileDetail::Categorical(p) => TallyDetail::Categorical {
@@ -636,7 +684,7 @@ impl WindowTally {
                         out_of_range: (!t.places.is_empty())
                             .then(|| t.places.out_of_range(&t.counts)),
                         outside_fences: t.fences.map(|_| t.outside_fences),
-                        wasserstein: t.cdf.wasserstein(&t.sorted),
+                        wasserstein: t.wasserstein(),
                     }),
                     TallyDetail::Categorical { counts, unseen } => SampleValues::Categorical {
                         counts: counts.clone(),

@@ -154,26 +154,65 @@ impl ReferenceCdf {
         self.std
     }
 
+    /// Where each of `sorted` (ascending finite values) lies: its place among
+    /// the distinct reference values (`2t` strictly between values `t - 1`
+    /// and `t`, `2t + 1` on value `t`, as [`super::places::Places`] numbers
+    /// them), found by forward gallops.
+    pub fn place(&self, sorted: &[f64]) -> Vec<u32> {
+        let k = self.distinct.len();
+        let mut below = 0usize;
+        sorted
+            .iter()
+            .map(|&v| {
+                below = gallop(below, k, |t| self.distinct[t] > v);
+                let exact = below > 0 && self.distinct[below - 1] == v;
+                (2 * below - usize::from(exact)) as u32
+            })
+            .collect()
+    }
+
+    /// The integral of the reference CDF up to `v`, whose place is `place`:
+    /// what [`ReferenceCdf::wasserstein_placed`] needs of each current value.
+    pub fn integral_at(&self, v: f64, place: u32) -> f64 {
+        self.integral(v, (place as usize).div_ceil(2))
+    }
+
     /// `scipy.stats.wasserstein_distance(reference, current)` for `current`
     /// ascending finite values; NaN when either side is empty.
     pub fn wasserstein(&self, current: &[f64]) -> f64 {
+        let places = self.place(current);
+        let integrals: Vec<f64> = current
+            .iter()
+            .zip(&places)
+            .map(|(&v, &p)| self.integral_at(v, p))
+            .collect();
+        self.wasserstein_placed(current, |i| (places[i], integrals[i]))
+    }
+
+    /// [`ReferenceCdf::wasserstein`] with the place ([`ReferenceCdf::place`])
+    /// and integral ([`ReferenceCdf::integral_at`]) of the `i`-th current value
+    /// given by `located(i)`, as the window's tally keeps them with its values:
+    /// then the walk reads them forwards, and looks into the reference only
+    /// where the two CDFs cross between two current values.
+    pub fn wasserstein_placed(
+        &self,
+        current: &[f64],
+        located: impl Fn(usize) -> (u32, f64),
+    ) -> f64 {
         let (n, m) = (self.rows, current.len() as u64);
         let k = self.distinct.len();
         if n == 0 || m == 0 {
             return f64::NAN;
         }
+        let below = |place: u32| (place as usize).div_ceil(2);
         let mut total = Sum::default();
-        // Distinct reference values <= the stretch's start, and the index of
-        // the first distinct value where the reference CDF reaches the level:
-        // both only move forwards.
-        let mut below_a = 0usize;
-        let mut crossing = 0usize;
         let mut i = 0usize;
-        // The stretch before the first current value: F_cur = 0.
-        let first = current[0];
-        below_a = gallop(below_a, k, |t| self.distinct[t] > first);
-        total.add(self.integral(first, below_a));
-        let mut a = first;
+        // The stretch before the first current value: F_cur = 0. `below_a`:
+        // distinct reference values <= the stretch's start.
+        let mut a = current[0];
+        let (place_a, mut g_a) = located(0);
+        let mut below_a = below(place_a);
+        total.add(g_a);
         while i < current.len() {
             // Current values equal to `a`: the CDF jumps there.
             let mut j = i;
@@ -182,7 +221,6 @@ impl ReferenceCdf {
             }
             let count = j as u64;
             i = j;
-            let g_a = self.integral(a, below_a);
             if count == m {
                 // The last stretch: F_cur = 1 from `a` on.
                 let end = a.max(self.distinct[k - 1]);
@@ -192,23 +230,32 @@ impl ReferenceCdf {
             }
             let c = current[i];
             let b = count as f64 / m as f64;
-            let below_c = gallop(below_a, k, |t| self.distinct[t] > c);
-            // The first distinct value where F_ref >= count / m (in integers).
+            let (place_c, g_c) = located(i);
+            let below_c = below(place_c);
+            // F_ref reaches b (count / m, compared in integers) at the first
+            // distinct value where at_or_below * m >= count * n. It is constant
+            // on [a, first distinct value > a): when it has reached b there,
+            // the crossing is `a`; when it has not reached b at the last
+            // distinct value below c, the crossing is `c`; else it lies among
+            // the distinct values strictly between a and c.
             let level = u128::from(count) * u128::from(n);
-            crossing = gallop(crossing, k, |t| {
-                u128::from(self.at_or_below(t)) * u128::from(m) >= level
-            });
-            let (s, below_s) = match self.distinct.get(crossing) {
-                Some(&d) if d <= a => (a, below_a),
-                Some(&d) if d < c => (d, crossing + 1),
-                _ => (c, below_c),
+            let reached = |t: usize| u128::from(self.at_or_below(t)) * u128::from(m) >= level;
+            // Distinct values < c: those <= c, less c itself when it is one.
+            let below_strictly = below_c - (place_c % 2) as usize;
+            let (s, g_s) = if below_a > 0 && reached(below_a - 1) {
+                (a, g_a)
+            } else if below_strictly > below_a && reached(below_strictly - 1) {
+                let t = gallop(below_a, below_strictly - 1, reached);
+                let s = self.distinct[t];
+                (s, self.integral(s, t + 1))
+            } else {
+                (c, g_c)
             };
-            let g_s = self.integral(s, below_s);
-            let g_c = self.integral(c, below_c);
             total.add(b * (s - a) - (g_s - g_a));
             total.add((g_c - g_s) - b * (c - s));
             a = c;
             below_a = below_c;
+            g_a = g_c;
         }
         total.value().max(0.0)
     }
