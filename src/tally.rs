@@ -561,9 +561,10 @@ impl ColumnTally {
             *added = crate::stats::emptied_keys(added_values);
             *removed = crate::stats::emptied_keys(removed_values);
         }
-        for (values, add) in emptied.iter_mut().zip([true, false]) {
-            match (&mut self.detail, values) {
-                (TallyDetail::Categorical { counts, unseen }, LogValues::Categorical(codes)) => {
+        if let TallyDetail::Categorical { counts, unseen } = &mut self.detail {
+            for (values, add) in emptied.iter_mut().zip([true, false]) {
+                // A log is made for the tally's profile: kinds always match.
+                if let LogValues::Categorical(codes) = values {
                     for &code in codes.iter() {
                         if let Some(c) = counts.get_mut((code & !UNSEEN) as usize) {
                             shift(c, 1, add);
@@ -574,8 +575,6 @@ impl ColumnTally {
                     }
                     codes.clear();
                 }
-                // A log is made for the tally's profile: kinds always match.
-                _ => {}
             }
         }
         let [added, removed] = emptied;
