@@ -803,3 +803,110 @@ type = "http"
     );
     daemon.stop();
 }
+
+/// The oracle case `fdr_bh` (Benjamini-Hochberg over KS, chi-square and the
+/// size-aware PSI test, a minimum effect, column weights) served by the
+/// daemon: every new score and adjusted p-value on `/metrics` equals the
+/// scipy/statsmodels values of `tests/fixtures/oracle/fdr_bh/expected.json`.
+#[test]
+fn corrected_tests_and_new_distances_on_metrics_equal_scipy_and_statsmodels() {
+    let case = repo().join("tests/fixtures/oracle/fdr_bh");
+    let dir = tempfile::tempdir().unwrap();
+    let settings = std::fs::read_to_string(case.join("config.toml")).unwrap();
+    let body = format!(
+        "[model]\nname = \"e2e\"\n[reference]\npath = \"{}\"\n[window]\nsize = 5000\nmin_rows = 100\n\
+         evaluation_delay = \"50ms\"\n[state]\npath = \"{}\"\n{settings}\n[[sources]]\ntype = \"http\"\n",
+        case.join("reference.parquet").display(),
+        dir.path().join("state/state.json").display(),
+    );
+    let daemon = Daemon::start(&write_config(dir.path(), &body));
+    let current = std::fs::read(case.join("current.ndjson")).unwrap();
+    assert_eq!(daemon.ingest("application/x-ndjson", &current).status, 200);
+    let filled = wait_until(Duration::from_secs(30), || {
+        daemon.scrape().by_feature("drift_window_rows").get("x0") == Some(&1500.0)
+    });
+    assert!(filled, "the window never held the 1,500 rows");
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
+            .unwrap();
+    // Wait for the evaluation of all 1,500 rows (the window count comes first).
+    let evaluated = wait_until(Duration::from_secs(30), || {
+        daemon
+            .scrape()
+            .value("drift_dataset_drifted_weighted_ratio", &[])
+            .is_some()
+    });
+    assert!(evaluated, "no evaluation");
+    let scrape = daemon.scrape();
+    let mut errors = Vec::new();
+    let mut compared = 0;
+    for (metric, key, tolerance, relative) in [
+        ("drift_js_distance", "js_distance", 1e-9, false),
+        (
+            "drift_hellinger_distance",
+            "hellinger_distance",
+            1e-9,
+            false,
+        ),
+        (
+            "drift_wasserstein_distance",
+            "wasserstein_distance",
+            1e-9,
+            true,
+        ),
+        (
+            "drift_wasserstein_distance_normed",
+            "wasserstein_distance_normed",
+            1e-9,
+            true,
+        ),
+        ("drift_psi_pvalue", "psi_pvalue", 1e-6, false),
+        (
+            "drift_ks_pvalue_adjusted",
+            "ks_pvalue_adjusted",
+            1e-6,
+            false,
+        ),
+        (
+            "drift_chi2_pvalue_adjusted",
+            "chi2_pvalue_adjusted",
+            1e-6,
+            false,
+        ),
+        (
+            "drift_psi_pvalue_adjusted",
+            "psi_pvalue_adjusted",
+            1e-6,
+            false,
+        ),
+        ("drift_detected", "drift_detected", 0.0, false),
+    ] {
+        let got = scrape.by_feature(metric);
+        for f in want["features"].as_array().unwrap() {
+            let name = f["name"].as_str().unwrap();
+            let w = f[key]
+                .as_f64()
+                .or_else(|| f[key].as_bool().map(|b| f64::from(u8::from(b))));
+            let scale = if relative {
+                w.map_or(1.0, |w| w.abs().max(1.0))
+            } else {
+                1.0
+            };
+            match (got.get(name), w) {
+                (Some(g), Some(w)) if (g - w).abs() <= tolerance * scale => compared += 1,
+                (None, None) => {}
+                (g, w) => errors.push(format!("{metric}{{feature={name}}}: got {g:?}, want {w:?}")),
+            }
+        }
+    }
+    let weighted = scrape.value("drift_dataset_drifted_weighted_ratio", &[("model", "e2e")]);
+    let want_weighted = want["dataset"]["drifted_weighted_ratio"].as_f64();
+    assert!(
+        matches!((weighted, want_weighted), (Some(g), Some(w)) if (g - w).abs() <= 1e-12),
+        "weighted ratio {weighted:?}, want {want_weighted:?}"
+    );
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    // 15 columns: distances and tests of each, adjusted ones where enabled.
+    assert!(compared >= 90, "{compared} values compared");
+    daemon.stop();
+}
