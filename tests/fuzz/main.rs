@@ -186,3 +186,22 @@ fn every_single_byte_corruption_of_an_arrow_stream_is_answered() {
     }
     assert!(refused > 0, "no corruption was refused");
 }
+
+/// Found by the cargo-fuzz target `arrow_stream`: an Arrow IPC file whose footer
+/// declares a record-batch block of 776 GB in a 1 KB file. The arrow crate
+/// allocated what the block declared before reading it; the block is now
+/// checked against the file's length first and the input refused by name.
+#[test]
+fn an_arrow_file_block_past_the_end_is_refused_before_any_allocation() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz/crashes/arrow-file-block-past-the-end.arrow");
+    let bytes = std::fs::read(&path).expect("the crash input");
+    let err = data::read_bytes(Bytes::from(bytes), Format::ArrowIpc, &plan(), "crash.arrow")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("crash.arrow") && err.contains("lies outside the file"),
+        "{err}"
+    );
+}
