@@ -205,3 +205,22 @@ fn an_arrow_file_block_past_the_end_is_refused_before_any_allocation() {
         "{err}"
     );
 }
+
+/// Found by the cargo-fuzz target `arrow_stream`: a 1 KB Arrow IPC file with an
+/// empty schema and one record batch claiming 4,294,967,299 rows. Nothing backs
+/// that count; each row was to be counted (and flagged) as missing values, a
+/// 4 GB allocation. Such a batch is now refused by name.
+#[test]
+fn an_arrow_batch_claiming_rows_without_columns_is_refused() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz/crashes/arrow-file-rows-without-columns.arrow");
+    let bytes = std::fs::read(&path).expect("the crash input");
+    let err = data::read_bytes(Bytes::from(bytes), Format::ArrowIpc, &plan(), "rows.arrow")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("rows.arrow") && err.contains("4294967299 rows has no column holding data"),
+        "{err}"
+    );
+}
