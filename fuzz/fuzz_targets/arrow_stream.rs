@@ -1,17 +1,10 @@
-//! Arrow IPC stream bodies (`data::read_bytes`): an answer for any bytes, never a panic.
+//! Arrow IPC bodies (stream or file format) (`data::read_bytes`): an answer for any bytes, never a panic.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "common.rs"]
+mod common;
 
-fuzz_target!(|data: &[u8]| {
-    let plan = drift_exporter::data::ColumnPlan::new([
-        ("x".to_string(), drift_exporter::data::Kind::Numeric),
-        ("c".to_string(), drift_exporter::data::Kind::Categorical),
-    ]);
-    let _ = drift_exporter::data::read_bytes(
-        bytes::Bytes::copy_from_slice(data),
-        drift_exporter::data::Format::ArrowIpc,
-        &plan,
-        "fuzz",
-    );
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::read(
+    data,
+    drift_exporter::data::Format::ArrowIpc
+));

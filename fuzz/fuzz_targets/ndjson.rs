@@ -1,13 +1,13 @@
 //! NDJSON bodies: never a panic, and every line accounted for as a row or a dropped row.
 #![no_main]
 
+#[path = "common.rs"]
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let plan = drift_exporter::data::ColumnPlan::new([
-        ("x".to_string(), drift_exporter::data::Kind::Numeric),
-        ("c".to_string(), drift_exporter::data::Kind::Categorical),
-    ]);
+    let plan = common::plan();
     let batch = drift_exporter::data::read_ndjson(data, &plan, "fuzz", 1)
         .expect("NDJSON never fails whole");
     // Every non-blank line is a row or a dropped row.

@@ -43,6 +43,27 @@ pub struct Places {
     index: Vec<f64>,
 }
 
+/// The distinct values of `sorted` (ascending; `-0.0` and `0.0` are one) and
+/// how many values are at or below each: `None` when every value is distinct
+/// (then `t + 1`, and the values are shared, not copied).
+pub(crate) fn distinct_values(sorted: &ScalarBuffer<f64>) -> (ScalarBuffer<f64>, Option<Vec<u64>>) {
+    if sorted.windows(2).all(|w| w[0] < w[1]) {
+        return (sorted.clone(), None);
+    }
+    let mut distinct: Vec<f64> = Vec::new();
+    let mut cumulative: Vec<u64> = Vec::new();
+    for (i, &v) in sorted.iter().enumerate() {
+        match (distinct.last(), cumulative.last_mut()) {
+            (Some(&last), Some(c)) if last == v => *c = i as u64 + 1,
+            _ => {
+                distinct.push(v);
+                cumulative.push(i as u64 + 1);
+            }
+        }
+    }
+    (ScalarBuffer::from(distinct), Some(cumulative))
+}
+
 /// Distinct values per block of [`Places`]'s index (512 bytes).
 const BLOCK: usize = 64;
 
@@ -50,27 +71,7 @@ impl Places {
     /// Places among `sorted` (ascending, finite reference values).
     pub fn new(sorted: &ScalarBuffer<f64>) -> Self {
         let rows = sorted.len() as u64;
-        let all_distinct = sorted.windows(2).all(|w| w[0] < w[1]);
-        let (distinct, cumulative) = if all_distinct {
-            (sorted.clone(), None)
-        } else {
-            let mut distinct: Vec<f64> = Vec::new();
-            let mut cumulative: Vec<u64> = Vec::new();
-            for (i, &v) in sorted.iter().enumerate() {
-                match distinct.last() {
-                    Some(&last) if last == v => {
-                        if let Some(c) = cumulative.last_mut() {
-                            *c = i as u64 + 1;
-                        }
-                    }
-                    _ => {
-                        distinct.push(v);
-                        cumulative.push(i as u64 + 1);
-                    }
-                }
-            }
-            (ScalarBuffer::from(distinct), Some(cumulative))
-        };
+        let (distinct, cumulative) = distinct_values(sorted);
         let index = distinct
             .iter()
             .skip(BLOCK - 1)

@@ -89,23 +89,7 @@ impl ReferenceCdf {
     /// Prepares `sorted` (ascending finite reference values).
     pub fn new(sorted: &ScalarBuffer<f64>) -> Self {
         let rows = sorted.len() as u64;
-        let all_distinct = sorted.windows(2).all(|w| w[0] < w[1]);
-        let (distinct, cumulative) = if all_distinct {
-            (sorted.clone(), None)
-        } else {
-            let mut distinct: Vec<f64> = Vec::new();
-            let mut cumulative: Vec<u64> = Vec::new();
-            for (i, &v) in sorted.iter().enumerate() {
-                match (distinct.last(), cumulative.last_mut()) {
-                    (Some(&last), Some(c)) if last == v => *c = i as u64 + 1,
-                    _ => {
-                        distinct.push(v);
-                        cumulative.push(i as u64 + 1);
-                    }
-                }
-            }
-            (ScalarBuffer::from(distinct), Some(cumulative))
-        };
+        let (distinct, cumulative) = super::places::distinct_values(sorted);
         let mut cdf = ReferenceCdf {
             distinct,
             cumulative,
