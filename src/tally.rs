@@ -410,16 +410,24 @@ struct NumericTally {
     /// The reference's CDF for the Wasserstein distance (the profile's).
     cdf: Arc<ReferenceCdf>,
     /// The window's finite values, ascending (the Wasserstein distance needs
-    /// where each lies, not only its place), updated in place with what
-    /// enters and leaves: 20 bytes per value with `value_places` and `integrals`.
+    /// where each lies, not only its place): merged with what enters and
+    /// leaves, in one pass each.
     sorted: Vec<f64>,
-    /// For each of `sorted`, its place among the reference's distinct values
-    /// (found when it entered).
-    value_places: Vec<u32>,
-    /// For each of `sorted`, the reference CDF's integral up to it.
-    integrals: Vec<f64>,
+    /// For each of `sorted`, its place and the reference CDF's integral up
+    /// to it (found when it entered).
+    located: Vec<Located>,
+    /// The buffers the next merge writes into.
+    spare: (Vec<f64>, Vec<Located>),
     /// The entering values' places, as they are placed.
     entering: Vec<u32>,
+}
+
+/// A window value's place among the reference's distinct values and the
+/// reference CDF's integral up to it ([`ReferenceCdf::wasserstein_placed`]).
+#[derive(Debug, Clone, Copy)]
+struct Located {
+    place: u32,
+    integral: f64,
 }
 
 /// `counter + sign * n`, never below zero.
@@ -469,82 +477,64 @@ impl NumericTally {
 
     /// Brings the sorted values up to date with what entered (`added`, just
     /// [`NumericTally::apply`]'d, so `entering` holds its places) and left
-    /// (`removed`, a sub-multiset of the values held and `added`), in place:
-    /// the values that left are squeezed out in one forward pass, then those
-    /// that entered are merged in from the back (no second copy of the
-    /// window's values).
+    /// (`removed`, a sub-multiset of the values held and `added`), in one
+    /// pass over the values held.
     fn settle(&mut self, added: &[f64], removed: &[f64]) {
         use crate::stats::sort_key;
         if added.is_empty() && removed.is_empty() {
             return;
         }
-        // 1. Squeeze out the held values that left; those that left but are
-        //    not held entered in this same log.
-        let (mut kept, mut r) = (0, 0);
-        let mut left_unheld: Vec<f64> = Vec::new();
-        for i in 0..self.sorted.len() {
-            let v = self.sorted[i];
-            while r < removed.len() && sort_key(removed[r]) < sort_key(v) {
-                left_unheld.push(removed[r]);
-                r += 1;
-            }
-            if r < removed.len() && sort_key(removed[r]) == sort_key(v) {
-                r += 1;
-                continue;
-            }
-            self.sorted[kept] = v;
-            self.value_places[kept] = self.value_places[i];
-            self.integrals[kept] = self.integrals[i];
-            kept += 1;
-        }
-        left_unheld.extend_from_slice(&removed[r..]);
-        self.sorted.truncate(kept);
-        self.value_places.truncate(kept);
-        self.integrals.truncate(kept);
-        // 2. What entered, less what entered and left again.
-        let mut staying: Vec<(f64, u32)> = Vec::with_capacity(added.len());
-        let mut g = 0;
-        for (&v, &place) in added.iter().zip(&self.entering) {
-            if g < left_unheld.len() && sort_key(left_unheld[g]) == sort_key(v) {
-                g += 1;
+        let cdf = &self.cdf;
+        let entering: Vec<Located> = added
+            .iter()
+            .zip(&self.entering)
+            .map(|(&v, &place)| Located {
+                place,
+                integral: cdf.integral_at(v, place),
+            })
+            .collect();
+        let (out, out_located) = &mut self.spare;
+        out.clear();
+        out_located.clear();
+        out.reserve(self.sorted.len() + added.len());
+        out_located.reserve(self.sorted.len() + added.len());
+        let (held, held_located) = (&self.sorted, &self.located);
+        let (mut i, mut j, mut r) = (0, 0, 0);
+        // The merge of the values held and added, less the ones removed.
+        loop {
+            let take_added = match (held.get(i), added.get(j)) {
+                (Some(&h), Some(&a)) => sort_key(a) < sort_key(h),
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => break,
+            };
+            let (v, located) = if take_added {
+                j += 1;
+                (added[j - 1], entering[j - 1])
             } else {
-                staying.push((v, place));
-            }
-        }
-        debug_assert_eq!(
-            g,
-            left_unheld.len(),
-            "removing values the window did not hold"
-        );
-        // 3. Merge them in from the back.
-        let total = kept + staying.len();
-        self.sorted.resize(total, 0.0);
-        self.value_places.resize(total, 0);
-        self.integrals.resize(total, 0.0);
-        let (mut i, mut j) = (kept, staying.len());
-        for k in (0..total).rev() {
-            let take_held =
-                j == 0 || (i > 0 && sort_key(self.sorted[i - 1]) > sort_key(staying[j - 1].0));
-            if take_held {
-                i -= 1;
-                self.sorted[k] = self.sorted[i];
-                self.value_places[k] = self.value_places[i];
-                self.integrals[k] = self.integrals[i];
+                i += 1;
+                (held[i - 1], held_located[i - 1])
+            };
+            if removed
+                .get(r)
+                .is_some_and(|&gone| sort_key(gone) == sort_key(v))
+            {
+                r += 1;
             } else {
-                j -= 1;
-                let (v, place) = staying[j];
-                self.sorted[k] = v;
-                self.value_places[k] = place;
-                self.integrals[k] = self.cdf.integral_at(v, place);
+                out.push(v);
+                out_located.push(located);
             }
         }
+        debug_assert_eq!(r, removed.len(), "removing values the window did not hold");
+        std::mem::swap(&mut self.sorted, out);
+        std::mem::swap(&mut self.located, out_located);
     }
 
     /// The Wasserstein distance of the window's values to the reference.
     fn wasserstein(&self) -> f64 {
-        let (places, integrals) = (&self.value_places, &self.integrals);
+        let located = &self.located;
         self.cdf
-            .wasserstein_placed(&self.sorted, |i| (places[i], integrals[i]))
+            .wasserstein_placed(&self.sorted, |i| (located[i].place, located[i].integral))
     }
 }
 
@@ -605,8 +595,7 @@ impl ColumnTally {
                 t.bins.iter_mut().for_each(|b| *b = 0);
                 t.outside_fences = 0;
                 t.sorted.clear();
-                t.value_places.clear();
-                t.integrals.clear();
+                t.located.clear();
             }
             TallyDetail::Categorical { counts, unseen } => {
                 counts.iter_mut().for_each(|c| *c = 0);
@@ -639,8 +628,8 @@ impl WindowTally {
                             outside_fences: 0,
                             cdf: p.cdf().clone(),
                             sorted: Vec::new(),
-                            value_places: Vec::new(),
-                            integrals: Vec::new(),
+                            located: Vec::new(),
+                            spare: (Vec::new(), Vec::new()),
                             entering: Vec::new(),
                         }))
                     }
