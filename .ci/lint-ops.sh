@@ -65,6 +65,9 @@ RULES = ["config/prometheus/rules/drift.rules.yml", "config/prometheus/rules/fle
 KNOWN = {
     "drift_psi", "drift_kl_divergence", "drift_ks_statistic", "drift_ks_pvalue",
     "drift_js_distance", "drift_hellinger_distance",
+    "drift_wasserstein_distance", "drift_wasserstein_distance_normed", "drift_psi_pvalue",
+    "drift_ks_pvalue_adjusted", "drift_chi2_pvalue_adjusted", "drift_psi_pvalue_adjusted",
+    "drift_dataset_drifted_weighted_ratio",
     "drift_chi2_pvalue", "drift_detected", "drift_missing_ratio", "drift_out_of_range_ratio",
     "drift_unseen_category_ratio", "drift_window_rows",
     "drift_dataset_drifted_ratio", "drift_dataset_detected", "drift_window_size_rows",

@@ -1477,6 +1477,49 @@ mod tests {
     }
 
     #[test]
+    fn alert_quality_settings_parse_and_bad_ones_are_named() -> TestResult {
+        let c = parse(
+            "[columns]\nweights = { amount = 3.0, age = 0 }\n[drift]\ncorrection = \"fdr_bh\"\nalpha = 0.01\nmin_effect = 0.02\n[drift.thresholds]\npsi = \"auto\"\nwasserstein_distance_normed = 0.1\n",
+        )?;
+        let s = &c.drift.scoring;
+        assert_eq!(s.correction, Correction::FdrBh);
+        assert_eq!((s.alpha, s.min_effect), (0.01, Some(0.02)));
+        assert!(s.thresholds.psi_auto() && s.thresholds.psi_fixed().is_none());
+        assert_eq!(s.thresholds.wasserstein_distance_normed, Some(0.1));
+        assert_eq!(
+            (s.weight("amount"), s.weight("age"), s.weight("x")),
+            (3.0, 0.0, 1.0)
+        );
+        assert_eq!(parse("")?.drift.scoring.correction, Correction::None);
+        assert_eq!(
+            parse("[drift.thresholds]\npsi = false\n")?
+                .drift
+                .scoring
+                .thresholds
+                .psi,
+            PsiThreshold::Off
+        );
+        for (text, named) in [
+            ("[drift.thresholds]\npsi = \"automatic\"\n", "auto"),
+            ("[drift]\ncorrection = \"holm\"\n", "correction"),
+            ("[drift]\nalpha = 1.5\n", "drift.alpha"),
+            ("[drift]\nmin_effect = -0.1\n", "drift.min_effect"),
+            (
+                "[columns]\nweights = { amount = -1 }\n",
+                "columns.weights.amount",
+            ),
+            (
+                "[drift.thresholds]\nhellinger_distance = 2\n",
+                "hellinger_distance",
+            ),
+        ] {
+            let err = parse(text).err().ok_or(text)?.to_string();
+            assert!(err.contains(named), "{text}: {err}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn drift_settings_split_into_profile_and_scoring() -> TestResult {
         let c = parse("[drift]\nbins = 7\nepsilon = 0.01\nmax_categories = 3\n[drift.thresholds]\npsi = 0.5\n")?;
         assert_eq!(

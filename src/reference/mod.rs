@@ -1183,6 +1183,19 @@ mod tests {
             err.contains("columns.categorical") && err.contains("nope"),
             "{err}"
         );
+        // A weight for a column the reference lacks is a typo, named too.
+        let rules = ColumnsConfig {
+            weights: [("amout".to_string(), 3.0)].into_iter().collect(),
+            ..ColumnsConfig::default()
+        };
+        let err = resolve_columns(&schema, &rules, Path::new("r.parquet"))
+            .err()
+            .ok_or("expected an error")?
+            .to_string();
+        assert!(
+            err.contains("columns.weights") && err.contains("amout"),
+            "{err}"
+        );
         Ok(())
     }
 }
