@@ -528,17 +528,24 @@ fn window_push_samples_evaluate_1e4_x8(bencher: Bencher) {
     let profile = &*WINDOW_PROFILE;
     let (mut window, plan) = full_window();
     let batch = window_batch(PUSH_ROWS, 0x5EED_3000);
-    let now = SystemTime::now();
-    bencher.bench_local(|| {
-        window.push(black_box(&batch), &plan, now);
-        let samples = window.samples(profile, outlier_k());
-        drift::evaluate(
-            profile,
-            &samples,
-            window.rows() as u64,
-            &ScoringSettings::default(),
-        )
-    });
+    bencher.bench_local(|| push_samples_evaluate(&mut window, &plan, &batch, profile));
+}
+
+/// The daemon's cycle once: push `batch`, summarise the window, score it.
+fn push_samples_evaluate(
+    window: &mut Window,
+    plan: &ColumnPlan,
+    batch: &Batch,
+    profile: &Arc<ReferenceProfile>,
+) -> drift::DriftReport {
+    window.push(black_box(batch), plan, SystemTime::now());
+    let samples = window.samples(profile, outlier_k());
+    drift::evaluate(
+        profile,
+        &samples,
+        window.rows() as u64,
+        &ScoringSettings::default(),
+    )
 }
 
 /// One evaluation of a full 10,000-row window over 100 columns (80 numeric, 20
@@ -564,16 +571,7 @@ fn window_push_samples_evaluate_1e4_x100(bencher: Bencher) {
     window.track(profile.clone(), outlier_k());
     let _ = window.samples(profile, outlier_k());
     let batch = batch_of(WIDE_NUMERIC, WIDE_CATEGORICAL, PUSH_ROWS, 0x5EED_6000);
-    bencher.bench_local(|| {
-        window.push(black_box(&batch), &plan, now);
-        let samples = window.samples(profile, outlier_k());
-        drift::evaluate(
-            profile,
-            &samples,
-            window.rows() as u64,
-            &ScoringSettings::default(),
-        )
-    });
+    bencher.bench_local(|| push_samples_evaluate(&mut window, &plan, &batch, profile));
 }
 
 /// Counting, per row of a 1,000-row batch, the numeric features outside the
