@@ -388,6 +388,9 @@ pub struct ScoringSettings {
     /// Weights of columns in the dataset's drifted share (`[columns.weights]`,
     /// copied here at load; 1 for a column not listed).
     pub weights: BTreeMap<String, f64>,
+    /// Compute the Wasserstein distance (the daemon keeps the window's values
+    /// sorted for it: 48 bytes per numeric value); `false` drops it.
+    pub wasserstein: bool,
 }
 
 impl Default for ScoringSettings {
@@ -400,6 +403,7 @@ impl Default for ScoringSettings {
             min_effect: None,
             correction: Correction::None,
             weights: BTreeMap::new(),
+            wasserstein: true,
         }
     }
 }
@@ -425,6 +429,7 @@ struct DriftToml {
     #[serde(deserialize_with = "de_opt_f64")]
     min_effect: Option<f64>,
     correction: Correction,
+    wasserstein: bool,
 }
 
 impl Default for DriftToml {
@@ -440,6 +445,7 @@ impl Default for DriftToml {
             alpha: scoring.alpha,
             min_effect: scoring.min_effect,
             correction: scoring.correction,
+            wasserstein: scoring.wasserstein,
         }
     }
 }
@@ -460,6 +466,7 @@ impl From<DriftToml> for DriftConfig {
                 min_effect: t.min_effect,
                 correction: t.correction,
                 weights: BTreeMap::new(),
+                wasserstein: t.wasserstein,
             },
         }
     }
@@ -1491,6 +1498,13 @@ mod tests {
             (3.0, 0.0, 1.0)
         );
         assert_eq!(parse("")?.drift.scoring.correction, Correction::None);
+        assert!(parse("")?.drift.scoring.wasserstein);
+        assert!(
+            !parse("[drift]\nwasserstein = false\n")?
+                .drift
+                .scoring
+                .wasserstein
+        );
         assert_eq!(
             parse("[drift.thresholds]\npsi = false\n")?
                 .drift

@@ -342,7 +342,11 @@ async fn open_store(
     plan: Arc<ColumnPlan>,
 ) -> Result<Restored, DaemonError> {
     let mut window = Window::new(config.window.size, config.window.duration, plan.clone());
-    window.track(profile.clone(), config.drift.scoring.outlier_iqr_k);
+    window.track_with(
+        profile.clone(),
+        config.drift.scoring.outlier_iqr_k,
+        config.drift.scoring.wasserstein,
+    );
     let join = new_join(config, profile, plan);
     let paths = StorePaths::new(&config.state.file());
     tokio::task::spawn_blocking(move || Store::open(paths, window, join))
@@ -830,10 +834,18 @@ impl Core {
                 }
             }
         }
-        if reprofile || new.drift.scoring.outlier_iqr_k != self.config.drift.scoring.outlier_iqr_k {
-            // The tally belongs to one profile and one outlier k.
-            self.window
-                .track(self.profile.clone(), new.drift.scoring.outlier_iqr_k);
+        let (old, scoring) = (&self.config.drift.scoring, &new.drift.scoring);
+        if reprofile
+            || scoring.outlier_iqr_k != old.outlier_iqr_k
+            || scoring.wasserstein != old.wasserstein
+        {
+            // The tally belongs to one profile, one outlier k, and keeps
+            // sorted values or not.
+            self.window.track_with(
+                self.profile.clone(),
+                scoring.outlier_iqr_k,
+                scoring.wasserstein,
+            );
         }
         self.window.set_limits(new.window.size, new.window.duration);
         self.join

@@ -304,7 +304,7 @@ fn score_numeric(
     set_psi_pvalue(&p.counts, &current.bin_counts, report);
     report.bin_rows.clone_from(&current.bin_counts);
     let w = current.wasserstein;
-    if !w.is_nan() {
+    if settings.wasserstein && !w.is_nan() {
         report.wasserstein_distance = Some(w);
         report.wasserstein_distance_normed = (p.std > 0.0).then(|| w / p.std);
     }

@@ -248,12 +248,16 @@ impl Window {
     /// `outlier_k` IQRs from now on ([`crate::tally`]); replaces any kept
     /// before. The rows held now are counted by the first job.
     pub fn track(&mut self, profile: Arc<ReferenceProfile>, outlier_k: f64) {
-        self.tally = Some(TallyLog::new(
-            profile,
-            outlier_k,
-            self.size,
-            self.log_limit(),
-        ));
+        self.track_with(profile, outlier_k, true);
+    }
+
+    /// [`Window::track`], with the window's numeric values kept sorted for
+    /// the Wasserstein distance or not (`drift.wasserstein`).
+    pub fn track_with(&mut self, profile: Arc<ReferenceProfile>, outlier_k: f64, sorted: bool) {
+        self.tally = Some(
+            TallyLog::new(profile, outlier_k, self.size, self.log_limit())
+                .with_sorted_values(sorted),
+        );
         self.tally_home = None;
         // A tally lent before is of no use now.
         self.loans += 1;

@@ -223,3 +223,22 @@ proptest! {
         prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
 }
+
+/// `drift.wasserstein = false` drops the Wasserstein distance and nothing else.
+#[test]
+fn the_wasserstein_distance_can_be_turned_off() {
+    let column = numeric_column(vec![1.0, 2.0, 3.0, 5.0]);
+    let sample = sample_of(&[0.5, 2.0, 4.0]);
+    let on = drift_exporter::drift::score_column(&column, &sample, &ScoringSettings::default());
+    assert!(on.wasserstein_distance.is_some() && on.wasserstein_distance_normed.is_some());
+    let off = ScoringSettings {
+        wasserstein: false,
+        ..ScoringSettings::default()
+    };
+    let r = drift_exporter::drift::score_column(&column, &sample, &off);
+    assert_eq!(
+        (r.wasserstein_distance, r.wasserstein_distance_normed),
+        (None, None)
+    );
+    assert_eq!((r.psi, r.ks_pvalue), (on.psi, on.ks_pvalue));
+}
