@@ -750,42 +750,46 @@ fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
     de_duration(d).map(Some)
 }
 
-fn de_psi_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<PsiThreshold, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(f64),
-        Int(i64),
-        Flag(bool),
-        Text(String),
+/// A threshold as written: a number, `false` (the test is off), or text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawThreshold {
+    Number(f64),
+    Int(i64),
+    Flag(bool),
+    Text(String),
+}
+
+impl RawThreshold {
+    /// The number, `Some(None)` for `false`, `None` for anything else.
+    fn number_or_off(&self) -> Option<Option<f64>> {
+        match *self {
+            RawThreshold::Number(v) => Some(Some(v)),
+            RawThreshold::Int(v) => Some(Some(v as f64)),
+            RawThreshold::Flag(false) => Some(None),
+            RawThreshold::Flag(true) | RawThreshold::Text(_) => None,
+        }
     }
-    match Raw::deserialize(d)? {
-        Raw::Number(v) => Ok(PsiThreshold::Fixed(v)),
-        Raw::Int(v) => Ok(PsiThreshold::Fixed(v as f64)),
-        Raw::Flag(false) => Ok(PsiThreshold::Off),
-        Raw::Text(t) if t == "auto" => Ok(PsiThreshold::Auto),
-        Raw::Flag(true) | Raw::Text(_) => Err(serde::de::Error::custom(
+}
+
+fn de_psi_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<PsiThreshold, D::Error> {
+    let raw = RawThreshold::deserialize(d)?;
+    match (raw.number_or_off(), &raw) {
+        (Some(Some(v)), _) => Ok(PsiThreshold::Fixed(v)),
+        (Some(None), _) => Ok(PsiThreshold::Off),
+        (None, RawThreshold::Text(t)) if t == "auto" => Ok(PsiThreshold::Auto),
+        (None, _) => Err(serde::de::Error::custom(
             "the PSI threshold is a number, \"auto\" (a size-aware test at drift.alpha), or false to disable the test",
         )),
     }
 }
 
 fn de_threshold<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(f64),
-        Int(i64),
-        Flag(bool),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Number(v) => Ok(Some(v)),
-        Raw::Int(v) => Ok(Some(v as f64)),
-        Raw::Flag(false) => Ok(None),
-        Raw::Flag(true) => Err(serde::de::Error::custom(
-            "a threshold is a number, or false to disable the test",
-        )),
-    }
+    RawThreshold::deserialize(d)?
+        .number_or_off()
+        .ok_or_else(|| {
+            serde::de::Error::custom("a threshold is a number, or false to disable the test")
+        })
 }
 
 impl Config {
