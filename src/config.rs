@@ -389,7 +389,7 @@ pub struct ScoringSettings {
     /// copied here at load; 1 for a column not listed).
     pub weights: BTreeMap<String, f64>,
     /// Compute the Wasserstein distance (the daemon keeps the window's values
-    /// sorted for it: 48 bytes per numeric value); `false` drops it.
+    /// sorted for it: 40 bytes per numeric value); `false` drops it.
     pub wasserstein: bool,
 }
 

@@ -25,7 +25,7 @@
 //! windows and compares them). [`crate::window::Window`] owns the log and
 //! lends the tally out; a tally belongs to one profile and one outlier `k`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::Array;
 use rayon::prelude::*;
@@ -163,7 +163,8 @@ impl TallyLog {
     }
 
     /// Whether the tally keeps the window's numeric values sorted, for the
-    /// Wasserstein distance (on by default; off saves 48 bytes a value).
+    /// Wasserstein distance (on by default; off keeps counts per place instead of
+    /// 40 bytes a value).
     pub fn with_sorted_values(mut self, on: bool) -> Self {
         self.sorted_values = on;
         self
@@ -393,6 +394,8 @@ impl ColumnLog {
 pub struct WindowTally {
     profile: Arc<ReferenceProfile>,
     outlier_k: f64,
+    /// Rows the window holds at most (sizes the counts per place).
+    window_rows: usize,
     columns: Vec<ColumnTally>,
 }
 
@@ -413,7 +416,10 @@ enum TallyDetail {
 #[derive(Debug, Clone)]
 struct NumericTally {
     places: Places,
-    counts: PlaceCounts,
+    /// The values' counts per place, when `sorted` is not kept (with it, the
+    /// places of `located` in order say the same, and the KS statistic and
+    /// out-of-range count read them there).
+    counts: Option<PlaceCounts>,
     edges: Vec<f64>,
     bins: Vec<u64>,
     fences: Option<(f64, f64)>,
@@ -422,25 +428,61 @@ struct NumericTally {
     cdf: Arc<ReferenceCdf>,
     /// The window's finite values, ascending (the Wasserstein distance needs
     /// where each lies, not only its place): merged with what enters and
-    /// leaves, in one pass each.
-    sorted: Vec<f64>,
-    /// For each of `sorted`, its place and the reference CDF's integral up
-    /// to it (found when it entered).
-    located: Vec<Located>,
+    /// leaves, in one pass.
+    sorted: SortedValues,
     /// The buffers the next merge writes into.
-    spare: (Vec<f64>, Vec<Located>),
+    spare: SortedValues,
     /// The entering values' places, as they are placed.
     entering: Vec<u32>,
     /// False when the Wasserstein distance is off: `sorted` stays empty.
     keep_sorted: bool,
+    /// The distance for the values held, once asked (reset when they change).
+    wasserstein: OnceLock<f64>,
+    /// The KS statistic for the values held, once asked (the same).
+    ks_statistic: OnceLock<f64>,
 }
 
-/// A window value's place among the reference's distinct values and the
-/// reference CDF's integral up to it ([`ReferenceCdf::wasserstein_placed`]).
-#[derive(Debug, Clone, Copy)]
-struct Located {
-    place: u32,
-    integral: f64,
+/// A window's values, ascending, each with its place among the reference's
+/// distinct values and the reference CDF's integral up to it
+/// ([`ReferenceCdf::wasserstein_placed`]), found when it entered. Three arrays,
+/// not one of structs: the KS statistic reads only the places, and a merge
+/// copies 20 bytes a value, not 24.
+#[derive(Debug, Clone, Default)]
+struct SortedValues {
+    values: Vec<f64>,
+    places: Vec<u32>,
+    integrals: Vec<f64>,
+}
+
+impl SortedValues {
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    fn clear(&mut self) {
+        self.values.clear();
+        self.places.clear();
+        self.integrals.clear();
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.values.reserve(n);
+        self.places.reserve(n);
+        self.integrals.reserve(n);
+    }
+
+    fn push(&mut self, value: f64, place: u32, integral: f64) {
+        self.values.push(value);
+        self.places.push(place);
+        self.integrals.push(integral);
+    }
+
+    /// Appends `from`'s values in `range`.
+    fn extend_from(&mut self, from: &SortedValues, range: std::ops::Range<usize>) {
+        self.values.extend_from_slice(&from.values[range.clone()]);
+        self.places.extend_from_slice(&from.places[range.clone()]);
+        self.integrals.extend_from_slice(&from.integrals[range]);
+    }
 }
 
 /// `counter + sign * n`, never below zero.
@@ -462,17 +504,19 @@ impl NumericTally {
         if values.is_empty() {
             return;
         }
-        let counts = &mut self.counts;
-        if add {
-            let entering = &mut self.entering;
-            entering.clear();
-            self.places.place_sorted(values, |place| {
-                counts.add(place);
-                entering.push(place as u32);
-            });
-        } else {
-            self.places
-                .place_sorted(values, |place| counts.remove(place));
+        match (&mut self.counts, add) {
+            (Some(counts), true) => self.places.place_sorted(values, |place| counts.add(place)),
+            (Some(counts), false) => self
+                .places
+                .place_sorted(values, |place| counts.remove(place)),
+            (None, true) => {
+                let entering = &mut self.entering;
+                entering.clear();
+                self.places
+                    .place_sorted(values, |place| entering.push(place as u32));
+            }
+            // What leaves `sorted` is found by value (`settle`).
+            (None, false) => {}
         }
         for (bin, n) in self
             .bins
@@ -497,50 +541,99 @@ impl NumericTally {
         if !self.keep_sorted || (added.is_empty() && removed.is_empty()) {
             return;
         }
+        self.wasserstein = OnceLock::new();
+        self.ks_statistic = OnceLock::new();
         let cdf = &self.cdf;
-        let entering: Vec<Located> = added
-            .iter()
-            .zip(&self.entering)
-            .map(|(&v, &place)| Located {
-                place,
-                integral: cdf.integral_at(v, place),
-            })
-            .collect();
-        let (out, out_located) = &mut self.spare;
+        let out = &mut self.spare;
         out.clear();
-        out_located.clear();
         out.reserve(self.sorted.len() + added.len());
-        out_located.reserve(self.sorted.len() + added.len());
-        let (held, held_located) = (&self.sorted, &self.located);
+        let held = &self.sorted;
+        // The merge of the values held and added, less the ones removed: what
+        // enters and leaves is a small share of what is held, so the held
+        // values between two of those events are copied as one block (found
+        // by a binary search), not compared one by one.
         let (mut i, mut j, mut r) = (0, 0, 0);
-        // The merge of the values held and added, less the ones removed.
         loop {
-            let take_added = match (held.get(i), added.get(j)) {
-                (Some(&h), Some(&a)) => sort_key(a) < sort_key(h),
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-                (None, None) => break,
+            let next_added = added.get(j).map(|&a| sort_key(a));
+            let next_removed = removed.get(r).map(|&g| sort_key(g));
+            let event = match (next_added, next_removed) {
+                (Some(a), Some(g)) => a.min(g),
+                (Some(a), None) => a,
+                (None, Some(g)) => g,
+                (None, None) => {
+                    out.extend_from(held, i..held.len());
+                    break;
+                }
             };
-            let (v, located) = if take_added {
-                j += 1;
-                (added[j - 1], entering[j - 1])
-            } else {
-                i += 1;
-                (held[i - 1], held_located[i - 1])
-            };
-            if removed
-                .get(r)
-                .is_some_and(|&gone| sort_key(gone) == sort_key(v))
-            {
+            let block = i + held.values[i..].partition_point(|&h| sort_key(h) < event);
+            out.extend_from(held, i..block);
+            i = block;
+            if next_removed == Some(event) {
+                // A value leaves: one held equal to it, else one entering now.
                 r += 1;
+                if held.values.get(i).is_some_and(|&h| sort_key(h) == event) {
+                    i += 1;
+                } else if next_added == Some(event) {
+                    j += 1;
+                } else {
+                    debug_assert!(false, "removing a value the window did not hold");
+                }
             } else {
-                out.push(v);
-                out_located.push(located);
+                let (v, place) = (added[j], self.entering[j]);
+                out.push(v, place, cdf.integral_at(v, place));
+                j += 1;
             }
         }
-        debug_assert_eq!(r, removed.len(), "removing values the window did not hold");
         std::mem::swap(&mut self.sorted, out);
-        std::mem::swap(&mut self.located, out_located);
+    }
+
+    /// Values held: in `sorted` when it is kept, else counted per place.
+    fn values(&self) -> u64 {
+        match &self.counts {
+            Some(counts) => counts.total(),
+            None => self.sorted.len() as u64,
+        }
+    }
+
+    /// `(place, count)` of the occupied places, ascending, read from the
+    /// sorted values' places.
+    fn occupied(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        let places = &self.sorted.places;
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            let place = *places.get(i)?;
+            let start = i;
+            while places.get(i).is_some_and(|&p| p == place) {
+                i += 1;
+            }
+            Some((place as usize, (i - start) as u32))
+        })
+    }
+
+    /// `scipy.stats.ks_2samp(reference, window).statistic`.
+    fn ks_statistic(&self) -> f64 {
+        match &self.counts {
+            Some(counts) => self.places.ks_statistic(counts),
+            None => *self
+                .ks_statistic
+                .get_or_init(|| self.places.ks_statistic_of(self.occupied(), self.values())),
+        }
+    }
+
+    /// Values below the reference's minimum or above its maximum.
+    fn out_of_range(&self) -> u64 {
+        match &self.counts {
+            Some(counts) => self.places.out_of_range(counts),
+            None => {
+                // The first place is below the minimum, the last above the
+                // maximum.
+                let last = (self.places.len() - 1) as u32;
+                let places = &self.sorted.places;
+                let below = places.partition_point(|&p| p == 0);
+                let above = places.len() - places.partition_point(|&p| p < last);
+                (below + above) as u64
+            }
+        }
     }
 
     /// The Wasserstein distance of the window's values to the reference.
@@ -548,9 +641,11 @@ impl NumericTally {
         if !self.keep_sorted {
             return f64::NAN;
         }
-        let located = &self.located;
-        self.cdf
-            .wasserstein_placed(&self.sorted, |i| (located[i].place, located[i].integral))
+        *self.wasserstein.get_or_init(|| {
+            let sorted = &self.sorted;
+            self.cdf
+                .wasserstein_placed(&sorted.values, |i| (sorted.places[i], sorted.integrals[i]))
+        })
     }
 }
 
@@ -607,11 +702,14 @@ impl ColumnTally {
         self.rejected = 0;
         match &mut self.detail {
             TallyDetail::Numeric(t) => {
-                t.counts.clear();
+                if let Some(counts) = &mut t.counts {
+                    counts.clear();
+                }
+                t.wasserstein = OnceLock::new();
+                t.ks_statistic = OnceLock::new();
                 t.bins.iter_mut().for_each(|b| *b = 0);
                 t.outside_fences = 0;
                 t.sorted.clear();
-                t.located.clear();
             }
             TallyDetail::Categorical { counts, unseen } => {
                 counts.iter_mut().for_each(|c| *c = 0);
@@ -632,24 +730,21 @@ impl WindowTally {
             .par_iter()
             .map(|column| {
                 let detail = match &column.detail {
-                    ProfileDetail::Numeric(p) => {
-                        let places = Places::new(&p.sorted);
-                        let counts = PlaceCounts::for_values(places.len(), window_rows);
-                        TallyDetail::Numeric(Box::new(NumericTally {
-                            places,
-                            counts,
-                            edges: p.edges.clone(),
-                            bins: vec![0; p.edges.len() + 1],
-                            fences: outliers::iqr_fences(&p.sorted, outlier_k),
-                            outside_fences: 0,
-                            cdf: p.cdf().clone(),
-                            sorted: Vec::new(),
-                            located: Vec::new(),
-                            spare: (Vec::new(), Vec::new()),
-                            entering: Vec::new(),
-                            keep_sorted: true,
-                        }))
-                    }
+                    ProfileDetail::Numeric(p) => TallyDetail::Numeric(Box::new(NumericTally {
+                        places: Places::new(&p.sorted),
+                        counts: None,
+                        edges: p.edges.clone(),
+                        bins: vec![0; p.edges.len() + 1],
+                        fences: outliers::iqr_fences(&p.sorted, outlier_k),
+                        outside_fences: 0,
+                        cdf: p.cdf().clone(),
+                        sorted: SortedValues::default(),
+                        spare: SortedValues::default(),
+                        entering: Vec::new(),
+                        keep_sorted: true,
+                        wasserstein: OnceLock::new(),
+                        ks_statistic: OnceLock::new(),
+                    })),
                     ProfileDetail::Categorical(p) => TallyDetail::Categorical {
                         counts: vec![0; p.labels.len()],
                         unseen: 0,
@@ -666,6 +761,7 @@ impl WindowTally {
         WindowTally {
             profile,
             outlier_k,
+            window_rows,
             columns,
         }
     }
@@ -673,9 +769,13 @@ impl WindowTally {
     /// Keeps (or not) the window's numeric values sorted for the Wasserstein
     /// distance; set before any value is counted.
     pub fn with_sorted_values(mut self, on: bool) -> Self {
+        let window_rows = self.window_rows;
         for column in &mut self.columns {
             if let TallyDetail::Numeric(t) = &mut column.detail {
                 t.keep_sorted = on;
+                // Without the sorted values, counts per place keep the KS
+                // statistic and the out-of-range count.
+                t.counts = (!on).then(|| PlaceCounts::for_values(t.places.len(), window_rows));
             }
         }
         self
@@ -705,11 +805,10 @@ impl WindowTally {
             .map(|tally| {
                 let values = match &tally.detail {
                     TallyDetail::Numeric(t) => SampleValues::Summary(NumericSummary {
-                        values: t.counts.total(),
+                        values: t.values(),
                         bin_counts: t.bins.clone(),
-                        ks_statistic: t.places.ks_statistic(&t.counts),
-                        out_of_range: (!t.places.is_empty())
-                            .then(|| t.places.out_of_range(&t.counts)),
+                        ks_statistic: t.ks_statistic(),
+                        out_of_range: (!t.places.is_empty()).then(|| t.out_of_range()),
                         outside_fences: t.fences.map(|_| t.outside_fences),
                         wasserstein: t.wasserstein(),
                     }),
@@ -1033,6 +1132,7 @@ mod tests {
             timed in any::<bool>(),
             initial_size in 1usize..80,
             uniform in any::<bool>(),
+            sorted in any::<bool>(),
         ) {
             let mut settings = ProfileSettings::default();
             if uniform {
@@ -1040,6 +1140,18 @@ mod tests {
             }
             let profile = profile(&x, &c, &settings);
             let plan = plan(timed);
+            // Without the sorted values there is no Wasserstein distance.
+            let expect = |window: &Window| {
+                let mut samples = recomputed(window, &profile);
+                if !sorted {
+                    for sample in &mut samples {
+                        if let SampleValues::Summary(s) = &mut sample.values {
+                            s.wasserstein = f64::NAN;
+                        }
+                    }
+                }
+                samples
+            };
             // The clock only moves forward (ops carry how far), as the
             // daemon's does.
             let mut clock = UNIX_EPOCH + Duration::from_secs(1_100);
@@ -1047,7 +1159,7 @@ mod tests {
             // Small windows against large references keep sparse counts.
             let mut size = initial_size;
             let mut window = Window::new(size, duration, plan.clone());
-            window.track(profile.clone(), K);
+            window.track_with(profile.clone(), K, sorted);
             // A lent tally's job, and the samples it must give.
             let mut lent: Option<(TallyJob, Vec<ColumnSample>)> = None;
             for op in ops {
@@ -1067,13 +1179,13 @@ mod tests {
                     Op::Replan => {
                         window.replan(plan.clone());
                         prop_assert!(!window.is_tallied());
-                        window.track(profile.clone(), K);
+                        window.track_with(profile.clone(), K, sorted);
                     }
                     Op::Restore => {
                         // A restart: a tally lent out is gone with the process.
                         lent = None;
                         let mut back = Window::new(size, duration, plan.clone());
-                        back.track(profile.clone(), K);
+                        back.track_with(profile.clone(), K, sorted);
                         // What the store saves with the rows.
                         if let Some(newest) = window.newest_event_time() {
                             back.restore_newest_event_time(newest);
@@ -1087,7 +1199,7 @@ mod tests {
                     }
                     Op::Lend => {
                         if lent.is_none() {
-                            let expected = recomputed(&window, &profile);
+                            let expected = expect(&window);
                             let job = window.lend_tally(&profile, K);
                             prop_assert!(job.is_some());
                             lent = job.map(|job| (job, expected));
@@ -1102,7 +1214,7 @@ mod tests {
                     }
                 }
                 if lent.is_none() {
-                    let expected = recomputed(&window, &profile);
+                    let expected = expect(&window);
                     prop_assert_eq!(window.samples(&profile, K), expected);
                 }
             }

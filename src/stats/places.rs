@@ -165,7 +165,17 @@ impl Places {
     /// [`super::ks::ks_statistic_sorted`] over them. NaN when either side is
     /// empty.
     pub fn ks_statistic(&self, counts: &PlaceCounts) -> f64 {
-        let n2 = counts.total();
+        self.ks_statistic_of(counts.occupied(), counts.total())
+    }
+
+    /// [`Places::ks_statistic`] from `(place, count)` of the occupied places,
+    /// ascending, whose counts sum to `n2`: as a window's tally reads them
+    /// from its sorted values.
+    pub fn ks_statistic_of(
+        &self,
+        occupied: impl IntoIterator<Item = (usize, u32)>,
+        n2: u64,
+    ) -> f64 {
         if self.rows == 0 || n2 == 0 {
             return f64::NAN;
         }
@@ -187,7 +197,7 @@ impl Places {
         let mut j = 0u64;
         // The first distinct reference value whose CDF pair is not yet seen.
         let mut next = 0usize;
-        for (place, count) in counts.occupied() {
+        for (place, count) in occupied {
             // Reference values t < place / 2 have their pair (R(t), j) with
             // the current CDF flat at j: its extremes are at the ends.
             let end = place / 2;

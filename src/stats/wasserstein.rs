@@ -235,8 +235,9 @@ impl ReferenceCdf {
             } else {
                 (c, g_c)
             };
-            total.add(b * (s - a) - (g_s - g_a));
-            total.add((g_c - g_s) - b * (c - s));
+            // One compensated add per stretch: its two parts are summed on
+            // their own, off the running total's dependency chain.
+            total.add((b * (s - a) - (g_s - g_a)) + ((g_c - g_s) - b * (c - s)));
             a = c;
             below_a = below_c;
             g_a = g_c;
