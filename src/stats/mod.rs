@@ -24,6 +24,8 @@
 //! - [`change`]: streaming change detectors on a model's error stream (DDM,
 //!   Page-Hinkley, ADWIN), detection for detection as River's.
 //! - [`wasserstein`]: the first Wasserstein distance against a prepared reference CDF.
+//! - [`multivariate`]: PCA reconstruction error and correlation drift over the numeric
+//!   features (ndarray, linfa-linalg), held to scikit-learn and pandas.
 //! - [`sort_values`]: the one sort of numeric values.
 
 pub mod bins;
@@ -34,6 +36,7 @@ pub mod frequent;
 pub mod kolmogorov;
 pub mod ks;
 pub mod multitest;
+pub mod multivariate;
 pub mod outliers;
 pub mod places;
 pub mod quality;

@@ -8,6 +8,7 @@ mod util;
 mod false_alarms;
 mod ks_pvalue_grid;
 mod labels;
+mod multivariate;
 mod oracle;
 mod profiles;
 mod properties;
