@@ -109,13 +109,17 @@ fn check_batches(
             "some values were rejected and not scored"
         );
     }
+    let multivariate = crate::multivariate::report_for(profile, &batches);
     let Some(spec) = &profile.quality else {
         // Nothing needs the rows after their samples: free them as they go.
         let (samples, rows) = sample::samples_from_owned_batches(profile, batches);
-        return Ok(drift::evaluate(profile, &samples, rows, scoring));
+        let mut report = drift::evaluate(profile, &samples, rows, scoring);
+        report.multivariate = multivariate;
+        return Ok(report);
     };
     let (samples, rows) = sample::samples_from_batches(profile, &batches);
     let mut report = drift::evaluate(profile, &samples, rows, scoring);
+    report.multivariate = multivariate;
     report.quality = Some(quality::evaluate(spec, &batches));
     if let Some(reference) = &profile.concept {
         report.concept = Some(concept::evaluate(spec, reference, &batches));
@@ -240,6 +244,30 @@ pub fn render_table(report: &DriftReport) -> String {
     ] {
         if let Some(q) = quality {
             let _ = writeln!(out, "quality ({dataset}): {}", quality_line(q));
+        }
+    }
+    if let Some(m) = &report.multivariate {
+        let _ = writeln!(
+            out,
+            "multivariate ({} features, {} components): reconstruction error {} (reference {}, bounds {} to {}); drift: {}",
+            m.features.len(),
+            m.components,
+            cell(m.reconstruction_error),
+            cell(Some(m.reference_error)),
+            cell(Some(m.lower)),
+            cell(Some(m.upper)),
+            if m.drifted { "YES" } else { "no" }
+        );
+        for p in &m.correlation_pairs {
+            let _ = writeln!(
+                out,
+                "correlation {} ~ {}: {} -> {} (change {})",
+                p.feature_a,
+                p.feature_b,
+                cell(p.reference),
+                cell(p.current),
+                cell(p.change)
+            );
         }
     }
     out

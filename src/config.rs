@@ -103,6 +103,9 @@ pub struct Config {
     /// Optional series on `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Drift of the numeric features together (off by default).
+    #[serde(default)]
+    pub multivariate: MultivariateConfig,
     /// Ground truth that arrives after its prediction (SPEC.md section 9).
     #[serde(default)]
     pub labels: Option<LabelsConfig>,
@@ -348,7 +351,7 @@ pub struct DriftConfig {
 }
 
 /// The settings a reference profile is built with: a change re-profiles.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProfileSettings {
     /// Numeric bins.
     pub bins: usize,
@@ -356,6 +359,8 @@ pub struct ProfileSettings {
     pub binning: Binning,
     /// Categories kept per column; the rest go to `__other__`.
     pub max_categories: usize,
+    /// `[multivariate]` when enabled (copied here at load).
+    pub multivariate: Option<MultivariateConfig>,
 }
 
 impl Default for ProfileSettings {
@@ -364,6 +369,7 @@ impl Default for ProfileSettings {
             bins: 10,
             binning: Binning::Quantile,
             max_categories: 50,
+            multivariate: None,
         }
     }
 }
@@ -457,6 +463,7 @@ impl From<DriftToml> for DriftConfig {
                 bins: t.bins,
                 binning: t.binning,
                 max_categories: t.max_categories,
+                multivariate: None,
             },
             scoring: ScoringSettings {
                 epsilon: t.epsilon,
@@ -644,6 +651,36 @@ pub struct MetricsConfig {
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig { bins: true }
+    }
+}
+
+/// `[multivariate]`: drift of the numeric input features together (PCA
+/// reconstruction error and correlation drift, README "Multivariate drift").
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultivariateConfig {
+    /// Off by default: the reference is read a second time for it, and each
+    /// evaluation gathers the window's numeric rows.
+    pub enabled: bool,
+    /// Share of the variance the kept principal components explain (0.65).
+    pub variance_share: f64,
+    /// Reference chunks for the reconstruction error's bounds (10).
+    pub chunks: usize,
+    /// Feature pairs exported with their correlation change, largest first (3).
+    pub top_pairs: usize,
+    /// Reference rows fitted on at most (every k-th row past it; 200,000).
+    pub max_reference_rows: usize,
+}
+
+impl Default for MultivariateConfig {
+    fn default() -> Self {
+        MultivariateConfig {
+            enabled: false,
+            variance_share: 0.65,
+            chunks: 10,
+            top_pairs: 3,
+            max_reference_rows: 200_000,
+        }
     }
 }
 
@@ -844,6 +881,10 @@ impl Config {
         }
         config.columns.join_id = config.labels.as_ref().map(|l| l.id.clone());
         config.drift.scoring.weights = config.columns.weights.clone();
+        config.drift.profile.multivariate = config
+            .multivariate
+            .enabled
+            .then(|| config.multivariate.clone());
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         config.resolve_paths(base);
         // A path on the command line is relative to the working folder; an empty
@@ -933,6 +974,31 @@ impl Config {
                     "is the same address as server.listen ({}); leave it out to serve /ingest there",
                     server.listen
                 ),
+            ));
+        }
+        let m = &self.multivariate;
+        if !(m.variance_share > 0.0 && m.variance_share < 1.0) {
+            return Err(invalid(
+                "multivariate.variance_share",
+                format!("must be in (0, 1), got {}", m.variance_share),
+            ));
+        }
+        if !(2..=1000).contains(&m.chunks) {
+            return Err(invalid(
+                "multivariate.chunks",
+                format!("must be between 2 and 1000, got {}", m.chunks),
+            ));
+        }
+        if !(1..=100).contains(&m.top_pairs) {
+            return Err(invalid(
+                "multivariate.top_pairs",
+                format!("must be between 1 and 100, got {}", m.top_pairs),
+            ));
+        }
+        if m.max_reference_rows < 100 {
+            return Err(invalid(
+                "multivariate.max_reference_rows",
+                format!("must be at least 100, got {}", m.max_reference_rows),
             ));
         }
         let (d, s) = (&self.drift.profile, &self.drift.scoring);

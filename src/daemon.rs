@@ -476,6 +476,7 @@ impl EvaluationInputs {
             ),
         };
         let mut report = drift::evaluate(&self.profile, &samples, rows, &self.scoring);
+        report.multivariate = crate::multivariate::report_for(&self.profile, &self.window);
         if let Some(spec) = &self.profile.quality {
             // Rows labelled in the row, then rows joined to a late label.
             let parts: Vec<Batch> = self.window.into_iter().chain(self.joined).collect();
@@ -722,13 +723,15 @@ impl Core {
         } else {
             None
         };
-        // Model quality is scored from the labelled rows themselves.
+        // Model quality is scored from the labelled rows themselves, and
+        // multivariate drift from the rows' features together.
         let labelled = self.profile.quality.is_some();
+        let rows_needed = labelled || self.profile.multivariate.is_some();
         EvaluationInputs {
             profile: self.profile.clone(),
             scoring,
             rows: self.window.rows() as u64,
-            window: if labelled || tally.is_none() {
+            window: if rows_needed || tally.is_none() {
                 self.window.parts().map(|(_, batch)| batch).collect()
             } else {
                 Vec::new()

@@ -125,6 +125,9 @@ pub struct DriftReport {
     /// Concept-drift signals of the current rows' labels; omitted without labels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concept: Option<ConceptReport>,
+    /// Multivariate drift of the numeric features (`[multivariate]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multivariate: Option<crate::multivariate::MultivariateReport>,
 }
 
 /// Scores every column and decides.
@@ -152,6 +155,7 @@ pub fn evaluate(
         quality: None,
         reference_quality: profile.reference_quality.clone(),
         concept: None,
+        multivariate: None,
     }
 }
 

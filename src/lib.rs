@@ -53,6 +53,7 @@ pub mod labels;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod multivariate;
 pub mod profile;
 pub mod quality;
 pub mod reference;

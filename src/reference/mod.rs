@@ -25,6 +25,7 @@ use crate::data::{self, Batch, ColumnArray, ColumnPlan, DataError, Kind};
 use crate::quality::{self, QualityReport, QualitySpec};
 use crate::stats::bins;
 use crate::stats::frequent::FrequentItems;
+use crate::stats::multivariate::MultivariateReference;
 use crate::stats::sketch::QuantileSketch;
 use crate::stats::wasserstein::ReferenceCdf;
 
@@ -534,6 +535,9 @@ pub struct ReferenceProfile {
     pub reference_quality: Option<QualityReport>,
     /// The reference side of the concept-drift signals (with `quality`).
     pub concept: Option<ConceptReference>,
+    /// The reference side of multivariate drift (`[multivariate]`, a Parquet
+    /// reference with at least 2 numeric features).
+    pub multivariate: Option<Arc<MultivariateReference>>,
 }
 
 impl ReferenceProfile {
@@ -668,6 +672,7 @@ impl ReferenceProfile {
             quality: None,
             reference_quality: None,
             concept: None,
+            multivariate: None,
         }
     }
 }
@@ -810,6 +815,39 @@ impl ReferenceData {
         Ok(data)
     }
 
+    /// The reference side of multivariate drift, or `None` with a warning that
+    /// says why (it never stops the reference from loading).
+    fn multivariate(
+        &self,
+        path: &Path,
+        config: &crate::config::MultivariateConfig,
+    ) -> Option<MultivariateReference> {
+        if self.format != ReferenceFormat::Parquet {
+            tracing::warn!(
+                reference = %path.display(),
+                "multivariate drift needs the reference's rows: a profile file does not keep them, so it is off (point reference.path at the Parquet file)"
+            );
+            return None;
+        }
+        let features = crate::multivariate::features(&self.resolved);
+        match crate::multivariate::fit_reference(path, features.clone(), config) {
+            Ok(fitted) => {
+                tracing::info!(
+                    reference = %path.display(),
+                    features = features.len(),
+                    components = fitted.components_kept,
+                    rows = fitted.rows,
+                    "multivariate reference fitted"
+                );
+                Some(fitted)
+            }
+            Err(message) => {
+                tracing::warn!(reference = %path.display(), "multivariate drift is off: {message}");
+                None
+            }
+        }
+    }
+
     fn check_scorable(&self, path: &Path) -> Result<(), ReferenceError> {
         if self.resolved.is_empty() {
             return Err(ReferenceError::Unusable {
@@ -875,8 +913,13 @@ impl ReferenceData {
         if let Some(name) = &rules.join_id {
             plan = plan.with_extra_column(name, Kind::Categorical);
         }
+        let multivariate = settings
+            .multivariate
+            .as_ref()
+            .and_then(|config| self.multivariate(path, config));
         let mut profile =
             ReferenceProfile::from_raw(path, self.sha256, self.rows, self.raw, plan, settings);
+        profile.multivariate = multivariate.map(Arc::new);
         profile.format = self.format;
         profile.mode = self.mode;
         // The calibration bins are the prediction column's own bins.
