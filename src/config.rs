@@ -1611,7 +1611,8 @@ mod tests {
             ProfileSettings {
                 bins: 7,
                 binning: Binning::Quantile,
-                max_categories: 3
+                max_categories: 3,
+                multivariate: None,
             }
         );
         assert_eq!(c.drift.scoring.epsilon, 0.01);

@@ -344,6 +344,7 @@ mod tests {
             quality: None,
             reference_quality: None,
             concept: None,
+            multivariate: None,
         }
     }
 

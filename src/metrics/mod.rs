@@ -10,6 +10,7 @@
 mod bins;
 pub mod exposition;
 mod labels;
+mod multivariate;
 mod quality;
 
 use std::sync::Mutex;
@@ -73,6 +74,7 @@ pub struct Metrics {
     latency: HistogramVec,
     prediction_errors: IntCounterVec,
     quality: quality::QualityGauges,
+    multivariate: multivariate::MultivariateGauges,
     labels: labels::LabelSeries,
     bins: bins::BinSeries,
     evaluation_seconds: Histogram,
@@ -199,6 +201,7 @@ impl Metrics {
             latency,
             prediction_errors: counter(&r, "drift_prediction_errors_total", "Rows the model server flagged as failed predictions (columns.error).", &["model"])?,
             quality: quality::QualityGauges::register(&r)?,
+            multivariate: multivariate::MultivariateGauges::register(&r)?,
             labels: labels::LabelSeries::register(&r)?,
             bins: bins::BinSeries::register(&r)?,
             evaluation_seconds,
@@ -337,6 +340,9 @@ impl Metrics {
         );
         self.quality
             .publish_concept(model, report.concept.as_ref(), reference_calibration);
+        // Below `min_rows` a mean error over a few rows would only be noise.
+        self.multivariate
+            .publish(model, report.multivariate.as_ref().filter(|_| scored));
         for f in &report.features {
             let labels = [model, f.name.as_str(), f.drift_type.as_str()];
             self.window_rows
@@ -519,6 +525,7 @@ mod tests {
             quality: None,
             reference_quality: None,
             concept: None,
+            multivariate: None,
         }
     }
 
@@ -584,6 +591,7 @@ mod tests {
             quality: None,
             reference_quality: None,
             concept: None,
+            multivariate: None,
         }
     }
 

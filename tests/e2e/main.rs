@@ -12,6 +12,7 @@ mod daemon;
 mod fleet;
 mod hardening;
 mod image;
+mod multivariate;
 mod profiles;
 mod prometheus;
 mod quality;

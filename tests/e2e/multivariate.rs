@@ -1,0 +1,186 @@
+//! Multivariate drift end to end (`[multivariate]`, issue 12): a window whose
+//! marginals equal the reference's while one feature's correlations are
+//! reversed (the oracle fixture's "flipped_correlation" case, written here as
+//! a Parquet reference and an NDJSON batch). `check --format json` and the
+//! daemon's `/metrics` both give scikit-learn's reconstruction error and
+//! pandas' correlation change, and both flag it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, Float64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use serde_json::Value;
+
+use crate::util::{check, repo, wait_until, write_config, Daemon};
+
+fn case() -> Value {
+    let text =
+        std::fs::read_to_string(repo().join("tests/fixtures/multivariate/cases.json")).unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let case = fixture["cases"][1].clone();
+    assert_eq!(case["name"], "flipped_correlation");
+    case
+}
+
+fn columns(v: &Value) -> Vec<Vec<Option<f64>>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_array().unwrap().iter().map(Value::as_f64).collect())
+        .collect()
+}
+
+fn write_reference(path: &Path, columns: &[Vec<Option<f64>>]) {
+    let fields: Vec<Field> = (0..columns.len())
+        .map(|i| Field::new(format!("f{i}"), DataType::Float64, true))
+        .collect();
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .map(|c| Arc::new(Float64Array::from(c.clone())) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn ndjson(columns: &[Vec<Option<f64>>]) -> Vec<u8> {
+    let rows = columns[0].len();
+    let mut out = String::new();
+    for r in 0..rows {
+        let row: serde_json::Map<String, Value> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("f{i}"), c[r].map_or(Value::Null, Value::from)))
+            .collect();
+        out.push_str(&Value::Object(row).to_string());
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+fn close(got: Option<f64>, want: f64, what: &str) {
+    let got = got.unwrap_or_else(|| panic!("{what}: missing"));
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+        "{what}: got {got}, scikit-learn/pandas {want}"
+    );
+}
+
+#[test]
+fn reversed_correlation_shows_in_check_and_on_metrics() {
+    let case = case();
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference.parquet");
+    write_reference(&reference, &columns(&case["reference"]));
+    let current = dir.path().join("current.ndjson");
+    std::fs::write(&current, ndjson(&columns(&case["current"]))).unwrap();
+    let settings = "[multivariate]\nenabled = true\ntop_pairs = 2\n";
+    let config = write_config(dir.path(), settings);
+    let want_error = case["current_error"].as_f64().unwrap();
+    let top = &case["pairs"][0];
+    let (a, b) = (
+        format!("f{}", top["a"].as_u64().unwrap()),
+        format!("f{}", top["b"].as_u64().unwrap()),
+    );
+    let want_change = top["change"].as_f64().unwrap();
+
+    let run = check(
+        &reference,
+        &current,
+        &["-c", config.to_str().unwrap(), "--format", "json"],
+    );
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {} {}", run.stdout, run.stderr));
+    let m = &report["multivariate"];
+    close(
+        m["reconstruction_error"].as_f64(),
+        want_error,
+        "check error",
+    );
+    close(
+        m["upper"].as_f64(),
+        case["upper"].as_f64().unwrap(),
+        "check upper",
+    );
+    assert_eq!(m["drifted"], true);
+    assert_eq!(m["components"], case["components_kept"]);
+    assert_eq!(m["correlation_pairs"].as_array().unwrap().len(), 2);
+    assert_eq!(m["correlation_pairs"][0]["feature_a"], a.as_str());
+    assert_eq!(m["correlation_pairs"][0]["feature_b"], b.as_str());
+    close(
+        m["max_correlation_change"].as_f64(),
+        want_change.abs(),
+        "check max change",
+    );
+    // Every marginal is the reference's: no univariate test flags a column.
+    let flagged: Vec<&str> = report["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["drift_detected"] == true)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(flagged.is_empty(), "univariate tests flagged {flagged:?}");
+    // The table says it too.
+    let table = check(&reference, &current, &["-c", config.to_str().unwrap()]);
+    assert!(table.stdout.contains("drift: YES"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains(&format!("correlation {a} ~ {b}")),
+        "{}",
+        table.stdout
+    );
+
+    let body = format!(
+        "[model]\nname = \"e2e\"\n[reference]\npath = \"{}\"\n[window]\nsize = 5000\nmin_rows = 100\n\
+         evaluation_delay = \"50ms\"\n[state]\npath = \"{}\"\n{settings}\n[[sources]]\ntype = \"http\"\n",
+        reference.display(),
+        dir.path().join("state/state.json").display(),
+    );
+    let daemon = Daemon::start(&write_config(dir.path(), &body));
+    let rows = case["current"][0].as_array().unwrap().len() as f64;
+    assert_eq!(
+        daemon
+            .ingest("application/x-ndjson", &std::fs::read(&current).unwrap())
+            .status,
+        200
+    );
+    let model = [("model", "e2e")];
+    let evaluated = wait_until(Duration::from_secs(30), || {
+        daemon.scrape().value("drift_multivariate_rows", &model) == Some(rows)
+    });
+    assert!(evaluated, "no multivariate evaluation of the {rows} rows");
+    let scrape = daemon.scrape();
+    close(
+        scrape.value("drift_multivariate_reconstruction_error", &model),
+        want_error,
+        "metrics error",
+    );
+    close(
+        scrape.value("drift_multivariate_reconstruction_error_lower", &model),
+        case["lower"].as_f64().unwrap(),
+        "metrics lower",
+    );
+    assert_eq!(
+        scrape.value("drift_multivariate_drift_detected", &model),
+        Some(1.0)
+    );
+    close(
+        scrape.value(
+            "drift_multivariate_correlation_change",
+            &[("model", "e2e"), ("feature_a", &a), ("feature_b", &b)],
+        ),
+        want_change,
+        "metrics pair change",
+    );
+    close(
+        scrape.value("drift_multivariate_correlation_change_max", &model),
+        want_change.abs(),
+        "metrics max change",
+    );
+    daemon.stop();
+}
