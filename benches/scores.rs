@@ -604,3 +604,41 @@ fn concept_ddm_adwin_replay_1e4(bencher: Bencher) {
         detections
     });
 }
+
+/// `features` correlated columns of `rows` rows (each the previous one mixed
+/// with fresh noise), as the multivariate signals see them.
+fn correlated_columns(rows: usize, features: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut columns: Vec<Vec<f64>> = Vec::with_capacity(features);
+    for f in 0..features {
+        let noise = normals(rows, 0.0, seed + f as u64);
+        let column = match columns.last() {
+            Some(previous) => previous
+                .iter()
+                .zip(&noise)
+                .map(|(p, n)| 0.6 * p + 0.8 * n)
+                .collect(),
+            None => noise,
+        };
+        columns.push(column);
+    }
+    columns
+}
+
+/// One multivariate evaluation of a 10,000-row window (issue 12): the
+/// reconstruction error and every pair's correlation change, against a
+/// reference of 100,000 rows fitted once; by number of numeric features.
+#[divan::bench(args = [10, 25, 50, 100], sample_count = 20)]
+fn multivariate_score_1e4_rows(bencher: Bencher, features: usize) {
+    use drift_exporter::stats::multivariate::{MultivariateReference, MultivariateSettings};
+    let names: Vec<String> = (0..features).map(|i| format!("f{i}")).collect();
+    let reference = MultivariateReference::fit(
+        names,
+        &correlated_columns(100_000, features, 1),
+        &MultivariateSettings::default(),
+    )
+    .expect("fitted");
+    let window = correlated_columns(10_000, features, 7);
+    bencher
+        .counter(ItemsCount::new(10_000usize))
+        .bench(|| reference.score(black_box(&window)).expect("scored"));
+}
