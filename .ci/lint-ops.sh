@@ -71,7 +71,7 @@ KNOWN = {
     "drift_multivariate_reconstruction_error", "drift_multivariate_reconstruction_error_lower",
     "drift_multivariate_reconstruction_error_upper", "drift_multivariate_drift_detected",
     "drift_multivariate_rows", "drift_multivariate_correlation_change",
-    "drift_multivariate_correlation_change_max",
+    "drift_multivariate_correlation_change_max", "drift_multivariate_domain_auroc",
     "drift_chi2_pvalue", "drift_detected", "drift_missing_ratio", "drift_out_of_range_ratio",
     "drift_unseen_category_ratio", "drift_window_rows",
     "drift_dataset_drifted_ratio", "drift_dataset_detected", "drift_window_size_rows",

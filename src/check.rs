@@ -258,6 +258,13 @@ pub fn render_table(report: &DriftReport) -> String {
             cell(Some(m.upper)),
             if m.drifted { "YES" } else { "no" }
         );
+        if let Some(auroc) = m.domain_classifier_auroc {
+            let _ = writeln!(
+                out,
+                "domain classifier AUROC {} (0.5: window rows look like reference rows)",
+                cell(Some(auroc))
+            );
+        }
         for p in &m.correlation_pairs {
             let _ = writeln!(
                 out,

@@ -670,6 +670,9 @@ pub struct MultivariateConfig {
     pub top_pairs: usize,
     /// Reference rows fitted on at most (every k-th row past it; 200,000).
     pub max_reference_rows: usize,
+    /// Rows of each side the domain classifier fits on at most (5,000; every
+    /// k-th row past it); 0 turns the classifier off.
+    pub classifier_rows: usize,
 }
 
 impl Default for MultivariateConfig {
@@ -680,6 +683,7 @@ impl Default for MultivariateConfig {
             chunks: 10,
             top_pairs: 3,
             max_reference_rows: 200_000,
+            classifier_rows: 5_000,
         }
     }
 }
@@ -993,6 +997,15 @@ impl Config {
             return Err(invalid(
                 "multivariate.top_pairs",
                 format!("must be between 1 and 100, got {}", m.top_pairs),
+            ));
+        }
+        if m.classifier_rows > 1_000_000 {
+            return Err(invalid(
+                "multivariate.classifier_rows",
+                format!(
+                    "must be at most 1000000 (0 turns it off), got {}",
+                    m.classifier_rows
+                ),
             ));
         }
         if m.max_reference_rows < 100 {

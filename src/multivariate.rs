@@ -37,6 +37,9 @@ pub struct MultivariateReport {
     pub max_correlation_change: Option<f64>,
     /// The pairs whose correlation changed most, largest first.
     pub correlation_pairs: Vec<PairReport>,
+    /// The domain classifier's cross-validated AUROC: 0.5 when window rows
+    /// cannot be told from reference rows (`null` when off).
+    pub domain_classifier_auroc: Option<f64>,
 }
 
 /// One pair's correlation, reference and window.
@@ -101,6 +104,7 @@ pub fn report<'a>(
         upper: reference.upper,
         drifted: scores.drifted,
         max_correlation_change: finite(scores.max_correlation_change()),
+        domain_classifier_auroc: finite(scores.domain_auroc),
         correlation_pairs: scores
             .pairs
             .iter()
@@ -177,6 +181,7 @@ pub fn settings(config: &MultivariateConfig) -> MultivariateSettings {
     MultivariateSettings {
         variance_share: config.variance_share,
         chunks: config.chunks,
+        classifier_rows: config.classifier_rows,
     }
 }
 

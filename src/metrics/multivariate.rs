@@ -1,9 +1,9 @@
 //! The multivariate drift gauges (`[multivariate]`, README "Multivariate
 //! drift"): per model, the window's PCA reconstruction error with the
 //! reference's bounds and the decision, the window rows scored, the largest
-//! correlation change, and the changes of the `multivariate.top_pairs` pairs
+//! correlation change, the domain classifier's AUROC, and the changes of the `multivariate.top_pairs` pairs
 //! that moved most (labelled by both features). Part of [`super::Metrics`].
-//! Series count per model: 6 + `top_pairs`.
+//! Series count per model: 7 + `top_pairs`.
 
 use prometheus::{GaugeVec, Registry};
 
@@ -19,6 +19,7 @@ pub(super) struct MultivariateGauges {
     rows: GaugeVec,
     max_change: GaugeVec,
     pair_change: GaugeVec,
+    domain_auroc: GaugeVec,
 }
 
 impl MultivariateGauges {
@@ -67,6 +68,12 @@ impl MultivariateGauges {
                 "Change of a pair's Pearson correlation (window - reference), for the multivariate.top_pairs pairs that moved most.",
                 &["model", "feature_a", "feature_b"],
             )?,
+            domain_auroc: gauge(
+                r,
+                "drift_multivariate_domain_auroc",
+                "Cross-validated AUROC of a logistic regression telling window rows from reference rows (numeric features, standardised): 0.5 when they cannot be told apart.",
+                model,
+            )?,
         })
     }
 
@@ -80,6 +87,7 @@ impl MultivariateGauges {
             &self.rows,
             &self.max_change,
             &self.pair_change,
+            &self.domain_auroc,
         ] {
             g.reset();
         }
@@ -95,6 +103,9 @@ impl MultivariateGauges {
             self.detected
                 .with_label_values(&labels)
                 .set(if m.drifted { 1.0 } else { 0.0 });
+        }
+        if let Some(auroc) = m.domain_classifier_auroc {
+            self.domain_auroc.with_label_values(&labels).set(auroc);
         }
         if let Some(change) = m.max_correlation_change {
             self.max_change.with_label_values(&labels).set(change);

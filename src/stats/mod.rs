@@ -24,6 +24,7 @@
 //! - [`change`]: streaming change detectors on a model's error stream (DDM,
 //!   Page-Hinkley, ADWIN), detection for detection as River's.
 //! - [`wasserstein`]: the first Wasserstein distance against a prepared reference CDF.
+//! - [`classifier`]: the domain classifier (a logistic regression's cross-validated AUROC).
 //! - [`multivariate`]: PCA reconstruction error and correlation drift over the numeric
 //!   features (ndarray, linfa-linalg), held to scikit-learn and pandas.
 //! - [`sort_values`]: the one sort of numeric values.
@@ -31,6 +32,7 @@
 pub mod bins;
 pub mod change;
 pub mod chi2;
+pub mod classifier;
 pub mod divergence;
 pub mod frequent;
 pub mod kolmogorov;

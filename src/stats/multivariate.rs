@@ -61,6 +61,9 @@ pub struct MultivariateSettings {
     pub variance_share: f64,
     /// Reference chunks for the error's bounds (NannyML: 10).
     pub chunks: usize,
+    /// Rows of each side the domain classifier uses at most (every k-th row
+    /// past it); 0 turns it off.
+    pub classifier_rows: usize,
 }
 
 impl Default for MultivariateSettings {
@@ -68,6 +71,7 @@ impl Default for MultivariateSettings {
         MultivariateSettings {
             variance_share: 0.65,
             chunks: 10,
+            classifier_rows: 5_000,
         }
     }
 }
@@ -102,6 +106,11 @@ pub struct MultivariateReference {
     components: Array2<f64>,
     /// Pearson correlations of the reference (features x features).
     correlations: Array2<f64>,
+    /// Standardised reference rows for the domain classifier (every k-th row
+    /// past `classifier_rows`; none when it is off).
+    classifier_sample: Array2<f64>,
+    /// Rows of each side the classifier uses at most.
+    classifier_rows: usize,
 }
 
 /// A pair's correlation change.
@@ -131,6 +140,9 @@ pub struct MultivariateScores {
     /// Every pair's correlation change, the largest absolute change first
     /// (undefined changes last).
     pub pairs: Vec<PairChange>,
+    /// The domain classifier's cross-validated AUROC ([`super::classifier`]);
+    /// NaN when it is off or the window is empty.
+    pub domain_auroc: f64,
 }
 
 impl MultivariateScores {
@@ -310,8 +322,13 @@ impl MultivariateReference {
             center,
             components,
             correlations: correlations(columns),
+            classifier_sample: Array2::zeros((0, p)),
+            classifier_rows: settings.classifier_rows,
         };
         let errors = reference.row_errors(&z);
+        if settings.classifier_rows > 0 {
+            reference.classifier_sample = every_kth(&z, settings.classifier_rows);
+        }
         reference.reference_error = errors.iter().sum::<f64>() / n as f64;
         // numpy.array_split: the first n % chunks chunks hold one row more.
         let chunks = settings.chunks.clamp(1, n);
@@ -353,11 +370,19 @@ impl MultivariateReference {
                 rows: n,
             });
         }
+        let z = standardise(columns, &self.means, &self.scales);
         let reconstruction_error = if n == 0 {
             f64::NAN
         } else {
-            let z = standardise(columns, &self.means, &self.scales);
             self.row_errors(&z).iter().sum::<f64>() / n as f64
+        };
+        let domain_auroc = if self.classifier_rows == 0 || n == 0 {
+            f64::NAN
+        } else {
+            let window = every_kth(&z, self.classifier_rows);
+            let rows = self.classifier_sample.nrows() + window.nrows();
+            let fold = super::classifier::folds_for(rows, CLASSIFIER_FOLDS, CLASSIFIER_SEED);
+            super::classifier::domain_auroc(self.classifier_sample.view(), window.view(), &fold)
         };
         let current = correlations(columns);
         let p = self.features.len();
@@ -391,8 +416,23 @@ impl MultivariateReference {
             reconstruction_error,
             drifted: reconstruction_error > self.upper || reconstruction_error < self.lower,
             pairs,
+            domain_auroc,
         })
     }
+}
+
+/// Folds of the domain classifier's cross-validation.
+pub const CLASSIFIER_FOLDS: usize = 5;
+/// The seed of its fold assignment (fixed: the same rows give the same AUROC).
+pub const CLASSIFIER_SEED: u64 = 0;
+
+/// Every k-th row of `z`, k the smallest that leaves at most `limit` rows.
+fn every_kth(z: &Array2<f64>, limit: usize) -> Array2<f64> {
+    let k = z.nrows().div_ceil(limit.max(1)).max(1);
+    if k == 1 {
+        return z.clone();
+    }
+    z.slice(ndarray::s![..;k, ..]).to_owned()
 }
 
 /// Rows x features: each column imputed by its mean, standardised.

@@ -2,8 +2,9 @@
 //! marginals equal the reference's while one feature's correlations are
 //! reversed (the oracle fixture's "flipped_correlation" case, written here as
 //! a Parquet reference and an NDJSON batch). `check --format json` and the
-//! daemon's `/metrics` both give scikit-learn's reconstruction error and
-//! pandas' correlation change, and both flag it.
+//! daemon's `/metrics` both give scikit-learn's reconstruction error, pandas'
+//! correlation change and scikit-learn's domain-classifier AUROC, and both
+//! flag it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -117,6 +118,12 @@ fn reversed_correlation_shows_in_check_and_on_metrics() {
         want_change.abs(),
         "check max change",
     );
+    let want_auroc = case["domain_auroc"].as_f64().unwrap();
+    close(
+        m["domain_classifier_auroc"].as_f64(),
+        want_auroc,
+        "check domain AUROC",
+    );
     // Every marginal is the reference's: no univariate test flags a column.
     let flagged: Vec<&str> = report["features"]
         .as_array()
@@ -176,6 +183,11 @@ fn reversed_correlation_shows_in_check_and_on_metrics() {
         ),
         want_change,
         "metrics pair change",
+    );
+    close(
+        scrape.value("drift_multivariate_domain_auroc", &model),
+        want_auroc,
+        "metrics domain AUROC",
     );
     close(
         scrape.value("drift_multivariate_correlation_change_max", &model),

@@ -4,7 +4,11 @@
 //! chunk's reconstruction error, the bounds, the window's error, and every
 //! pair's correlation change in rank order, each within 1e-9 (relative above 1).
 
-use drift_exporter::stats::multivariate::{MultivariateReference, MultivariateSettings};
+use drift_exporter::stats::classifier::{domain_scores, folds_for};
+use drift_exporter::stats::multivariate::{
+    MultivariateReference, MultivariateSettings, CLASSIFIER_FOLDS, CLASSIFIER_SEED,
+};
+use ndarray::Array2;
 use serde_json::Value;
 
 fn close(got: f64, want: f64, what: &str) {
@@ -47,6 +51,7 @@ fn equals_scikit_learn_and_pandas() {
         let settings = MultivariateSettings {
             variance_share: case["share"].as_f64().expect("share"),
             chunks: case["chunks"].as_u64().expect("chunks") as usize,
+            classifier_rows: 5_000,
         };
         let fitted = MultivariateReference::fit(features, &reference, &settings)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -88,6 +93,38 @@ fn equals_scikit_learn_and_pandas() {
         close(fitted.lower, case["lower"].as_f64().unwrap(), name);
         close(fitted.upper, case["upper"].as_f64().unwrap(), name);
         let scores = fitted.score(&current).expect("scores");
+        // The domain classifier: the same folds, each row's out-of-fold
+        // probability and the AUROC as scikit-learn's.
+        let want_folds: Vec<usize> = case["folds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_u64().unwrap() as usize)
+            .collect();
+        let rows = reference[0].len() + current[0].len();
+        assert_eq!(
+            folds_for(rows, CLASSIFIER_FOLDS, CLASSIFIER_SEED),
+            want_folds,
+            "{name}"
+        );
+        let standard = |columns: &[Vec<f64>]| {
+            let n = columns[0].len();
+            Array2::from_shape_fn((n, columns.len()), |(i, j)| {
+                let v = columns[j][i];
+                let v = if v.is_finite() { v } else { fitted.means[j] };
+                (v - fitted.means[j]) / fitted.scales[j]
+            })
+        };
+        let (z_ref, z_cur) = (standard(&reference), standard(&current));
+        let got = domain_scores(z_ref.view(), z_cur.view(), &want_folds).expect("fitted");
+        for (g, w) in got.iter().zip(floats(&case["domain_scores"])) {
+            close(*g, w, &format!("{name}: out-of-fold probability"));
+        }
+        close(
+            scores.domain_auroc,
+            case["domain_auroc"].as_f64().unwrap(),
+            &format!("{name}: domain AUROC"),
+        );
         close(
             scores.reconstruction_error,
             case["current_error"].as_f64().unwrap(),
