@@ -84,6 +84,10 @@ struct Args {
     /// (what `benches/eval_grid.py` reads).
     #[arg(long)]
     eval_only: bool,
+    /// Windows without the Wasserstein distance (`drift.wasserstein = false`:
+    /// counts per place instead of the sorted values).
+    #[arg(long)]
+    no_wasserstein: bool,
     /// Passed by `cargo bench` to every benchmark binary; ignored.
     #[arg(long = "bench", hide = true)]
     _bench: bool,
@@ -744,7 +748,7 @@ fn evaluation_stages(
     let now = SystemTime::now();
     let shared = Arc::new(profile.clone());
     let k = ScoringSettings::default().outlier_iqr_k;
-    let tracked = |size: usize| tracked_window(&plan, &shared, size);
+    let tracked = |size: usize| tracked_window(&plan, &shared, size, !args.no_wasserstein);
     let mut stages = Vec::new();
     let mut grid = Vec::new();
     // One evaluation of a full window, at each size (the current rows pushed
@@ -829,6 +833,14 @@ fn evaluation_stages(
             },
         )?;
         stages.push(stage);
+        // Without the Wasserstein distance the tally leaves it out (`null`).
+        let mut from_rows = from_rows;
+        if args.no_wasserstein {
+            for f in &mut from_rows.features {
+                f.wasserstein_distance = None;
+                f.wasserstein_distance_normed = None;
+            }
+        }
         if from_tally != from_rows {
             anyhow::bail!("the tally's report differs from the rows' at window {size}");
         }
@@ -846,9 +858,18 @@ type EvaluationStages = (Vec<Stage>, Vec<(usize, [Duration; 4])>);
 
 /// An empty window of `size` rows over `plan` that keeps a tally for
 /// `profile` (fences at the default `outlier_iqr_k`), as the daemon's does.
-fn tracked_window(plan: &Arc<ColumnPlan>, profile: &Arc<ReferenceProfile>, size: usize) -> Window {
+fn tracked_window(
+    plan: &Arc<ColumnPlan>,
+    profile: &Arc<ReferenceProfile>,
+    size: usize,
+    wasserstein: bool,
+) -> Window {
     let mut window = Window::new(size, None, plan.clone());
-    window.track(profile.clone(), ScoringSettings::default().outlier_iqr_k);
+    window.track_with(
+        profile.clone(),
+        ScoringSettings::default().outlier_iqr_k,
+        wasserstein,
+    );
     window
 }
 
@@ -890,7 +911,7 @@ fn window_stages(
 
     let shared = Arc::new(profile.clone());
     let k = ScoringSettings::default().outlier_iqr_k;
-    let tracked = |size: usize| tracked_window(&plan, &shared, size);
+    let tracked = |size: usize| tracked_window(&plan, &shared, size, !args.no_wasserstein);
     let (stage, _) = measure(
         format!("window push only, no tally ({} batches)", pushes.len()),
         args.runs,

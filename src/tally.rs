@@ -485,6 +485,23 @@ impl SortedValues {
     }
 }
 
+/// The first index at or after `from` whose value's sort key is at least
+/// `event` (`values` ascending), found by galloping forwards from `from`: the
+/// next event is usually a few values on, and a binary search over all that
+/// remain (a million values: twenty probes, most of them cache misses) cost
+/// the merge of a 1%-new million-row window most of its time.
+fn first_at_or_above(values: &[f64], from: usize, event: u64) -> usize {
+    use crate::stats::sort_key;
+    let (mut lo, mut step) = (from, 1usize);
+    while lo + step <= values.len() && sort_key(values[lo + step - 1]) < event {
+        lo += step;
+        step *= 2;
+    }
+    // Below `event` up to `lo`; at or above it at `lo + step - 1` (or past the end).
+    let hi = (lo + step).min(values.len());
+    lo + values[lo..hi].partition_point(|&v| sort_key(v) < event)
+}
+
 /// `counter + sign * n`, never below zero.
 #[inline]
 fn shift(counter: &mut u64, n: u64, add: bool) {
@@ -565,7 +582,7 @@ impl NumericTally {
                     break;
                 }
             };
-            let block = i + held.values[i..].partition_point(|&h| sort_key(h) < event);
+            let block = first_at_or_above(&held.values, i, event);
             out.extend_from(held, i..block);
             i = block;
             if next_removed == Some(event) {
@@ -941,6 +958,24 @@ mod tests {
     use crate::reference::{DriftType, ResolvedColumn};
     use crate::sample::samples_from_batches;
     use crate::window::Window;
+
+    proptest! {
+        /// The gallop finds what a binary search over the rest finds.
+        #[test]
+        fn gallop_equals_a_binary_search(
+            mut values in prop::collection::vec(-50i32..50, 0..300),
+            from_share in 0.0f64..=1.0,
+            event in -60i32..60,
+        ) {
+            values.sort_unstable();
+            let values: Vec<f64> = values.into_iter().map(f64::from).collect();
+            let from = ((values.len() as f64) * from_share) as usize;
+            let key = crate::stats::sort_key(f64::from(event));
+            let want = from + values[from..]
+                .partition_point(|&v| crate::stats::sort_key(v) < key);
+            prop_assert_eq!(first_at_or_above(&values, from, key), want);
+        }
+    }
 
     const K: f64 = 1.5;
 
