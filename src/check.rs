@@ -110,16 +110,21 @@ fn check_batches(
         );
     }
     let multivariate = crate::multivariate::report_for(profile, &batches);
+    let segments = profile.segments.as_ref().map_or_else(Vec::new, |s| {
+        crate::segments::evaluate(s, &profile.plan, &batches, scoring)
+    });
     let Some(spec) = &profile.quality else {
         // Nothing needs the rows after their samples: free them as they go.
         let (samples, rows) = sample::samples_from_owned_batches(profile, batches);
         let mut report = drift::evaluate(profile, &samples, rows, scoring);
         report.multivariate = multivariate;
+        report.segments = segments;
         return Ok(report);
     };
     let (samples, rows) = sample::samples_from_batches(profile, &batches);
     let mut report = drift::evaluate(profile, &samples, rows, scoring);
     report.multivariate = multivariate;
+    report.segments = segments;
     report.quality = Some(quality::evaluate(spec, &batches));
     if let Some(reference) = &profile.concept {
         report.concept = Some(concept::evaluate(spec, reference, &batches));
@@ -246,6 +251,18 @@ pub fn render_table(report: &DriftReport) -> String {
             let _ = writeln!(out, "quality ({dataset}): {}", quality_line(q));
         }
     }
+    for s in &report.segments {
+        let d = &s.report.dataset;
+        let _ = writeln!(
+            out,
+            "segment {}: current rows {}, drifted columns {} of {}; drift: {}",
+            s.segment,
+            s.report.current_rows,
+            d.drifted_features,
+            d.features,
+            if d.drift_detected { "YES" } else { "no" }
+        );
+    }
     if let Some(m) = &report.multivariate {
         let _ = writeln!(
             out,
@@ -276,6 +293,18 @@ pub fn render_table(report: &DriftReport) -> String {
                 cell(p.change)
             );
         }
+    }
+    out
+}
+
+/// A table per segment (`check --by-segment`), each under its name.
+pub fn render_segment_tables(report: &DriftReport) -> String {
+    let mut out = String::new();
+    if report.segments.is_empty() {
+        out.push_str("\nno segments: set [columns] segment in the config\n");
+    }
+    for s in &report.segments {
+        let _ = write!(out, "\nsegment {}\n{}", s.segment, render_table(&s.report));
     }
     out
 }

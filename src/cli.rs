@@ -114,6 +114,10 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
+    /// With `[columns] segment`: a table per segment after the overall one
+    /// (the JSON always holds them, under `segments`).
+    #[arg(long)]
+    pub by_segment: bool,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,

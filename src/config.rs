@@ -212,6 +212,20 @@ pub struct ReferenceConfig {
     pub path: Option<PathBuf>,
 }
 
+/// A name or a list of names.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(name) => vec![name],
+        OneOrMany::Many(names) => names,
+    })
+}
+
 /// `[columns]`: which columns are predictions, forced categorical, or ignored.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -241,6 +255,13 @@ pub struct ColumnsConfig {
     /// (`drift_dataset_drifted_weighted_ratio`), by column name; 1 for a
     /// column not listed, 0 leaves a column out of the share.
     pub weights: BTreeMap<String, f64>,
+    /// Segment columns (`segment = "country"` or a list): every column is
+    /// also scored per segment value (README "Segments").
+    #[serde(deserialize_with = "one_or_many")]
+    pub segment: Vec<String>,
+    /// Segments scored at most: the most frequent in the reference; the rest
+    /// in `__other__` (20).
+    pub max_segments: usize,
     /// `labels.id`, copied here by [`Config::from_toml`] so that the reference
     /// never scores it and current data carries it (not a `[columns]` key).
     #[serde(skip)]
@@ -259,6 +280,8 @@ impl Default for ColumnsConfig {
             latency_unit: LatencyUnit::Milliseconds,
             error: None,
             weights: BTreeMap::new(),
+            segment: Vec::new(),
+            max_segments: 20,
             join_id: None,
         }
     }
@@ -980,6 +1003,15 @@ impl Config {
                 ),
             ));
         }
+        if !(1..=1000).contains(&self.columns.max_segments) {
+            return Err(invalid(
+                "columns.max_segments",
+                format!(
+                    "must be between 1 and 1000, got {}",
+                    self.columns.max_segments
+                ),
+            ));
+        }
         let m = &self.multivariate;
         if !(m.variance_share > 0.0 && m.variance_share < 1.0) {
             return Err(invalid(
@@ -1613,6 +1645,50 @@ mod tests {
             let err = parse(text).err().ok_or(text)?.to_string();
             assert!(err.contains(named), "{text}: {err}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn segments_and_multivariate_parse_and_bad_values_are_named() -> TestResult {
+        assert_eq!(parse("")?.columns.segment, Vec::<String>::new());
+        assert_eq!(parse("")?.columns.max_segments, 20);
+        assert_eq!(
+            parse("[columns]\nsegment = \"country\"\n")?.columns.segment,
+            vec!["country".to_string()]
+        );
+        assert_eq!(
+            parse("[columns]\nsegment = [\"country\", \"device\"]\nmax_segments = 5\n")?
+                .columns
+                .segment,
+            vec!["country".to_string(), "device".to_string()]
+        );
+        let m = parse("[multivariate]\nenabled = true\nvariance_share = 0.8\n")?;
+        assert_eq!(
+            m.drift
+                .profile
+                .multivariate
+                .as_ref()
+                .map(|c| c.variance_share),
+            Some(0.8)
+        );
+        assert!(parse("")?.drift.profile.multivariate.is_none());
+        for (text, key) in [
+            ("[columns]\nmax_segments = 0\n", "columns.max_segments"),
+            (
+                "[multivariate]\nvariance_share = 1.0\n",
+                "multivariate.variance_share",
+            ),
+            ("[multivariate]\nchunks = 1\n", "multivariate.chunks"),
+            ("[multivariate]\ntop_pairs = 0\n", "multivariate.top_pairs"),
+            (
+                "[multivariate]\nmax_reference_rows = 10\n",
+                "multivariate.max_reference_rows",
+            ),
+        ] {
+            let err = parse(text).expect_err(text).to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        assert!(parse("[multivariate]\nbogus = 1\n").is_err());
         Ok(())
     }
 

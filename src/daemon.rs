@@ -477,6 +477,14 @@ impl EvaluationInputs {
         };
         let mut report = drift::evaluate(&self.profile, &samples, rows, &self.scoring);
         report.multivariate = crate::multivariate::report_for(&self.profile, &self.window);
+        if let Some(segments) = &self.profile.segments {
+            report.segments = crate::segments::evaluate(
+                segments,
+                &self.profile.plan,
+                &self.window,
+                &self.scoring,
+            );
+        }
         if let Some(spec) = &self.profile.quality {
             // Rows labelled in the row, then rows joined to a late label.
             let parts: Vec<Batch> = self.window.into_iter().chain(self.joined).collect();
@@ -726,7 +734,8 @@ impl Core {
         // Model quality is scored from the labelled rows themselves, and
         // multivariate drift from the rows' features together.
         let labelled = self.profile.quality.is_some();
-        let rows_needed = labelled || self.profile.multivariate.is_some();
+        let rows_needed =
+            labelled || self.profile.multivariate.is_some() || self.profile.segments.is_some();
         EvaluationInputs {
             profile: self.profile.clone(),
             scoring,
@@ -764,6 +773,8 @@ impl Core {
             ..
         } = evaluated;
         let scored = rows >= self.config.window.min_rows;
+        self.metrics
+            .set_min_rows(self.config.window.min_rows as u64);
         let reference_calibration = self
             .profile
             .concept

@@ -128,6 +128,9 @@ pub struct DriftReport {
     /// Multivariate drift of the numeric features (`[multivariate]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multivariate: Option<crate::multivariate::MultivariateReport>,
+    /// Per segment (`[columns] segment`), the same scores over its rows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<crate::segments::SegmentReport>,
 }
 
 /// Scores every column and decides.
@@ -156,6 +159,7 @@ pub fn evaluate(
         reference_quality: profile.reference_quality.clone(),
         concept: None,
         multivariate: None,
+        segments: Vec::new(),
     }
 }
 

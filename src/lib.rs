@@ -58,6 +58,7 @@ pub mod profile;
 pub mod quality;
 pub mod reference;
 pub mod sample;
+pub mod segments;
 pub mod server;
 pub mod sources;
 pub mod stats;

@@ -166,7 +166,12 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let report = check::check_with(&config, &reference, &args.current)?;
     match args.format {
         CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        CheckFormat::Table => print!("{}", check::render_table(&report)),
+        CheckFormat::Table => {
+            print!("{}", check::render_table(&report));
+            if args.by_segment {
+                print!("{}", check::render_segment_tables(&report));
+            }
+        }
     }
     // Exit 1 follows the dataset verdict (`dataset.drift_detected`), as the JSON does.
     Ok(if report.dataset.drift_detected {

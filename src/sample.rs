@@ -345,6 +345,7 @@ mod tests {
             reference_quality: None,
             concept: None,
             multivariate: None,
+            segments: None,
         }
     }
 

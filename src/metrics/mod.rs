@@ -12,6 +12,7 @@ pub mod exposition;
 mod labels;
 mod multivariate;
 mod quality;
+mod segments;
 
 use std::sync::Mutex;
 
@@ -75,9 +76,12 @@ pub struct Metrics {
     prediction_errors: IntCounterVec,
     quality: quality::QualityGauges,
     multivariate: multivariate::MultivariateGauges,
+    segments: segments::SegmentGauges,
     labels: labels::LabelSeries,
     bins: bins::BinSeries,
     evaluation_seconds: Histogram,
+    /// `window.min_rows`, for the segments' scores ([`Metrics::set_min_rows`]).
+    min_rows: std::sync::atomic::AtomicU64,
     _build_info: IntGaugeVec,
 }
 
@@ -202,9 +206,11 @@ impl Metrics {
             prediction_errors: counter(&r, "drift_prediction_errors_total", "Rows the model server flagged as failed predictions (columns.error).", &["model"])?,
             quality: quality::QualityGauges::register(&r)?,
             multivariate: multivariate::MultivariateGauges::register(&r)?,
+            segments: segments::SegmentGauges::register(&r)?,
             labels: labels::LabelSeries::register(&r)?,
             bins: bins::BinSeries::register(&r)?,
             evaluation_seconds,
+            min_rows: std::sync::atomic::AtomicU64::new(1),
             _build_info: build_info,
             registry: r,
             lock: Mutex::new(()),
@@ -292,6 +298,13 @@ impl Metrics {
         }
     }
 
+    /// Sets `window.min_rows`: a segment's scores are published when it has
+    /// that many rows (1 until set).
+    pub fn set_min_rows(&self, rows: u64) {
+        self.min_rows
+            .store(rows, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Replaces every per-column and dataset series with `report`'s. With
     /// `scored == false` (window below `min_rows`) only `drift_window_rows` and the
     /// per-bin counts (mergeable, so a replica's few rows still count) are set.
@@ -343,6 +356,14 @@ impl Metrics {
         // Below `min_rows` a mean error over a few rows would only be noise.
         self.multivariate
             .publish(model, report.multivariate.as_ref().filter(|_| scored));
+        // A segment is scored when it alone has as many rows as the window
+        // needs (`min_rows`, from the whole window's rule: `scored` holds it).
+        let min_rows = if scored {
+            self.min_rows.load(std::sync::atomic::Ordering::Relaxed)
+        } else {
+            u64::MAX
+        };
+        self.segments.publish(model, &report.segments, min_rows);
         for f in &report.features {
             let labels = [model, f.name.as_str(), f.drift_type.as_str()];
             self.window_rows
@@ -526,6 +547,7 @@ mod tests {
             reference_quality: None,
             concept: None,
             multivariate: None,
+            segments: Vec::new(),
         }
     }
 
@@ -592,6 +614,7 @@ mod tests {
             reference_quality: None,
             concept: None,
             multivariate: None,
+            segments: None,
         }
     }
 

@@ -538,6 +538,9 @@ pub struct ReferenceProfile {
     /// The reference side of multivariate drift (`[multivariate]`, a Parquet
     /// reference with at least 2 numeric features).
     pub multivariate: Option<Arc<MultivariateReference>>,
+    /// The reference's profile per segment (`[columns] segment`, a Parquet
+    /// reference).
+    pub segments: Option<Arc<crate::segments::SegmentProfiles>>,
 }
 
 impl ReferenceProfile {
@@ -673,6 +676,7 @@ impl ReferenceProfile {
             reference_quality: None,
             concept: None,
             multivariate: None,
+            segments: None,
         }
     }
 }
@@ -815,6 +819,42 @@ impl ReferenceData {
         Ok(data)
     }
 
+    /// The reference's profiles per segment (`[columns] segment`), `None`
+    /// without segment columns or (with a warning) for a profile file.
+    fn segments(
+        &self,
+        path: &Path,
+        rules: &ColumnsConfig,
+        plan: &ColumnPlan,
+        settings: &ProfileSettings,
+    ) -> Result<Option<crate::segments::SegmentProfiles>, ReferenceError> {
+        if rules.segment.is_empty() {
+            return Ok(None);
+        }
+        if self.format != ReferenceFormat::Parquet {
+            tracing::warn!(
+                reference = %path.display(),
+                "per-segment drift needs the reference's rows: a profile file does not keep them, so it is off (point reference.path at the Parquet file)"
+            );
+            return Ok(None);
+        }
+        crate::segments::profile(
+            path,
+            &self.sha256,
+            &self.resolved,
+            plan,
+            settings,
+            &rules.segment,
+            rules.max_segments,
+        )
+        .map(Some)
+        .map_err(|message| ReferenceError::Columns {
+            path: path.to_path_buf(),
+            key: "columns.segment".into(),
+            message,
+        })
+    }
+
     /// The reference side of multivariate drift, or `None` with a warning that
     /// says why (it never stops the reference from loading).
     fn multivariate(
@@ -917,9 +957,17 @@ impl ReferenceData {
             .multivariate
             .as_ref()
             .and_then(|config| self.multivariate(path, config));
+        // Current data carries the segment columns (scored or not).
+        for name in &rules.segment {
+            if plan.index_of(name).is_none() {
+                plan = plan.with_extra_column(name, Kind::Categorical);
+            }
+        }
+        let segments = self.segments(path, rules, &plan, settings)?;
         let mut profile =
             ReferenceProfile::from_raw(path, self.sha256, self.rows, self.raw, plan, settings);
         profile.multivariate = multivariate.map(Arc::new);
+        profile.segments = segments.map(Arc::new);
         profile.format = self.format;
         profile.mode = self.mode;
         // The calibration bins are the prediction column's own bins.

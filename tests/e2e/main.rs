@@ -17,3 +17,4 @@ mod profiles;
 mod prometheus;
 mod quality;
 mod reliability;
+mod segments;

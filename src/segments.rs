@@ -1,0 +1,240 @@
+//! Per-segment drift (`[columns] segment`, issue 12): every column scored
+//! within each segment value as well as overall, so that a drift confined to
+//! one country, device or tier shows where the whole looks calm.
+//!
+//! A row's segment is the text of its segment columns joined by `/` (a missing
+//! value reads `__missing__`). The reference is read once more at load: first
+//! the segment columns alone, to find the `max_segments` most frequent
+//! segments (ties in text order), then every row into the profile of its
+//! segment, the rest into `__other__`. Each segment's profile is built as the
+//! whole reference's is ([`ReferenceProfile::from_raw`]), so its scores are
+//! the scores `check` gives for that segment's rows alone.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::Array;
+
+use crate::config::{ProfileSettings, ScoringSettings};
+use crate::data::{self, Batch, ColumnArray, ColumnPlan, Kind};
+use crate::drift::{self, DriftReport};
+use crate::reference::{ProfileMode, RawBuilder, ReferenceProfile, ResolvedColumn};
+
+/// The segment of rows outside the most frequent ones.
+pub const OTHER: &str = "__other__";
+/// A missing segment value.
+pub const MISSING: &str = "__missing__";
+
+/// The reference's profile per segment.
+#[derive(Debug)]
+pub struct SegmentProfiles {
+    /// The segment columns.
+    pub columns: Vec<String>,
+    /// Each segment and its profile: the most frequent first, `__other__`
+    /// last (when the reference has rows outside them).
+    pub segments: Vec<(String, Arc<ReferenceProfile>)>,
+}
+
+/// One segment's report: the window's rows of that segment against the
+/// reference's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SegmentReport {
+    /// The segment (`__other__` for the rest).
+    pub segment: String,
+    /// Its scores, as the whole report's.
+    #[serde(flatten)]
+    pub report: DriftReport,
+}
+
+/// The segment of each row of `batch` (laid out by `plan`).
+fn row_keys(batch: &Batch, plan: &ColumnPlan, columns: &[String]) -> Vec<String> {
+    let arrays: Vec<Option<&ColumnArray>> = columns
+        .iter()
+        .map(|name| {
+            plan.index_of(name)
+                .and_then(|i| batch.columns.get(i))
+                .and_then(Option::as_ref)
+        })
+        .collect();
+    (0..batch.rows)
+        .map(|row| {
+            let parts: Vec<String> = arrays
+                .iter()
+                .map(|array| match array {
+                    Some(ColumnArray::Categorical(a)) if !a.is_null(row) => {
+                        a.value(row).to_string()
+                    }
+                    Some(ColumnArray::Numeric(a)) if !a.is_null(row) => a.value(row).to_string(),
+                    _ => MISSING.to_string(),
+                })
+                .collect();
+            parts.join("/")
+        })
+        .collect()
+}
+
+/// The segment each key falls in: its own when among `kept`, else `__other__`.
+fn segment_of(key: &str, kept: &HashMap<String, usize>, other: Option<usize>) -> Option<usize> {
+    kept.get(key).copied().or(other)
+}
+
+/// Profiles of the reference (the Parquet file at `path`) per segment of
+/// `columns`, `plan` the profile's plan (its first columns `resolved`, the
+/// segment columns among the rest).
+#[allow(clippy::too_many_arguments)]
+pub fn profile(
+    path: &Path,
+    sha256: &str,
+    resolved: &[ResolvedColumn],
+    plan: &ColumnPlan,
+    settings: &ProfileSettings,
+    columns: &[String],
+    max_segments: usize,
+) -> Result<SegmentProfiles, String> {
+    let (schema, _) = data::parquet_schema_and_rows(path).map_err(|e| e.to_string())?;
+    if let Some(missing) = columns.iter().find(|c| schema.field_with_name(c).is_err()) {
+        return Err(format!("the reference has no column {missing:?}"));
+    }
+    // Pass 1: how often each segment occurs.
+    let key_plan = ColumnPlan::new(columns.iter().map(|c| (c.clone(), Kind::Categorical)));
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    data::for_each_parquet_batch(path, &key_plan, |batch| {
+        for key in row_keys(&batch, &key_plan, columns) {
+            *counts.entry(key).or_default() += 1;
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    let mut ranked: Vec<(String, u64)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let has_other = ranked.len() > max_segments;
+    ranked.truncate(max_segments);
+    let mut names: Vec<String> = ranked.into_iter().map(|(k, _)| k).collect();
+    if has_other {
+        names.push(OTHER.to_string());
+    }
+    let kept: HashMap<String, usize> = names
+        .iter()
+        .take(names.len() - usize::from(has_other))
+        .enumerate()
+        .map(|(i, k)| (k.clone(), i))
+        .collect();
+    let other = has_other.then_some(names.len() - 1);
+    // Pass 2: every row into its segment's raw columns.
+    let mut builders: Vec<RawBuilder> = names
+        .iter()
+        .map(|_| RawBuilder::new(resolved, ProfileMode::Exact))
+        .collect();
+    let mut rows = vec![0u64; names.len()];
+    data::for_each_parquet_batch(path, plan, |batch| {
+        let which: Vec<Option<usize>> = row_keys(&batch, plan, columns)
+            .iter()
+            .map(|key| segment_of(key, &kept, other))
+            .collect();
+        for (s, builder) in builders.iter_mut().enumerate() {
+            let keep: Vec<bool> = which.iter().map(|w| *w == Some(s)).collect();
+            let n = keep.iter().filter(|&&k| k).count();
+            if n > 0 {
+                builder.add(&batch.filter(&keep));
+                rows[s] += n as u64;
+            }
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    let segments = names
+        .into_iter()
+        .zip(builders)
+        .zip(rows)
+        .filter(|(_, rows)| *rows > 0)
+        .map(|((name, builder), rows)| {
+            let profile = ReferenceProfile::from_raw(
+                path,
+                sha256.to_string(),
+                rows,
+                builder.finish(),
+                plan.clone(),
+                settings,
+            );
+            (name, Arc::new(profile))
+        })
+        .collect();
+    Ok(SegmentProfiles {
+        columns: columns.to_vec(),
+        segments,
+    })
+}
+
+/// Scores `batches` (laid out by the profiles' plan) per segment.
+pub fn evaluate(
+    profiles: &SegmentProfiles,
+    plan: &ColumnPlan,
+    batches: &[Batch],
+    scoring: &ScoringSettings,
+) -> Vec<SegmentReport> {
+    let index: HashMap<&str, usize> = profiles
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.as_str(), i))
+        .collect();
+    let other = index.get(OTHER).copied();
+    let mut parts: Vec<Vec<Batch>> = vec![Vec::new(); profiles.segments.len()];
+    for batch in batches {
+        let which: Vec<Option<usize>> = row_keys(batch, plan, &profiles.columns)
+            .iter()
+            .map(|key| index.get(key.as_str()).copied().or(other))
+            .collect();
+        for (s, part) in parts.iter_mut().enumerate() {
+            let keep: Vec<bool> = which.iter().map(|w| *w == Some(s)).collect();
+            if keep.iter().any(|&k| k) {
+                part.push(batch.filter(&keep));
+            }
+        }
+    }
+    profiles
+        .segments
+        .iter()
+        .zip(parts)
+        .map(|((name, profile), part)| {
+            let (samples, rows) = crate::sample::samples_from_batches(profile, &part);
+            SegmentReport {
+                segment: name.clone(),
+                report: drift::evaluate(profile, &samples, rows, scoring),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, StringArray};
+
+    #[test]
+    fn keys_join_columns_and_name_missing_values() {
+        let plan = ColumnPlan::new([
+            ("country".to_string(), Kind::Categorical),
+            ("tier".to_string(), Kind::Numeric),
+        ]);
+        let batch = Batch {
+            rows: 2,
+            columns: vec![
+                Some(ColumnArray::Categorical(StringArray::from(vec![
+                    Some("DE"),
+                    None,
+                ]))),
+                Some(ColumnArray::Numeric(Float64Array::from(vec![1.0, 2.0]))),
+            ],
+            rejects: Default::default(),
+        };
+        let columns = vec!["country".to_string(), "tier".to_string()];
+        assert_eq!(
+            row_keys(&batch, &plan, &columns),
+            vec!["DE/1", "__missing__/2"]
+        );
+        let kept: HashMap<String, usize> = [("DE/1".to_string(), 0)].into();
+        assert_eq!(segment_of("DE/1", &kept, Some(1)), Some(0));
+        assert_eq!(segment_of("FR/1", &kept, Some(1)), Some(1));
+        assert_eq!(segment_of("FR/1", &kept, None), None);
+    }
+}

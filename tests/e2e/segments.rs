@@ -1,0 +1,187 @@
+//! Per-segment drift end to end (`[columns] segment`, issue 12): a drift
+//! confined to one segment shows on that segment's results, in `check`
+//! (JSON and `--by-segment`) and on `/metrics`, and not on the others.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use serde_json::Value;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use crate::util::{check, wait_until, write_config, Daemon};
+
+const REGIONS: [&str; 3] = ["A", "B", "C"];
+
+/// `n` standard normal quantiles, `(i + 0.5) / n`, plus `shift`: the same
+/// distribution at any `n`, so undrifted segments are quiet by construction.
+fn quantiles(n: usize, shift: f64) -> Vec<f64> {
+    let normal = Normal::new(0.0, 1.0).unwrap();
+    (0..n)
+        .map(|i| normal.inverse_cdf((i as f64 + 0.5) / n as f64) + shift)
+        .collect()
+}
+
+/// Rows per region: `x` (shifted by 2 in `drifted`), `y` never shifted.
+fn rows(per_region: usize, drifted: Option<&str>) -> Vec<(String, f64, f64)> {
+    let mut out = Vec::new();
+    for region in REGIONS {
+        let shift = if Some(region) == drifted { 2.0 } else { 0.0 };
+        let x = quantiles(per_region, shift);
+        // y in another order than x, so the two are not correlated.
+        let mut y = quantiles(per_region, 0.0);
+        y.reverse();
+        for (x, y) in x.into_iter().zip(y) {
+            out.push((region.to_string(), x, y));
+        }
+    }
+    out
+}
+
+fn write_reference(path: &Path, rows: &[(String, f64, f64)]) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("region", DataType::Utf8, false),
+        Field::new("x", DataType::Float64, false),
+        Field::new("y", DataType::Float64, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        )),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn ndjson(rows: &[(String, f64, f64)]) -> Vec<u8> {
+    rows.iter()
+        .map(|(region, x, y)| format!("{{\"region\":\"{region}\",\"x\":{x},\"y\":{y}}}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+#[test]
+fn a_drift_confined_to_one_segment_shows_only_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference.parquet");
+    write_reference(&reference, &rows(3_000, None));
+    let current_rows = rows(500, Some("B"));
+    let current = dir.path().join("current.ndjson");
+    std::fs::write(&current, ndjson(&current_rows)).unwrap();
+    let settings = "[columns]\nsegment = \"region\"\n";
+    let config = write_config(dir.path(), settings);
+
+    let run = check(
+        &reference,
+        &current,
+        &["-c", config.to_str().unwrap(), "--format", "json"],
+    );
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {} {}", run.stdout, run.stderr));
+    let segments = report["segments"].as_array().expect("segments");
+    assert_eq!(segments.len(), 3, "{segments:?}");
+    let drifted = |segment: &Value, feature: &str| -> bool {
+        segment["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == feature)
+            .unwrap_or_else(|| panic!("no {feature}"))["drift_detected"]
+            .as_bool()
+            .unwrap()
+    };
+    for segment in segments {
+        let name = segment["segment"].as_str().unwrap();
+        assert_eq!(segment["current_rows"], 500, "{name}");
+        assert_eq!(segment["reference_rows"], 3_000, "{name}");
+        assert_eq!(drifted(segment, "x"), name == "B", "x in segment {name}");
+        assert!(!drifted(segment, "y"), "y in segment {name}");
+    }
+    // Overall, the drift of one third of the rows is diluted but still there;
+    // the table names the segment.
+    let table = check(
+        &reference,
+        &current,
+        &["-c", config.to_str().unwrap(), "--by-segment"],
+    );
+    assert!(table.stdout.contains("\nsegment B\n"), "{}", table.stdout);
+    assert!(
+        table
+            .stdout
+            .contains("segment A: current rows 500, drifted columns 0 of"),
+        "{}",
+        table.stdout
+    );
+
+    let body = format!(
+        "[model]\nname = \"e2e\"\n[reference]\npath = \"{}\"\n[window]\nsize = 5000\nmin_rows = 100\n\
+         evaluation_delay = \"50ms\"\n[state]\npath = \"{}\"\n{settings}\n[[sources]]\ntype = \"http\"\n",
+        reference.display(),
+        dir.path().join("state/state.json").display(),
+    );
+    let daemon = Daemon::start(&write_config(dir.path(), &body));
+    assert_eq!(
+        daemon
+            .ingest("application/x-ndjson", &std::fs::read(&current).unwrap())
+            .status,
+        200
+    );
+    let series = |segment: &str, feature: &str| {
+        [
+            ("model", "e2e"),
+            ("segment", segment),
+            ("feature", feature),
+            ("drift_type", "data"),
+        ]
+        .map(|(k, v)| (k, v.to_string()))
+    };
+    let evaluated = wait_until(Duration::from_secs(30), || {
+        let labels = series("C", "y");
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        daemon.scrape().value("drift_segment_window_rows", &labels) == Some(500.0)
+            && daemon
+                .scrape()
+                .value("drift_segment_detected", &labels)
+                .is_some()
+    });
+    assert!(evaluated, "no per-segment evaluation of the 1,500 rows");
+    let scrape = daemon.scrape();
+    for region in REGIONS {
+        for feature in ["x", "y"] {
+            let labels = series(region, feature);
+            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let want = if region == "B" && feature == "x" {
+                1.0
+            } else {
+                0.0
+            };
+            assert_eq!(
+                scrape.value("drift_segment_detected", &labels),
+                Some(want),
+                "{region}/{feature}"
+            );
+        }
+    }
+    // One of B's three scored columns (region, constant within it; x; y).
+    let ratio = scrape.value(
+        "drift_segment_dataset_drifted_ratio",
+        &[("model", "e2e"), ("segment", "B")],
+    );
+    assert!(
+        ratio.is_some_and(|r| (r - 1.0 / 3.0).abs() < 1e-12),
+        "{ratio:?}"
+    );
+    daemon.stop();
+}
