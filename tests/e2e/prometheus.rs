@@ -225,14 +225,16 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 /// The sample reference with its label, latency and error columns, as the
 /// default config has them, and late labels joined by `request_id`, so that
 /// every quality, concept-drift, label-join and serving panel has data; the
-/// p-values corrected (`fdr_bh`) and `amount` weighted 3.
+/// p-values corrected (`fdr_bh`), `amount` weighted 3, and multivariate
+/// drift on (its dashboard row).
 fn exporter_config(dir: &Path) -> PathBuf {
     // A correction, so that the adjusted p-values' panel has data; weights,
     // so that the weighted share differs from the plain one.
     let columns = "[columns]\nlabel = \"is_fraud\"\nlatency = \"latency_ms\"\nerror = \"error\"\n\
                    weights = { amount = 3.0 }\n\
                    [labels]\nid = \"request_id\"\n\
-                   [drift]\ncorrection = \"fdr_bh\"\n";
+                   [drift]\ncorrection = \"fdr_bh\"\n\
+                   [multivariate]\nenabled = true\n";
     let config = base_config(dir, "[[sources]]\ntype = \"http\"\n", columns);
     let body = std::fs::read_to_string(&config).unwrap().replace(
         "version = \"v1\"\n",
