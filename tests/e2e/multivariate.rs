@@ -15,7 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
-use crate::util::{check, repo, wait_until, write_config, Daemon};
+use crate::util::{check, repo, start_http_daemon, wait_until, write_config, write_parquet_file};
 
 fn case() -> Value {
     let text =
@@ -43,10 +43,7 @@ fn write_reference(path: &Path, columns: &[Vec<Option<f64>>]) {
         .map(|c| Arc::new(Float64Array::from(c.clone())) as ArrayRef)
         .collect();
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    write_parquet_file(path, &batch);
 }
 
 fn ndjson(columns: &[Vec<Option<f64>>]) -> Vec<u8> {
@@ -142,13 +139,7 @@ fn reversed_correlation_shows_in_check_and_on_metrics() {
         table.stdout
     );
 
-    let body = format!(
-        "[model]\nname = \"e2e\"\n[reference]\npath = \"{}\"\n[window]\nsize = 5000\nmin_rows = 100\n\
-         evaluation_delay = \"50ms\"\n[state]\npath = \"{}\"\n{settings}\n[[sources]]\ntype = \"http\"\n",
-        reference.display(),
-        dir.path().join("state/state.json").display(),
-    );
-    let daemon = Daemon::start(&write_config(dir.path(), &body));
+    let daemon = start_http_daemon(dir.path(), &reference, settings);
     let rows = case["current"][0].as_array().unwrap().len() as f64;
     assert_eq!(
         daemon

@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::util::{check, wait_until, write_config, Daemon};
+use crate::util::{check, start_http_daemon, wait_until, write_config, write_parquet_file};
 
 const REGIONS: [&str; 3] = ["A", "B", "C"];
 
@@ -59,10 +59,7 @@ fn write_reference(path: &Path, rows: &[(String, f64, f64)]) {
         )),
     ];
     let batch = RecordBatch::try_new(schema, columns).unwrap();
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    write_parquet_file(path, &batch);
 }
 
 fn ndjson(rows: &[(String, f64, f64)]) -> Vec<u8> {
@@ -125,13 +122,7 @@ fn a_drift_confined_to_one_segment_shows_only_there() {
         table.stdout
     );
 
-    let body = format!(
-        "[model]\nname = \"e2e\"\n[reference]\npath = \"{}\"\n[window]\nsize = 5000\nmin_rows = 100\n\
-         evaluation_delay = \"50ms\"\n[state]\npath = \"{}\"\n{settings}\n[[sources]]\ntype = \"http\"\n",
-        reference.display(),
-        dir.path().join("state/state.json").display(),
-    );
-    let daemon = Daemon::start(&write_config(dir.path(), &body));
+    let daemon = start_http_daemon(dir.path(), &reference, settings);
     assert_eq!(
         daemon
             .ingest("application/x-ndjson", &std::fs::read(&current).unwrap())

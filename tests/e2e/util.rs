@@ -87,6 +87,27 @@ path = "{state}"
     write_config(dir, &body)
 }
 
+/// Starts the daemon on `reference` with an HTTP source, a 5,000-row window
+/// (100 rows to score, evaluations 50 ms after a batch) and `settings` (TOML
+/// sections), its state in `dir`.
+pub fn start_http_daemon(dir: &Path, reference: &Path, settings: &str) -> Daemon {
+    let body = format!(
+        "[model]\nname = \"e2e\"\n[reference]\npath = \"{}\"\n[window]\nsize = 5000\nmin_rows = 100\n\
+         evaluation_delay = \"50ms\"\n[state]\npath = \"{}\"\n{settings}\n[[sources]]\ntype = \"http\"\n",
+        reference.display(),
+        dir.join("state/state.json").display(),
+    );
+    Daemon::start(&write_config(dir, &body))
+}
+
+/// Writes `batch` as a Parquet file at `path`.
+pub fn write_parquet_file(path: &Path, batch: &arrow::record_batch::RecordBatch) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
 /// A running daemon.
 pub struct Daemon {
     child: Child,
