@@ -15,7 +15,9 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
-use crate::util::{check, repo, start_http_daemon, wait_until, write_config, write_parquet_file};
+use crate::util::{
+    check, check_json, repo, start_http_daemon, wait_until, write_config, write_parquet_file,
+};
 
 fn case() -> Value {
     let text =
@@ -87,13 +89,7 @@ fn reversed_correlation_shows_in_check_and_on_metrics() {
     );
     let want_change = top["change"].as_f64().unwrap();
 
-    let run = check(
-        &reference,
-        &current,
-        &["-c", config.to_str().unwrap(), "--format", "json"],
-    );
-    let report: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {} {}", run.stdout, run.stderr));
+    let report = check_json(&reference, &current, &config);
     let m = &report["multivariate"];
     close(
         m["reconstruction_error"].as_f64(),

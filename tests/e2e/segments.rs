@@ -12,7 +12,9 @@ use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::util::{check, start_http_daemon, wait_until, write_config, write_parquet_file};
+use crate::util::{
+    check, check_json, start_http_daemon, wait_until, write_config, write_parquet_file,
+};
 
 const REGIONS: [&str; 3] = ["A", "B", "C"];
 
@@ -80,13 +82,7 @@ fn a_drift_confined_to_one_segment_shows_only_there() {
     let settings = "[columns]\nsegment = \"region\"\n";
     let config = write_config(dir.path(), settings);
 
-    let run = check(
-        &reference,
-        &current,
-        &["-c", config.to_str().unwrap(), "--format", "json"],
-    );
-    let report: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {} {}", run.stdout, run.stderr));
+    let report = check_json(&reference, &current, &config);
     let segments = report["segments"].as_array().expect("segments");
     assert_eq!(segments.len(), 3, "{segments:?}");
     let drifted = |segment: &Value, feature: &str| -> bool {

@@ -100,6 +100,17 @@ pub fn start_http_daemon(dir: &Path, reference: &Path, settings: &str) -> Daemon
     Daemon::start(&write_config(dir, &body))
 }
 
+/// `check --format json` with `config`: the report, parsed.
+pub fn check_json(reference: &Path, current: &Path, config: &Path) -> serde_json::Value {
+    let run = check(
+        reference,
+        current,
+        &["-c", config.to_str().unwrap(), "--format", "json"],
+    );
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {} {}", run.stdout, run.stderr))
+}
+
 /// Writes `batch` as a Parquet file at `path`.
 pub fn write_parquet_file(path: &Path, batch: &arrow::record_batch::RecordBatch) {
     let file = std::fs::File::create(path).unwrap();
