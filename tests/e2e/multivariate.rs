@@ -16,7 +16,7 @@ use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
 use crate::util::{
-    check, check_json, repo, start_http_daemon, wait_until, write_config, write_parquet_file,
+    check, check_json_with, repo, start_http_daemon, wait_until, write_config, write_parquet_file,
 };
 
 fn case() -> Value {
@@ -89,7 +89,7 @@ fn reversed_correlation_shows_in_check_and_on_metrics() {
     );
     let want_change = top["change"].as_f64().unwrap();
 
-    let report = check_json(&reference, &current, &config);
+    let report = check_json_with(&reference, &current, &config);
     let m = &report["multivariate"];
     close(
         m["reconstruction_error"].as_f64(),

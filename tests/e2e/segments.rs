@@ -13,7 +13,7 @@ use serde_json::Value;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::util::{
-    check, check_json, start_http_daemon, wait_until, write_config, write_parquet_file,
+    check, check_json_with, start_http_daemon, wait_until, write_config, write_parquet_file,
 };
 
 const REGIONS: [&str; 3] = ["A", "B", "C"];
@@ -82,7 +82,7 @@ fn a_drift_confined_to_one_segment_shows_only_there() {
     let settings = "[columns]\nsegment = \"region\"\n";
     let config = write_config(dir.path(), settings);
 
-    let report = check_json(&reference, &current, &config);
+    let report = check_json_with(&reference, &current, &config);
     let segments = report["segments"].as_array().expect("segments");
     assert_eq!(segments.len(), 3, "{segments:?}");
     let drifted = |segment: &Value, feature: &str| -> bool {

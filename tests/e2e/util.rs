@@ -101,7 +101,7 @@ pub fn start_http_daemon(dir: &Path, reference: &Path, settings: &str) -> Daemon
 }
 
 /// `check --format json` with `config`: the report, parsed.
-pub fn check_json(reference: &Path, current: &Path, config: &Path) -> serde_json::Value {
+pub fn check_json_with(reference: &Path, current: &Path, config: &Path) -> serde_json::Value {
     let run = check(
         reference,
         current,
