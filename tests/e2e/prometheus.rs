@@ -226,7 +226,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 /// default config has them, and late labels joined by `request_id`, so that
 /// every quality, concept-drift, label-join and serving panel has data; the
 /// p-values corrected (`fdr_bh`), `amount` weighted 3, and multivariate
-/// drift on (its dashboard row).
+/// drift and segments by device on (their dashboard rows).
 fn exporter_config(dir: &Path) -> PathBuf {
     // A correction, so that the adjusted p-values' panel has data; weights,
     // so that the weighted share differs from the plain one.
@@ -235,7 +235,9 @@ fn exporter_config(dir: &Path) -> PathBuf {
                    [labels]\nid = \"request_id\"\n\
                    [drift]\ncorrection = \"fdr_bh\"\n\
                    [multivariate]\nenabled = true\n";
-    let config = base_config(dir, "[[sources]]\ntype = \"http\"\n", columns);
+    // Segments by device (the sample reference's), for the segment panels.
+    let columns = columns.replace("[columns]\n", "[columns]\nsegment = \"device\"\n");
+    let config = base_config(dir, "[[sources]]\ntype = \"http\"\n", &columns);
     let body = std::fs::read_to_string(&config).unwrap().replace(
         "version = \"v1\"\n",
         "version = \"v1\"\ntask = \"classification\"\n",
