@@ -74,6 +74,28 @@ fn row_keys(batch: &Batch, plan: &ColumnPlan, columns: &[String]) -> Vec<String>
         .collect()
 }
 
+/// The rows of `batch` (laid out by `plan`) of each of `segments` segments,
+/// `segment_of` telling a row's segment from its key; `None` where a segment
+/// has no row.
+fn split(
+    batch: &Batch,
+    plan: &ColumnPlan,
+    columns: &[String],
+    segments: usize,
+    segment_of: impl Fn(&str) -> Option<usize>,
+) -> Vec<Option<Batch>> {
+    let which: Vec<Option<usize>> = row_keys(batch, plan, columns)
+        .iter()
+        .map(|key| segment_of(key))
+        .collect();
+    (0..segments)
+        .map(|s| {
+            let keep: Vec<bool> = which.iter().map(|w| *w == Some(s)).collect();
+            keep.contains(&true).then(|| batch.filter(&keep))
+        })
+        .collect()
+}
+
 /// The segment each key falls in: its own when among `kept`, else `__other__`.
 fn segment_of(key: &str, kept: &HashMap<String, usize>, other: Option<usize>) -> Option<usize> {
     kept.get(key).copied().or(other)
@@ -127,16 +149,13 @@ pub fn profile(
         .collect();
     let mut rows = vec![0u64; names.len()];
     data::for_each_parquet_batch(path, plan, |batch| {
-        let which: Vec<Option<usize>> = row_keys(&batch, plan, columns)
-            .iter()
-            .map(|key| segment_of(key, &kept, other))
-            .collect();
-        for (s, builder) in builders.iter_mut().enumerate() {
-            let keep: Vec<bool> = which.iter().map(|w| *w == Some(s)).collect();
-            let n = keep.iter().filter(|&&k| k).count();
-            if n > 0 {
-                builder.add(&batch.filter(&keep));
-                rows[s] += n as u64;
+        let parts = split(&batch, plan, columns, builders.len(), |key| {
+            segment_of(key, &kept, other)
+        });
+        for ((part, builder), rows) in parts.into_iter().zip(&mut builders).zip(&mut rows) {
+            if let Some(part) = part {
+                builder.add(&part);
+                *rows += part.rows as u64;
             }
         }
     })
@@ -180,15 +199,11 @@ pub fn evaluate(
     let other = index.get(OTHER).copied();
     let mut parts: Vec<Vec<Batch>> = vec![Vec::new(); profiles.segments.len()];
     for batch in batches {
-        let which: Vec<Option<usize>> = row_keys(batch, plan, &profiles.columns)
-            .iter()
-            .map(|key| index.get(key.as_str()).copied().or(other))
-            .collect();
-        for (s, part) in parts.iter_mut().enumerate() {
-            let keep: Vec<bool> = which.iter().map(|w| *w == Some(s)).collect();
-            if keep.iter().any(|&k| k) {
-                part.push(batch.filter(&keep));
-            }
+        let split = split(batch, plan, &profiles.columns, parts.len(), |key| {
+            index.get(key).copied().or(other)
+        });
+        for (part, rows) in parts.iter_mut().zip(split) {
+            part.extend(rows);
         }
     }
     profiles
