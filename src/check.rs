@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Instant;
 
 use crate::concept;
 use crate::config::{CliOverrides, Config, ConfigError, ScoringSettings};
@@ -14,7 +15,8 @@ use crate::data::{Batch, Summary};
 use crate::drift::{self, DriftReport};
 use crate::quality::{self, QualityReport};
 use crate::reference::{ReadFor, ReferenceError, ReferenceProfile};
-use crate::sample;
+use crate::sample::{self, ColumnSample};
+use rayon::prelude::*;
 
 /// Errors of a `check` run (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -59,18 +61,47 @@ pub fn check_with(
     // `check` prints no SHA-256: it does not hash the reference (and it maps a
     // profile).
     let load = || {
-        ReferenceProfile::load_for(
+        let started = Instant::now();
+        let profile = ReferenceProfile::load_for(
             reference,
             &config.columns,
             &config.drift.profile,
             &config.model,
             ReadFor::OneShot,
-        )
+        );
+        tracing::debug!(elapsed = ?started.elapsed(), "reference loaded");
+        profile
+    };
+    let read = |plan: &data::ColumnPlan| {
+        let started = Instant::now();
+        let batches = data::read_path(current, plan);
+        tracing::debug!(elapsed = ?started.elapsed(), "current file read");
+        batches
     };
     let scoring = &config.drift.scoring;
     match ReferenceProfile::plan_for(reference, &config.columns, &config.model) {
+        Some(plan) if by_column(config, current) => {
+            let (profile, columns) = rayon::join(load, || {
+                let started = Instant::now();
+                let columns = read_by_column(current, &plan);
+                tracing::debug!(elapsed = ?started.elapsed(), "current file read by column");
+                columns
+            });
+            let profile = profile?;
+            if profile.plan == plan && !needs_rows(&profile) {
+                let (columns, summary) = columns?;
+                let started = Instant::now();
+                let report = score_by_column(&profile, scoring, current, columns, summary);
+                tracing::debug!(elapsed = ?started.elapsed(), "scored");
+                Ok(report)
+            } else {
+                // Not expected: the load resolved other columns, or made a
+                // profile that scores rows. Read again, row by row.
+                check_file(&profile, scoring, current)
+            }
+        }
         Some(plan) => {
-            let (profile, batches) = rayon::join(load, || data::read_path(current, &plan));
+            let (profile, batches) = rayon::join(load, || read(&plan));
             let profile = profile?;
             if profile.plan == plan {
                 check_batches(&profile, scoring, current, batches?)
@@ -80,6 +111,95 @@ pub fn check_with(
             }
         }
         None => check_file(&load()?, scoring, current),
+    }
+}
+
+/// Whether `check` reads `current` column by column ([`read_by_column`]): a
+/// Parquet file, scored by no signal that needs whole rows (labels, segments,
+/// multivariate drift).
+fn by_column(config: &Config, current: &Path) -> bool {
+    data::Format::from_path(current) == Some(data::Format::Parquet)
+        && config.columns.label.is_none()
+        && config.columns.segment.is_empty()
+        && !config.multivariate.enabled
+}
+
+/// Whether `profile` scores whole rows, not only columns.
+fn needs_rows(profile: &ReferenceProfile) -> bool {
+    profile.quality.is_some() || profile.segments.is_some() || profile.multivariate.is_some()
+}
+
+/// One column of the current file, read before the profile is loaded.
+enum ColumnRead {
+    /// A numeric column's finished sample (sorted values).
+    Numeric(ColumnSample),
+    /// A categorical column's arrays (binned once the profile is there).
+    Arrays(Vec<data::ColumnArray>),
+}
+
+/// Reads the planned columns of the Parquet file `current` on every core, each
+/// numeric one straight into its sorted sample: only the samples are held,
+/// never the whole file, and no profile is needed (it loads meanwhile).
+fn read_by_column(
+    current: &Path,
+    plan: &data::ColumnPlan,
+) -> Result<(Vec<Option<ColumnRead>>, Summary), DataError> {
+    let kinds: Vec<data::Kind> = plan.iter().map(|(_, kind)| kind).collect();
+    data::parquet_by_column(current, plan, |i, arrays| {
+        match kinds.get(i) {
+            Some(data::Kind::Numeric) => ColumnSample::numeric_of(&arrays).map(ColumnRead::Numeric),
+            _ => None,
+        }
+        .unwrap_or(ColumnRead::Arrays(arrays))
+    })
+}
+
+/// Scores the columns [`read_by_column`] read: the same report as
+/// [`check_file`] of that file.
+fn score_by_column(
+    profile: &ReferenceProfile,
+    scoring: &ScoringSettings,
+    current: &Path,
+    columns: Vec<Option<ColumnRead>>,
+    summary: Summary,
+) -> DriftReport {
+    warn_rejects(current, &summary);
+    let rows = summary.rows;
+    let samples: Vec<ColumnSample> = profile
+        .columns
+        .par_iter()
+        .zip(columns.into_par_iter())
+        .map(|(column, read)| match (read, column.kind()) {
+            (Some(ColumnRead::Numeric(sample)), data::Kind::Numeric) => sample,
+            (Some(ColumnRead::Arrays(arrays)), _) => {
+                let mut sample = ColumnSample::empty(column);
+                for a in &arrays {
+                    sample.absorb(column, Some(a), a.len());
+                }
+                sample.finish();
+                sample
+            }
+            // Absent, or (not expected: the plan is the profile's) of the
+            // other kind: missing, as `absorb` counts it.
+            _ => {
+                let mut sample = ColumnSample::empty(column);
+                sample.absorb(column, None, rows as usize);
+                sample
+            }
+        })
+        .collect();
+    drift::evaluate(profile, &samples, rows, scoring)
+}
+
+/// Warns of the values of `current` that were rejected and not scored.
+fn warn_rejects(current: &Path, summary: &Summary) {
+    if summary.rejects.total_rows() > 0 {
+        tracing::warn!(
+            file = %current.display(),
+            rejected_rows = summary.rejects.total_rows(),
+            first_errors = ?summary.rejects.errors,
+            "some values were rejected and not scored"
+        );
     }
 }
 
@@ -100,15 +220,19 @@ fn check_batches(
     current: &Path,
     batches: Vec<Batch>,
 ) -> Result<DriftReport, CheckError> {
-    let summary = Summary::of(&batches);
-    if summary.rejects.total_rows() > 0 {
-        tracing::warn!(
-            file = %current.display(),
-            rejected_rows = summary.rejects.total_rows(),
-            first_errors = ?summary.rejects.errors,
-            "some values were rejected and not scored"
-        );
-    }
+    let started = Instant::now();
+    let report = score_batches(profile, scoring, current, batches);
+    tracing::debug!(elapsed = ?started.elapsed(), "scored");
+    report
+}
+
+fn score_batches(
+    profile: &ReferenceProfile,
+    scoring: &ScoringSettings,
+    current: &Path,
+    batches: Vec<Batch>,
+) -> Result<DriftReport, CheckError> {
+    warn_rejects(current, &Summary::of(&batches));
     let multivariate = crate::multivariate::report_for(profile, &batches);
     let segments = profile.segments.as_ref().map_or_else(Vec::new, |s| {
         crate::segments::evaluate(s, &profile.plan, &batches, scoring)

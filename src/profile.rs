@@ -167,6 +167,8 @@ fn merge_into(into: &mut ProfileFile, next: ProfileFile) -> Result<(), String> {
 
 fn merge_column(into: &mut RawColumn, next: RawColumn) {
     into.missing += next.missing;
+    // Computed again from the merged values.
+    into.std = None;
     into.rejected += next.rejected;
     match (&mut into.values, next.values) {
         (RawValues::Numeric(a), RawValues::Numeric(b)) => {

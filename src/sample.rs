@@ -126,15 +126,9 @@ impl ColumnSample {
         self.rows += rows as u64;
         match (&mut self.values, column, &profile.detail) {
             (SampleValues::Numeric(values), Some(ColumnArray::Numeric(a)), _) => {
-                self.missing += a.null_count() as u64;
-                values.reserve(a.len() - a.null_count());
-                for v in a.iter().flatten() {
-                    if v.is_finite() {
-                        values.push(v);
-                    } else {
-                        self.rejected += 1;
-                    }
-                }
+                let (missing, rejected) = push_finite(values, a);
+                self.missing += missing;
+                self.rejected += rejected;
             }
             (
                 SampleValues::Categorical { counts, unseen },
@@ -154,6 +148,37 @@ impl ColumnSample {
         }
     }
 
+    /// The finished sample of a numeric column from all its arrays, which needs
+    /// no profile (so it can be made while the profile loads): the same as
+    /// [`ColumnSample::absorb`] of each array into an empty numeric sample,
+    /// then [`ColumnSample::finish`]. `None` when an array is not numeric.
+    pub fn numeric_of(arrays: &[ColumnArray]) -> Option<ColumnSample> {
+        let numeric: Vec<&arrow::array::Float64Array> = arrays
+            .iter()
+            .map(|a| match a {
+                ColumnArray::Numeric(a) => Some(a),
+                ColumnArray::Categorical(_) => None,
+            })
+            .collect::<Option<_>>()?;
+        let finite: usize = numeric.iter().map(|a| a.len() - a.null_count()).sum();
+        let mut sample = ColumnSample {
+            rows: 0,
+            missing: 0,
+            rejected: 0,
+            values: SampleValues::Numeric(Vec::with_capacity(finite)),
+        };
+        if let SampleValues::Numeric(values) = &mut sample.values {
+            for a in numeric {
+                let (missing, rejected) = push_finite(values, a);
+                sample.rows += a.len() as u64;
+                sample.missing += missing;
+                sample.rejected += rejected;
+            }
+        }
+        sample.finish();
+        Some(sample)
+    }
+
     /// Sorts numeric values; call once after the last [`ColumnSample::absorb`].
     pub fn finish(&mut self) {
         if let SampleValues::Numeric(values) = &mut self.values {
@@ -169,6 +194,21 @@ impl ColumnSample {
             SampleValues::Categorical { counts, .. } => counts.iter().sum(),
         }
     }
+}
+
+/// Appends the finite values of `a` to `values`; gives its null and
+/// non-finite (rejected) value counts.
+fn push_finite(values: &mut Vec<f64>, a: &arrow::array::Float64Array) -> (u64, u64) {
+    values.reserve(a.len() - a.null_count());
+    let mut rejected = 0;
+    for v in a.iter().flatten() {
+        if v.is_finite() {
+            values.push(v);
+        } else {
+            rejected += 1;
+        }
+    }
+    (a.null_count() as u64, rejected)
 }
 
 /// Samples of every profile column over whole batches, and the total row count.

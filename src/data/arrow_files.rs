@@ -6,13 +6,15 @@ use std::io::Cursor;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::{FileReader, StreamReader};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use parquet::file::reader::ChunkReader;
 
 use super::convert::{normalise, to_event_seconds};
 use super::guard::guarded;
-use super::{Batch, ColumnArray, ColumnPlan, DataError, Rejects, RowFlags};
+use rayon::prelude::*;
+
+use super::{Batch, ColumnArray, ColumnPlan, DataError, Rejects, RowFlags, Summary};
 
 /// Rows per decoded Parquet batch.
 const PARQUET_BATCH_ROWS: usize = 64 * 1024;
@@ -102,6 +104,119 @@ fn parquet_batches<R: ChunkReader + 'static>(
         offset += rows;
     }
     Ok(())
+}
+
+/// Reads each planned column of a Parquet file on its own, all columns in
+/// parallel (on rayon's threads), and hands column `i`'s arrays, in row order,
+/// to `each(i, arrays)` as soon as that column is decoded: for a caller that
+/// reduces a column to a summary (`check`), the file is never held whole, and
+/// the columns are decoded on every core (the row-wise reader decodes them one
+/// after another on one). `None` stands for a planned column the file lacks.
+/// The summary's rejections are those of [`read_parquet`] (a row with
+/// rejected values in two columns counts once); their first messages come
+/// column by column.
+pub fn parquet_by_column<T: Send>(
+    path: &std::path::Path,
+    plan: &ColumnPlan,
+    each: impl Fn(usize, Vec<ColumnArray>) -> T + Sync,
+) -> Result<(Vec<Option<T>>, Summary), DataError> {
+    let io_err = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let origin = super::origin_of(path);
+    let parquet_err = |source| DataError::Parquet {
+        origin: origin.clone(),
+        source,
+    };
+    let metadata = guarded(&origin, "Parquet", || {
+        ArrowReaderMetadata::load(&file, Default::default()).map_err(parquet_err)
+    })?;
+    let rows = usize::try_from(metadata.metadata().file_metadata().num_rows()).map_err(|_| {
+        DataError::Invalid {
+            origin: origin.clone(),
+            message: "the footer gives a negative row count".into(),
+        }
+    })?;
+    let fields = metadata.schema().fields();
+    let read = |i: usize,
+                (name, kind): (&str, super::Kind)|
+     -> Result<Option<(T, Vec<u8>, Rejects)>, DataError> {
+        // Arrow's top-level fields are the Parquet schema's roots, in order.
+        let Some(root) = fields.iter().position(|f| f.name() == name) else {
+            return Ok(None);
+        };
+        // A file of its own: `try_clone` would share one read position
+        // between the columns' threads.
+        let file = std::fs::File::open(path).map_err(io_err)?;
+        let mask = ProjectionMask::roots(metadata.parquet_schema(), [root]);
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
+            .with_projection(mask)
+            .with_batch_size(PARQUET_BATCH_ROWS)
+            .build()
+            .map_err(parquet_err)?;
+        let mut flags = vec![0u8; rows];
+        let mut rejects = Rejects::default();
+        let mut arrays = Vec::new();
+        let mut offset = 0usize;
+        for batch in reader {
+            let batch = batch.map_err(|source| DataError::Arrow {
+                origin: origin.clone(),
+                source,
+            })?;
+            let n = batch.num_rows();
+            let (Some(array), Some(into)) = (
+                batch.columns().first(),
+                flags.get_mut(offset..offset.saturating_add(n)),
+            ) else {
+                return Err(DataError::Invalid {
+                    origin: origin.clone(),
+                    message: format!("column `{name}` holds more rows than the footer's {rows}"),
+                });
+            };
+            let mut batch_flags = RowFlags::new(n);
+            arrays.push(normalise_column(
+                array,
+                plan,
+                (i, (name, kind)),
+                &origin,
+                offset,
+                &mut batch_flags,
+                &mut rejects,
+            ));
+            batch_flags.or_into(into);
+            offset += n;
+        }
+        if offset != rows {
+            return Err(DataError::Invalid {
+                origin: origin.clone(),
+                message: format!("column `{name}` holds {offset} rows where the footer has {rows}"),
+            });
+        }
+        Ok(Some((each(i, arrays), flags, rejects)))
+    };
+    let planned: Vec<(&str, super::Kind)> = plan.iter().collect();
+    let columns: Vec<Option<(T, Vec<u8>, Rejects)>> = guarded(&origin, "Parquet", || {
+        planned
+            .par_iter()
+            .enumerate()
+            .map(|(i, &column)| read(i, column))
+            .collect::<Result<_, _>>()
+    })?;
+    let mut flags = RowFlags::new(rows);
+    let mut rejects = Rejects::default();
+    let mut out = Vec::with_capacity(columns.len());
+    for column in columns {
+        out.push(column.map(|(value, column_flags, column_rejects)| {
+            flags.or_from(&column_flags);
+            rejects.merge(&column_rejects);
+            value
+        }));
+    }
+    flags.fold_into(&mut rejects);
+    let rows = rows as u64;
+    Ok((out, Summary { rows, rejects }))
 }
 
 /// Reads Arrow IPC data, file format (`ARROW1` magic) or stream format.
@@ -212,6 +327,34 @@ fn check_file_blocks(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Normalises `array`, the values of plan column `i`.
+fn normalise_column(
+    array: &arrow::array::ArrayRef,
+    plan: &ColumnPlan,
+    (i, column): (usize, (&str, super::Kind)),
+    origin: &str,
+    row_offset: usize,
+    flags: &mut RowFlags,
+    rejects: &mut Rejects,
+) -> ColumnArray {
+    let (name, kind) = column;
+    if plan.is_time(i) {
+        return ColumnArray::Numeric(to_event_seconds(
+            array, name, origin, row_offset, flags, rejects,
+        ));
+    }
+    normalise(
+        array,
+        kind,
+        plan.is_boolean(i),
+        name,
+        origin,
+        row_offset,
+        flags,
+        rejects,
+    )
+}
+
 /// Normalises the planned columns of a record batch; absent columns stay `None`.
 pub(crate) fn normalise_batch(
     batch: &RecordBatch,
@@ -225,23 +368,12 @@ pub(crate) fn normalise_batch(
     let columns = plan
         .iter()
         .enumerate()
-        .map(|(i, (name, kind))| {
-            batch.column_by_name(name).map(|array| {
-                if plan.is_time(i) {
-                    return ColumnArray::Numeric(to_event_seconds(
-                        array,
-                        name,
-                        origin,
-                        row_offset,
-                        &mut flags,
-                        &mut rejects,
-                    ));
-                }
-                normalise(
+        .map(|(i, column)| {
+            batch.column_by_name(column.0).map(|array| {
+                normalise_column(
                     array,
-                    kind,
-                    plan.is_boolean(i),
-                    name,
+                    plan,
+                    (i, column),
                     origin,
                     row_offset,
                     &mut flags,
@@ -255,5 +387,133 @@ pub(crate) fn normalise_batch(
         rows,
         columns,
         rejects,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    use super::*;
+    use crate::data::Kind;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// A file of `rows` rows in row groups of 7, with NaN, infinite, null and
+    /// wrongly typed values, two of them on one row.
+    fn write_file(path: &std::path::Path, rows: usize) -> TestResult {
+        let x: Float64Array = (0..rows)
+            .map(|i| match i % 11 {
+                3 => Some(f64::NAN),
+                5 => None,
+                8 => Some(f64::INFINITY),
+                _ => Some(i as f64 * 0.5 - 3.0),
+            })
+            .collect();
+        let c: StringArray = (0..rows)
+            .map(|i| (i % 13 != 4).then(|| ["a", "b", "zz"][i % 3]))
+            .collect();
+        // Text in a column the plan reads as numeric: type rejections, one of
+        // them on a row whose `x` is NaN too (row 3 of every 33).
+        let t: StringArray = (0..rows)
+            .map(|i| {
+                Some(if i % 33 == 3 {
+                    "oops".to_string()
+                } else {
+                    i.to_string()
+                })
+            })
+            .collect();
+        let n: Int64Array = (0..rows as i64).collect();
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("x", Arc::new(x)),
+            ("c", Arc::new(c)),
+            ("t", Arc::new(t)),
+            ("n", Arc::new(n)),
+        ];
+        let batch = arrow::record_batch::RecordBatch::try_from_iter(columns)?;
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(7))
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(path)?, batch.schema(), Some(props))?;
+        writer.write(&batch)?;
+        writer.close()?;
+        Ok(())
+    }
+
+    #[test]
+    fn read_by_column_gives_the_row_wise_readers_columns_and_rejections() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("current.parquet");
+        write_file(&path, 100)?;
+        let plan = ColumnPlan::new([
+            ("x".to_string(), Kind::Numeric),
+            ("c".to_string(), Kind::Categorical),
+            ("absent".to_string(), Kind::Numeric),
+            ("t".to_string(), Kind::Numeric),
+            ("n".to_string(), Kind::Numeric),
+        ]);
+        let batches = crate::data::read_path(&path, &plan)?;
+        let want = Summary::of(&batches);
+        let (columns, got) = parquet_by_column(&path, &plan, |_, arrays| arrays)?;
+        assert_eq!(got.rows, 100);
+        assert_eq!(got.rows, want.rows);
+        assert_eq!(got.rejects.rows_by_reason, want.rejects.rows_by_reason);
+        assert_eq!(got.rejects.partial_rows, want.rejects.partial_rows);
+        // Rows with a NaN/Inf `x` and rows with text in `t`, the shared one once.
+        assert!(got.rejects.rows(crate::data::RejectReason::NonFinite) > 0);
+        assert!(got.rejects.rows(crate::data::RejectReason::Type) > 0);
+        assert!(
+            got.rejects.partial_rows
+                < got.rejects.rows(crate::data::RejectReason::NonFinite)
+                    + got.rejects.rows(crate::data::RejectReason::Type)
+        );
+        let mut got_errors = got.rejects.errors.clone();
+        let mut want_errors = want.rejects.errors.clone();
+        assert_eq!(got_errors.len(), want_errors.len());
+        got_errors.sort();
+        want_errors.sort();
+        // The first messages come column by column rather than row by row:
+        // the same count, each naming a row and a field.
+        assert!(
+            got_errors.iter().all(|e| e.contains("row")),
+            "{got_errors:?}"
+        );
+        assert_eq!(columns.len(), 5);
+        assert!(columns[2].is_none(), "the absent column");
+        for (i, column) in columns.iter().enumerate() {
+            let Some(arrays) = column else { continue };
+            let got: Vec<ColumnArray> = arrays.clone();
+            let want: Vec<ColumnArray> = batches
+                .iter()
+                .filter_map(|b| b.columns[i].clone())
+                .collect();
+            let flatten = |arrays: &[ColumnArray]| -> Vec<String> {
+                arrays
+                    .iter()
+                    .flat_map(|a| (0..a.len()).map(move |r| format!("{:?}", a.slice(r, 1))))
+                    .collect()
+            };
+            assert_eq!(flatten(&got), flatten(&want), "column {i}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn read_by_column_names_the_file_it_cannot_read() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("broken.parquet");
+        std::fs::write(&path, b"PAR1 this is not a parquet file PAR1")?;
+        let plan = crate::data::test_plan();
+        let e = parquet_by_column(&path, &plan, |_, a| a)
+            .err()
+            .ok_or("no error")?;
+        assert!(e.to_string().contains("broken.parquet"), "{e}");
+        Ok(())
     }
 }

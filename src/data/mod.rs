@@ -28,7 +28,9 @@ mod text;
 
 use std::path::{Path, PathBuf};
 
-pub use arrow_files::{parquet_schema, parquet_schema_and_rows, read_ipc, read_parquet};
+pub use arrow_files::{
+    parquet_by_column, parquet_schema, parquet_schema_and_rows, read_ipc, read_parquet,
+};
 pub use batch::{remap, Batch, ColumnArray, Summary};
 pub use plan::{ColumnPlan, Kind};
 pub(crate) use rejects::RowFlags;

@@ -118,6 +118,20 @@ impl RowFlags {
         }
     }
 
+    /// Adds these rows' flags into `into` (the same rows, of a wider span).
+    pub(crate) fn or_into(&self, into: &mut [u8]) {
+        for (a, &b) in into.iter_mut().zip(&self.flags) {
+            *a |= b;
+        }
+    }
+
+    /// Adds the flags of `other` (flags of the same rows) into these.
+    pub(crate) fn or_from(&mut self, other: &[u8]) {
+        for (a, &b) in self.flags.iter_mut().zip(other) {
+            *a |= b;
+        }
+    }
+
     pub(crate) fn fold_into(&self, rejects: &mut Rejects) {
         for &f in &self.flags {
             if f == 0 {

@@ -242,6 +242,17 @@ impl NumericProfile {
 
     /// Builds from finite values already in ascending order.
     pub fn from_sorted(values: ScalarBuffer<f64>, settings: &ProfileSettings) -> Self {
+        Self::from_sorted_with_std(values, None, settings)
+    }
+
+    /// [`NumericProfile::from_sorted`] with the values' standard deviation
+    /// given when known (a profile stores it: loading it then reads no value
+    /// beyond those the bins and fences need).
+    pub fn from_sorted_with_std(
+        values: ScalarBuffer<f64>,
+        std: Option<f64>,
+        settings: &ProfileSettings,
+    ) -> Self {
         let edges = match settings.binning {
             Binning::Quantile => bins::quantile_edges(&values, settings.bins),
             Binning::Uniform => match (values.first(), values.last()) {
@@ -251,7 +262,7 @@ impl NumericProfile {
         };
         let counts = bins::bin_counts_sorted(&edges, &values);
         NumericProfile {
-            std: crate::stats::wasserstein::std_dev(&values),
+            std: std.unwrap_or_else(|| crate::stats::wasserstein::std_dev(&values)),
             cdf: OnceLock::new(),
             rows: values.len() as u64,
             rank_error: 0.0,
@@ -437,6 +448,10 @@ pub struct RawColumn {
     pub rejected: u64,
     /// The values.
     pub values: RawValues,
+    /// The population standard deviation of exact numeric values, when it is
+    /// already known (a profile file stores it); computed from the values when
+    /// `None`.
+    pub std: Option<f64>,
 }
 
 /// A raw column's values.
@@ -465,9 +480,9 @@ impl RawColumn {
     /// The column's profile for `settings`.
     pub fn into_profile(self, settings: &ProfileSettings) -> ColumnProfile {
         let detail = match self.values {
-            RawValues::Numeric(sorted) => {
-                ProfileDetail::Numeric(NumericProfile::from_sorted(sorted, settings))
-            }
+            RawValues::Numeric(sorted) => ProfileDetail::Numeric(
+                NumericProfile::from_sorted_with_std(sorted, self.std, settings),
+            ),
             RawValues::Sketch(sketch) => {
                 ProfileDetail::Numeric(NumericProfile::from_sketch(&sketch, settings))
             }
@@ -1166,6 +1181,7 @@ impl RawAccumulator {
             missing: self.missing,
             rejected: self.rejected,
             values,
+            std: None,
         }
     }
 }

@@ -113,6 +113,11 @@ pub struct ColumnHeader {
     pub min: Option<f64>,
     /// Largest value.
     pub max: Option<f64>,
+    /// Exact numeric: the population standard deviation of the values
+    /// (`numpy.std`), so that loading needs no pass over them. Absent in files
+    /// of earlier writers (then computed at load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
     /// Sketch mode: the sketch's parameter and its error bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sketch: Option<SketchHeader>,
@@ -639,6 +644,17 @@ pub(crate) fn column_header(c: &RawColumn) -> ColumnHeader {
         }),
         _ => None,
     };
+    let std = match &c.values {
+        RawValues::Numeric(v) if !v.is_empty() => {
+            // Only a finite one (JSON has no NaN or infinity).
+            Some(
+                c.std
+                    .unwrap_or_else(|| crate::stats::wasserstein::std_dev(v)),
+            )
+            .filter(|s| s.is_finite())
+        }
+        _ => None,
+    };
     ColumnHeader {
         name: c.name.clone(),
         kind: c.kind(),
@@ -650,6 +666,7 @@ pub(crate) fn column_header(c: &RawColumn) -> ColumnHeader {
         distinct,
         min,
         max,
+        std,
         sketch,
         frequent,
     }
@@ -1122,10 +1139,20 @@ fn decode_column(body: Buffer, header: &ColumnHeader) -> Result<RawColumn, Strin
         missing: header.missing,
         rejected: header.rejected,
         values,
+        std: None,
     };
     if header.kind == Kind::Numeric && header.sketch.is_none() {
         let values = exact_values(name, &batches, distinct, header)?;
-        return Ok(column(RawValues::Numeric(values)));
+        let std = match header.std {
+            Some(s) if !(s.is_finite() && s >= 0.0) => return Err(format!(
+                "column `{name}`: its standard deviation ({s}) is not a finite non-negative number"
+            )),
+            std => std,
+        };
+        return Ok(RawColumn {
+            std,
+            ..column(RawValues::Numeric(values))
+        });
     }
     let mut levels: Vec<Vec<f64>> = Vec::new();
     let mut categories: Vec<(String, u64)> = Vec::new();
@@ -1312,6 +1339,7 @@ mod tests {
                 missing: 2,
                 rejected: 1,
                 values: RawValues::Numeric(vec![-1.5, -0.0, 0.0, 0.0, 0.0, 3.25, 1e300].into()),
+                std: None,
             },
             RawColumn {
                 name: "d".into(),
@@ -1320,6 +1348,7 @@ mod tests {
                 missing: 0,
                 rejected: 0,
                 values: RawValues::Numeric(vec![-2.0, 0.5, 7.0].into()),
+                std: None,
             },
             RawColumn {
                 name: "c".into(),
@@ -1328,6 +1357,7 @@ mod tests {
                 missing: 0,
                 rejected: 0,
                 values: RawValues::Categorical(vec![("a".into(), 3), ("b".into(), 1)]),
+                std: None,
             },
         ];
         let labelled = LabelledRows {
@@ -1368,13 +1398,32 @@ mod tests {
         }
     }
 
+    /// `raw` as read back: exact numeric columns carry the standard deviation
+    /// the header stores (none when it is not finite: JSON has no infinity).
+    fn with_stored_std(raw: &[RawColumn]) -> Vec<RawColumn> {
+        let mut raw = raw.to_vec();
+        for c in &mut raw {
+            if let RawValues::Numeric(v) = &c.values {
+                c.std = Some(crate::stats::wasserstein::std_dev(v)).filter(|s| s.is_finite());
+            }
+        }
+        raw
+    }
+
     #[test]
     fn a_profile_round_trips_bit_for_bit_with_its_ties_stored_once() -> TestResult {
         let profile = sample();
         for compress in [false, true] {
             let bytes = profile.encode(compress)?;
             let back = decode(Buffer::from_vec(bytes.clone()))?;
-            assert_eq!(back.raw, profile.raw);
+            assert_eq!(back.raw, with_stored_std(&profile.raw));
+            // The second column's standard deviation is stored (the first's,
+            // with 1e300 among its values, overflows and is left out).
+            assert_eq!(back.raw[0].std, None);
+            assert_eq!(
+                back.raw[1].std.map(f64::to_bits),
+                Some(crate::stats::wasserstein::std_dev(&[-2.0, 0.5, 7.0]).to_bits())
+            );
             assert_eq!(back.labelled, profile.labelled);
             // -0.0 and 0.0 are distinct runs; the three 0.0 are one.
             assert_eq!(back.header.columns[0].distinct, 5);
@@ -1435,7 +1484,7 @@ mod tests {
             let copy: Buffer = copy.into();
             let (cs, ce) = (copy.as_ptr() as usize, copy.as_ptr() as usize + copy.len());
             let back = decode(copy.clone())?;
-            assert_eq!(back.raw, compressible.raw);
+            assert_eq!(back.raw, with_stored_std(&compressible.raw));
             let section = back.header.sections[1].bytes;
             assert!(4 * section < 3 * 4096 * 8, "{section} bytes");
             let RawValues::Numeric(v) = &back.raw[1].values else {
@@ -1500,7 +1549,7 @@ mod tests {
         let profile = sample();
         let bytes = encode_version_1(&profile)?;
         let back = decode(Buffer::from_vec(bytes.clone()))?;
-        assert_eq!(back.raw, profile.raw);
+        assert_eq!(back.raw, with_stored_std(&profile.raw));
         assert_eq!(back.header.version, 1);
         let mut damaged = bytes;
         let last = damaged.len() - 10;

@@ -35,8 +35,6 @@ pub struct ReferenceCdf {
     /// `prefix[t]`: the integral of the reference CDF from `distinct[0]` to
     /// `distinct[t]`.
     prefix: Vec<f64>,
-    /// Population standard deviation (`numpy.std`, ddof 0); NaN when empty.
-    std: f64,
 }
 
 /// Neumaier's compensated sum.
@@ -95,7 +93,6 @@ impl ReferenceCdf {
             cumulative,
             rows,
             prefix: Vec::new(),
-            std: f64::NAN,
         };
         let mut integral = Sum::default();
         let mut prefix = Vec::with_capacity(cdf.distinct.len());
@@ -106,7 +103,6 @@ impl ReferenceCdf {
             prefix.push(integral.value());
         }
         cdf.prefix = prefix;
-        cdf.std = std_dev(sorted);
         cdf
     }
 
@@ -130,12 +126,6 @@ impl ReferenceCdf {
             0 => 0.0,
             b => self.prefix[b - 1] + self.level(b - 1) * (x - self.distinct[b - 1]),
         }
-    }
-
-    /// The reference's population standard deviation (ddof 0), NaN when it has
-    /// no values.
-    pub fn std(&self) -> f64 {
-        self.std
     }
 
     /// Where each of `sorted` (ascending finite values) lies: its place among
@@ -303,7 +293,7 @@ mod tests {
         assert!(cdf_of(&[1.0, 2.0, 3.0]).wasserstein(&[1.0, 2.0, 3.0]) < 1e-15);
         assert!(cdf_of(&[]).wasserstein(&[1.0]).is_nan());
         assert!(cdf_of(&[1.0]).wasserstein(&[]).is_nan());
-        assert_eq!(cdf_of(&[2.0, 4.0]).std(), 1.0);
+        assert_eq!(std_dev(&[2.0, 4.0]), 1.0);
     }
 
     proptest! {

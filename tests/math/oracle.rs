@@ -180,6 +180,22 @@ fn parquet_current_matches_scipy() {
     check_format("parquet");
 }
 
+/// `check` reads a Parquet current file column by column on every core and an
+/// Arrow IPC one row batch by row batch: the same rows give the same report,
+/// to the bit, in every case (missing columns, non-finite values, unseen
+/// categories included).
+#[test]
+fn parquet_read_by_column_equals_arrow_ipc_read_by_rows() {
+    let mut cases_seen = 0;
+    for case in cases() {
+        let (name, _, by_column) = run_case(&case, "expected.json", "parquet");
+        let (_, _, by_rows) = run_case(&case, "expected.json", "arrow");
+        assert_eq!(by_column, by_rows, "{name}");
+        cases_seen += 1;
+    }
+    assert!(cases_seen >= 5, "only {cases_seen} cases");
+}
+
 #[test]
 fn arrow_ipc_current_matches_scipy() {
     check_format("arrow");
