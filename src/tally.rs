@@ -1042,7 +1042,8 @@ mod tests {
             if let (SampleValues::Numeric(sorted), ProfileDetail::Numeric(p)) =
                 (&sample.values, &column.detail)
             {
-                sample.values = SampleValues::Summary(NumericSummary::of_sorted(p, sorted, K));
+                sample.values =
+                    SampleValues::Summary(NumericSummary::of_sorted_by(p, sorted, K, false));
             }
         }
         samples

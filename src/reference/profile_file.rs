@@ -1144,9 +1144,11 @@ fn decode_column(body: Buffer, header: &ColumnHeader) -> Result<RawColumn, Strin
     if header.kind == Kind::Numeric && header.sketch.is_none() {
         let values = exact_values(name, &batches, distinct, header)?;
         let std = match header.std {
-            Some(s) if !(s.is_finite() && s >= 0.0) => return Err(format!(
+            Some(s) if !(s.is_finite() && s >= 0.0) => {
+                return Err(format!(
                 "column `{name}`: its standard deviation ({s}) is not a finite non-negative number"
-            )),
+            ))
+            }
             std => std,
         };
         return Ok(RawColumn {
