@@ -13,6 +13,7 @@ Prints a Markdown table of medians (and min-max) for BENCHMARKS.md; `--json OUT`
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -58,7 +59,9 @@ def serve_ready(binary, reference, workdir):
         )
     for name in os.listdir(workdir):
         if name.startswith("state"):
-            os.remove(os.path.join(workdir, name))
+            # The state is a file, and (since the window's segments) a folder.
+            path = os.path.join(workdir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     start = time.perf_counter()
     proc = subprocess.Popen([binary, "serve", "--config", config],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
