@@ -115,6 +115,14 @@ fn sort_1e6_keys(bencher: Bencher) {
         .bench_local_refs(|v| drift_exporter::stats::sort_values(black_box(v)));
 }
 
+/// The standard deviation of 1e6 values (compensated sums, two passes): what
+/// loading a reference from Parquet computes per numeric column.
+#[divan::bench(sample_count = 30)]
+fn std_dev_1e6(bencher: Bencher) {
+    let values = &*REFERENCE_VALUES;
+    bencher.bench(|| drift_exporter::stats::wasserstein::std_dev(black_box(values)));
+}
+
 /// See [`sort_1e6_keys`].
 #[divan::bench(sample_count = 30)]
 fn sort_1e6_comparison(bencher: Bencher) {

@@ -788,6 +788,25 @@ impl ReferenceData {
         };
         data.check_scorable(path)?;
         let plan = data.plan();
+        let hash_file = || {
+            if hash {
+                sha256_file(path)
+            } else {
+                Ok(String::new())
+            }
+        };
+        if mode == ProfileMode::Exact && data.label.is_none() {
+            // Nothing is kept whole: each column is decoded, gathered and
+            // sorted on its own, all columns in parallel.
+            let (sha256, read) = rayon::join(hash_file, || {
+                read_raw_by_column(path, &plan, &data.resolved)
+            });
+            let (rows, raw) = read?;
+            data.sha256 = sha256?;
+            data.rows = rows;
+            data.raw = raw;
+            return Ok(data);
+        }
         // Only the label and the prediction columns are kept whole (for the
         // reference's quality); the rest goes into the raw columns batch by batch.
         let kept: Vec<bool> = plan
@@ -803,29 +822,20 @@ impl ReferenceData {
         let (mut rows, mut labelled) = (0u64, Vec::new());
         let with_label = data.label.is_some();
         // Hashing the file and decoding it are independent: do both at once.
-        let (sha256, read) = rayon::join(
-            || {
-                if hash {
-                    sha256_file(path)
-                } else {
-                    Ok(String::new())
-                }
-            },
-            || {
-                data::for_each_parquet_batch(path, &plan, |mut batch| {
-                    rows += batch.rows as u64;
-                    builder.add(&batch);
-                    if with_label {
-                        for (column, keep) in batch.columns.iter_mut().zip(&kept) {
-                            if !keep {
-                                *column = None;
-                            }
+        let (sha256, read) = rayon::join(hash_file, || {
+            data::for_each_parquet_batch(path, &plan, |mut batch| {
+                rows += batch.rows as u64;
+                builder.add(&batch);
+                if with_label {
+                    for (column, keep) in batch.columns.iter_mut().zip(&kept) {
+                        if !keep {
+                            *column = None;
                         }
-                        labelled.push(batch);
                     }
-                })
-            },
-        );
+                    labelled.push(batch);
+                }
+            })
+        });
         read?;
         data.sha256 = sha256?;
         data.rows = rows;
@@ -1053,6 +1063,46 @@ impl ProfileMode {
     }
 }
 
+/// The exact raw columns of the Parquet file `path` (the first
+/// `resolved.len()` columns of `plan`) and its row count, each column decoded
+/// on its own ([`data::parquet_by_column`]), all in parallel: the same columns
+/// as a [`RawBuilder`] fed the file's batches.
+fn read_raw_by_column(
+    path: &Path,
+    plan: &ColumnPlan,
+    resolved: &[ResolvedColumn],
+) -> Result<(u64, Vec<RawColumn>), DataError> {
+    let (columns, summary) = data::parquet_by_column(path, plan, |i, arrays| {
+        resolved.get(i).map(|column| {
+            let mut acc = RawAccumulator::new(column, ProfileMode::Exact);
+            if column.kind == Kind::Numeric {
+                let values: usize = arrays.iter().map(|a| a.len()).sum();
+                acc.numbers.reserve_exact(values);
+            }
+            for a in &arrays {
+                acc.add(Some(a), a.len());
+            }
+            drop(arrays);
+            acc.finish()
+        })
+    })?;
+    let rows = summary.rows;
+    let mut read = columns.into_iter().map(Option::flatten);
+    let raw = resolved
+        .iter()
+        .map(|column| {
+            read.next().flatten().unwrap_or_else(|| {
+                // Not in the file (not expected: columns are resolved from
+                // its schema): every row missing, as the builder counts it.
+                let mut acc = RawAccumulator::new(column, ProfileMode::Exact);
+                acc.add(None, usize::try_from(rows).unwrap_or(usize::MAX));
+                acc.finish()
+            })
+        })
+        .collect();
+    Ok((rows, raw))
+}
+
 impl RawBuilder {
     /// An empty builder for the resolved columns (the first columns of the
     /// plan batches are read with).
@@ -1060,23 +1110,7 @@ impl RawBuilder {
         RawBuilder {
             columns: resolved
                 .iter()
-                .map(|column| RawAccumulator {
-                    column: column.clone(),
-                    missing: 0,
-                    rejected: 0,
-                    numbers: Vec::new(),
-                    sketch: match mode {
-                        ProfileMode::Sketch { k, .. } => Some(QuantileSketch::new(k)),
-                        ProfileMode::Exact => None,
-                    },
-                    frequent: match mode {
-                        ProfileMode::Sketch { categories, .. } => {
-                            Some(FrequentItems::new(categories))
-                        }
-                        ProfileMode::Exact => None,
-                    },
-                    categories: HashMap::new(),
-                })
+                .map(|column| RawAccumulator::new(column, mode))
                 .collect(),
         }
     }
@@ -1112,6 +1146,24 @@ impl RawBuilder {
 }
 
 impl RawAccumulator {
+    fn new(column: &ResolvedColumn, mode: ProfileMode) -> RawAccumulator {
+        RawAccumulator {
+            column: column.clone(),
+            missing: 0,
+            rejected: 0,
+            numbers: Vec::new(),
+            sketch: match mode {
+                ProfileMode::Sketch { k, .. } => Some(QuantileSketch::new(k)),
+                ProfileMode::Exact => None,
+            },
+            frequent: match mode {
+                ProfileMode::Sketch { categories, .. } => Some(FrequentItems::new(categories)),
+                ProfileMode::Exact => None,
+            },
+            categories: HashMap::new(),
+        }
+    }
+
     fn add(&mut self, column: Option<&ColumnArray>, rows: usize) {
         match (self.column.kind, column) {
             (Kind::Numeric, Some(ColumnArray::Numeric(a))) => {
@@ -1303,6 +1355,75 @@ mod tests {
             err.contains("columns.weights") && err.contains("amout"),
             "{err}"
         );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod by_column_tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn exact_columns_read_by_column_equal_the_builders_over_batches() -> TestResult {
+        let rows = 150_000usize; // three batches of the row-wise reader
+        let x: Float64Array = (0..rows)
+            .map(|i| match i % 17 {
+                2 => None,
+                9 => Some(f64::NAN),
+                11 => Some(-0.0),
+                _ => Some(((i * 7919) % 1000) as f64 * 0.25 - 40.0),
+            })
+            .collect();
+        let c: StringArray = (0..rows)
+            .map(|i| (i % 23 != 1).then(|| ["a", "b", "c", "d"][i % 4]))
+            .collect();
+        let k: Int32Array = (0..rows as i32).map(|i| i % 5).collect();
+        let columns: Vec<(&str, ArrayRef)> =
+            vec![("x", Arc::new(x)), ("c", Arc::new(c)), ("k", Arc::new(k))];
+        let batch = arrow::record_batch::RecordBatch::try_from_iter(columns)?;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("reference.parquet");
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(40_000))
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(&path)?, batch.schema(), Some(props))?;
+        writer.write(&batch)?;
+        writer.close()?;
+
+        let rules = ColumnsConfig::default();
+        let model = ModelConfig::default();
+        let by_column =
+            ReferenceData::read_parquet_with(&path, &rules, &model, ProfileMode::Exact, false)?;
+        // The builder over the row-wise reader's batches.
+        let plan = by_column.plan();
+        let mut builder = RawBuilder::new(&by_column.resolved, ProfileMode::Exact);
+        let mut rows_seen = 0u64;
+        data::for_each_parquet_batch(&path, &plan, |batch| {
+            rows_seen += batch.rows as u64;
+            builder.add(&batch);
+        })?;
+        assert_eq!(by_column.rows, rows as u64);
+        assert_eq!(by_column.rows, rows_seen);
+        let want = builder.finish();
+        assert_eq!(by_column.raw.len(), 3);
+        assert_eq!(by_column.raw, want);
+        let bits = |c: &RawColumn| match &c.values {
+            RawValues::Numeric(v) => v.iter().map(|x| x.to_bits()).collect(),
+            _ => Vec::new(),
+        };
+        assert_eq!(bits(&by_column.raw[0]), bits(&want[0]));
+        // Nulls, NaN and the categories were counted, not lost.
+        assert!(by_column.raw[0].missing > 0 && by_column.raw[0].rejected > 0);
+        assert!(matches!(&by_column.raw[1].values, RawValues::Categorical(c) if c.len() == 4));
         Ok(())
     }
 }

@@ -49,14 +49,14 @@ pub mod wasserstein;
 /// `sort_unstable_by(f64::total_cmp)` does, by sorting integer keys that
 /// order as the values do (`total_cmp`'s own mapping, sign bit flipped):
 /// the standard library's unstable sort on `u64` is faster than on `f64`
-/// with a comparison closure (`cargo bench --bench scores -- sort_1e6`).
-/// Every sort of reference and current values goes through here.
-pub fn sort_values(values: &mut [f64]) {
-    let mut keys: Vec<u64> = values.iter().map(|&v| sort_key(v)).collect();
-    keys.sort_unstable();
-    for (v, k) in values.iter_mut().zip(keys) {
-        *v = from_sort_key(k);
-    }
+/// with a comparison closure, and than a hand-written radix sort tried in
+/// session 11 (`cargo bench --bench scores -- sort_1e6`).
+/// Every sort of reference and current values goes through here. The keys
+/// take the values' own allocation: nothing is copied.
+pub fn sort_values(values: &mut Vec<f64>) {
+    // Same size and alignment: the collect reuses the buffer.
+    let keys: Vec<u64> = std::mem::take(values).into_iter().map(sort_key).collect();
+    *values = sorted_from_keys(keys);
 }
 
 /// Sorts values held as their [`sort_key`]s and gives them back as values,
