@@ -146,6 +146,7 @@ fn read_by_column(
 ) -> Result<(Vec<Option<ColumnRead>>, Summary), DataError> {
     let kinds: Vec<data::Kind> = plan.iter().map(|(_, kind)| kind).collect();
     data::parquet_by_column(current, plan, |i, arrays| {
+        let arrays: Vec<data::ColumnArray> = arrays.collect();
         match kinds.get(i) {
             Some(data::Kind::Numeric) => ColumnSample::numeric_of(&arrays).map(ColumnRead::Numeric),
             _ => None,

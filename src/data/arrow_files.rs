@@ -107,18 +107,20 @@ fn parquet_batches<R: ChunkReader + 'static>(
 }
 
 /// Reads each planned column of a Parquet file on its own, all columns in
-/// parallel (on rayon's threads), and hands column `i`'s arrays, in row order,
-/// to `each(i, arrays)` as soon as that column is decoded: for a caller that
-/// reduces a column to a summary (`check`), the file is never held whole, and
-/// the columns are decoded on every core (the row-wise reader decodes them one
-/// after another on one). `None` stands for a planned column the file lacks.
+/// parallel (on rayon's threads), and hands `each(i, arrays)` column `i`'s
+/// arrays, in row order, as they are decoded: for a caller that reduces a
+/// column to a summary (`check`, an exact profile), the file is never held
+/// whole, not even a column, and the columns are decoded on every core (the
+/// row-wise reader decodes them one after another on one). The iterator ends
+/// early at an error, which is returned. `None` stands for a planned column
+/// the file lacks.
 /// The summary's rejections are those of [`read_parquet`] (a row with
 /// rejected values in two columns counts once); their first messages come
 /// column by column.
 pub fn parquet_by_column<T: Send>(
     path: &std::path::Path,
     plan: &ColumnPlan,
-    each: impl Fn(usize, Vec<ColumnArray>) -> T + Sync,
+    each: impl Fn(usize, &mut dyn Iterator<Item = ColumnArray>) -> T + Sync,
 ) -> Result<(Vec<Option<T>>, Summary), DataError> {
     let io_err = |source| DataError::Io {
         path: path.to_path_buf(),
@@ -142,7 +144,7 @@ pub fn parquet_by_column<T: Send>(
     let fields = metadata.schema().fields();
     let read = |i: usize,
                 (name, kind): (&str, super::Kind)|
-     -> Result<Option<(T, Vec<u8>, Rejects)>, DataError> {
+     -> Result<Option<ColumnOutcome<T>>, DataError> {
         // Arrow's top-level fields are the Parquet schema's roots, in order.
         let Some(root) = fields.iter().position(|f| f.name() == name) else {
             return Ok(None);
@@ -156,48 +158,36 @@ pub fn parquet_by_column<T: Send>(
             .with_batch_size(PARQUET_BATCH_ROWS)
             .build()
             .map_err(parquet_err)?;
-        let mut flags = vec![0u8; rows];
-        let mut rejects = Rejects::default();
-        let mut arrays = Vec::new();
-        let mut offset = 0usize;
-        for batch in reader {
-            let batch = batch.map_err(|source| DataError::Arrow {
-                origin: origin.clone(),
-                source,
-            })?;
-            let n = batch.num_rows();
-            let (Some(array), Some(into)) = (
-                batch.columns().first(),
-                flags.get_mut(offset..offset.saturating_add(n)),
-            ) else {
-                return Err(DataError::Invalid {
-                    origin: origin.clone(),
-                    message: format!("column `{name}` holds more rows than the footer's {rows}"),
-                });
-            };
-            let mut batch_flags = RowFlags::new(n);
-            arrays.push(normalise_column(
-                array,
-                plan,
-                (i, (name, kind)),
-                &origin,
-                offset,
-                &mut batch_flags,
-                &mut rejects,
-            ));
-            batch_flags.or_into(into);
-            offset += n;
+        let mut arrays = ColumnArrays {
+            reader,
+            plan,
+            column: (i, (name, kind)),
+            origin: &origin,
+            rows,
+            offset: 0,
+            flags: None,
+            rejects: Rejects::default(),
+            error: None,
+        };
+        let value = each(i, &mut arrays);
+        // What `each` left unread still counts (its rows and rejections).
+        arrays.by_ref().for_each(drop);
+        if let Some(e) = arrays.error {
+            return Err(e);
         }
-        if offset != rows {
+        if arrays.offset != rows {
             return Err(DataError::Invalid {
                 origin: origin.clone(),
-                message: format!("column `{name}` holds {offset} rows where the footer has {rows}"),
+                message: format!(
+                    "column `{name}` holds {} rows where the footer has {rows}",
+                    arrays.offset
+                ),
             });
         }
-        Ok(Some((each(i, arrays), flags, rejects)))
+        Ok(Some((value, arrays.flags, arrays.rejects)))
     };
     let planned: Vec<(&str, super::Kind)> = plan.iter().collect();
-    let columns: Vec<Option<(T, Vec<u8>, Rejects)>> = guarded(&origin, "Parquet", || {
+    let columns: Vec<Option<ColumnOutcome<T>>> = guarded(&origin, "Parquet", || {
         planned
             .par_iter()
             .enumerate()
@@ -209,7 +199,9 @@ pub fn parquet_by_column<T: Send>(
     let mut out = Vec::with_capacity(columns.len());
     for column in columns {
         out.push(column.map(|(value, column_flags, column_rejects)| {
-            flags.or_from(&column_flags);
+            if let Some(column_flags) = column_flags {
+                flags.or_from(&column_flags);
+            }
             rejects.merge(&column_rejects);
             value
         }));
@@ -217,6 +209,78 @@ pub fn parquet_by_column<T: Send>(
     flags.fold_into(&mut rejects);
     let rows = rows as u64;
     Ok((out, Summary { rows, rejects }))
+}
+
+/// What [`parquet_by_column`] keeps of one column: `each`'s value, the rows'
+/// flags (none when no value was rejected) and the rejections.
+type ColumnOutcome<T> = (T, Option<Vec<u8>>, Rejects);
+
+/// One column's arrays as [`parquet_by_column`] decodes them, with the rows'
+/// rejections gathered on the way.
+struct ColumnArrays<'a> {
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    plan: &'a ColumnPlan,
+    column: (usize, (&'a str, super::Kind)),
+    origin: &'a str,
+    /// Rows the footer gives the file.
+    rows: usize,
+    /// Rows decoded so far.
+    offset: usize,
+    /// Per-row flags, made at the first rejected value (most columns have
+    /// none, and a byte per row per column would weigh on a wide reference).
+    flags: Option<Vec<u8>>,
+    rejects: Rejects,
+    /// The first error; the iterator ends there.
+    error: Option<DataError>,
+}
+
+impl Iterator for ColumnArrays<'_> {
+    type Item = ColumnArray;
+
+    fn next(&mut self) -> Option<ColumnArray> {
+        if self.error.is_some() {
+            return None;
+        }
+        let batch = match self.reader.next()? {
+            Ok(batch) => batch,
+            Err(source) => {
+                self.error = Some(DataError::Arrow {
+                    origin: self.origin.to_string(),
+                    source,
+                });
+                return None;
+            }
+        };
+        let n = batch.num_rows();
+        let end = self.offset.saturating_add(n);
+        let (Some(array), true) = (batch.columns().first(), end <= self.rows) else {
+            self.error = Some(DataError::Invalid {
+                origin: self.origin.to_string(),
+                message: format!(
+                    "column `{}` holds more rows than the footer's {}",
+                    self.column.1 .0, self.rows
+                ),
+            });
+            return None;
+        };
+        let mut flags = RowFlags::new(n);
+        let out = normalise_column(
+            array,
+            self.plan,
+            self.column,
+            self.origin,
+            self.offset,
+            &mut flags,
+            &mut self.rejects,
+        );
+        if flags.any() {
+            let rows = self.rows;
+            let all = self.flags.get_or_insert_with(|| vec![0u8; rows]);
+            flags.or_into(&mut all[self.offset..end]);
+        }
+        self.offset = end;
+        Some(out)
+    }
 }
 
 /// Reads Arrow IPC data, file format (`ARROW1` magic) or stream format.
@@ -460,7 +524,8 @@ mod tests {
         ]);
         let batches = crate::data::read_path(&path, &plan)?;
         let want = Summary::of(&batches);
-        let (columns, got) = parquet_by_column(&path, &plan, |_, arrays| arrays)?;
+        let (columns, got) =
+            parquet_by_column(&path, &plan, |_, arrays| arrays.collect::<Vec<_>>())?;
         assert_eq!(got.rows, 100);
         assert_eq!(got.rows, want.rows);
         assert_eq!(got.rejects.rows_by_reason, want.rejects.rows_by_reason);
@@ -510,7 +575,7 @@ mod tests {
         let path = dir.path().join("broken.parquet");
         std::fs::write(&path, b"PAR1 this is not a parquet file PAR1")?;
         let plan = crate::data::test_plan();
-        let e = parquet_by_column(&path, &plan, |_, a| a)
+        let e = parquet_by_column(&path, &plan, |_, a| a.count())
             .err()
             .ok_or("no error")?;
         assert!(e.to_string().contains("broken.parquet"), "{e}");

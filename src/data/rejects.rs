@@ -118,6 +118,11 @@ impl RowFlags {
         }
     }
 
+    /// Whether any row is flagged.
+    pub(crate) fn any(&self) -> bool {
+        self.flags.iter().any(|&f| f != 0)
+    }
+
     /// Adds these rows' flags into `into` (the same rows, of a wider span).
     pub(crate) fn or_into(&self, into: &mut [u8]) {
         for (a, &b) in into.iter_mut().zip(&self.flags) {

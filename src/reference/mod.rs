@@ -799,7 +799,7 @@ impl ReferenceData {
             // Nothing is kept whole: each column is decoded, gathered and
             // sorted on its own, all columns in parallel.
             let (sha256, read) = rayon::join(hash_file, || {
-                read_raw_by_column(path, &plan, &data.resolved)
+                read_raw_by_column(path, &plan, &data.resolved, file_rows)
             });
             let (rows, raw) = read?;
             data.sha256 = sha256?;
@@ -1071,18 +1071,20 @@ fn read_raw_by_column(
     path: &Path,
     plan: &ColumnPlan,
     resolved: &[ResolvedColumn],
+    file_rows: u64,
 ) -> Result<(u64, Vec<RawColumn>), DataError> {
     let (columns, summary) = data::parquet_by_column(path, plan, |i, arrays| {
         resolved.get(i).map(|column| {
             let mut acc = RawAccumulator::new(column, ProfileMode::Exact);
             if column.kind == Kind::Numeric {
-                let values: usize = arrays.iter().map(|a| a.len()).sum();
-                acc.numbers.reserve_exact(values);
+                // The footer's row count: the values in one allocation.
+                acc.numbers
+                    .reserve_exact(usize::try_from(file_rows).unwrap_or(0));
             }
-            for a in &arrays {
-                acc.add(Some(a), a.len());
+            // Each array is freed once gathered.
+            for a in arrays {
+                acc.add(Some(&a), a.len());
             }
-            drop(arrays);
             acc.finish()
         })
     })?;
