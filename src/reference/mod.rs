@@ -1089,11 +1089,12 @@ fn read_raw_by_column(
         })
     })?;
     let rows = summary.rows;
-    let mut read = columns.into_iter().map(Option::flatten);
+    // `columns` has one entry per plan column, the resolved ones first.
     let raw = resolved
         .iter()
-        .map(|column| {
-            read.next().flatten().unwrap_or_else(|| {
+        .zip(columns)
+        .map(|(column, read)| {
+            read.flatten().unwrap_or_else(|| {
                 // Not in the file (not expected: columns are resolved from
                 // its schema): every row missing, as the builder counts it.
                 let mut acc = RawAccumulator::new(column, ProfileMode::Exact);
