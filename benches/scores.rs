@@ -97,6 +97,21 @@ fn ks_merge_1e6_vs(bencher: Bencher, current: usize) {
     bencher.bench(|| ks::ks_statistic_merge(black_box(reference), black_box(&current)));
 }
 
+/// The KS statistic and the Wasserstein distance from one (branch-free)
+/// merge, what `check` computes per numeric column; against
+/// [`ks_merge_1e6_vs`], the KS statistic alone by the branching merge.
+#[divan::bench(args = [10_000, 200_000, 1_000_000], sample_count = 30)]
+fn ks_and_wasserstein_merge_1e6_vs(bencher: Bencher, current: usize) {
+    let reference = &*REFERENCE_SORTED;
+    let current = sorted(normals(current, 0.05, 0x5EED_0003));
+    bencher.bench(|| {
+        drift_exporter::stats::wasserstein::ks_and_wasserstein_by_merge(
+            black_box(reference),
+            black_box(&current),
+        )
+    });
+}
+
 /// See [`ks_merge_1e6_vs`].
 #[divan::bench(args = [10_000, 100_000, 1_000_000], sample_count = 30)]
 fn ks_search_1e6_vs(bencher: Bencher, current: usize) {
