@@ -14,10 +14,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::data::Kind;
 use crate::reference::profile_file::{
     self, column_header, sha256_hex, ProfileFile, ProfileFileError,
 };
 use crate::reference::{ProfileMode, RawColumn, RawValues, ReferenceData, ReferenceError};
+use crate::segments::StoredSegments;
 
 /// Errors of the profile commands.
 #[derive(Debug, thiserror::Error)]
@@ -70,11 +72,51 @@ pub fn build_with(
     if profile_file::is_profile(reference) {
         return Err(ProfileError::AlreadyProfile(reference.to_path_buf()));
     }
-    let data =
+    let mut data =
         ReferenceData::read_parquet_with(reference, &config.columns, &config.model, mode, true)?;
+    data.segments = segments(reference, &data, config, mode)?;
     let profile = ProfileFile::from_data(data, reference, &config.columns);
     profile.write(out, compress)?;
     Ok(profile)
+}
+
+/// The segments of the Parquet `reference` for `config`'s `columns.segment`
+/// (`None` without one), made as a `check` of the Parquet makes them, so that
+/// the profile's per-segment scores are the Parquet's.
+fn segments(
+    reference: &Path,
+    data: &ReferenceData,
+    config: &Config,
+    mode: ProfileMode,
+) -> Result<Option<StoredSegments>, ReferenceError> {
+    let rules = &config.columns;
+    if rules.segment.is_empty() {
+        return Ok(None);
+    }
+    let mut plan = data.plan();
+    for name in &rules.segment {
+        if plan.index_of(name).is_none() {
+            plan = plan.with_extra_column(name, Kind::Categorical);
+        }
+    }
+    let parts = crate::segments::raw_by_segment(
+        reference,
+        &data.resolved,
+        &plan,
+        &rules.segment,
+        rules.max_segments,
+        mode,
+    )
+    .map_err(|message| ReferenceError::Columns {
+        path: reference.to_path_buf(),
+        key: "columns.segment".into(),
+        message,
+    })?;
+    Ok(Some(StoredSegments {
+        columns: rules.segment.clone(),
+        max_segments: rules.max_segments,
+        parts,
+    }))
 }
 
 /// Merges the profiles of disjoint shards of one reference (in order) into
@@ -144,6 +186,9 @@ fn merge_into(into: &mut ProfileFile, next: ProfileFile) -> Result<(), String> {
                 if y.boolean { " (boolean)" } else { "" },
             ));
         }
+    }
+    if a.segments.is_some() || b.segments.is_some() {
+        return Err("a profile with segments (columns.segment) cannot be merged: the most frequent segments of the whole are not known from each shard's; profile the whole reference with columns.segment, or merge profiles built without it".into());
     }
     if a.label != b.label {
         let describe = |l: &Option<profile_file::LabelHeader>| match l {
@@ -283,6 +328,20 @@ pub fn render(path: &Path, profile: &ProfileFile) -> String {
         None => {
             let _ = writeln!(out, "label: none");
         }
+    }
+    if let Some(kept) = &h.segments {
+        let names: Vec<String> = kept
+            .segments
+            .iter()
+            .map(|s| format!("{} ({} rows)", s.name, s.rows))
+            .collect();
+        let _ = writeln!(
+            out,
+            "segments of [{}] (max_segments {}): {}",
+            kept.columns.join(", "),
+            kept.max_segments,
+            names.join(", ")
+        );
     }
     let sizes: Vec<String> = h
         .sections

@@ -19,7 +19,7 @@ use arrow::array::Array;
 use crate::config::{ProfileSettings, ScoringSettings};
 use crate::data::{self, Batch, ColumnArray, ColumnPlan, Kind};
 use crate::drift::{self, DriftReport};
-use crate::reference::{ProfileMode, RawBuilder, ReferenceProfile, ResolvedColumn};
+use crate::reference::{ProfileMode, RawBuilder, RawColumn, ReferenceProfile, ResolvedColumn};
 
 /// The segment of rows outside the most frequent ones.
 pub const OTHER: &str = "__other__";
@@ -101,19 +101,41 @@ fn segment_of(key: &str, kept: &HashMap<String, usize>, other: Option<usize>) ->
     kept.get(key).copied().or(other)
 }
 
-/// Profiles of the reference (the Parquet file at `path`) per segment of
-/// `columns`, `plan` the profile's plan (its first columns `resolved`, the
-/// segment columns among the rest).
-#[allow(clippy::too_many_arguments)]
-pub fn profile(
+/// One segment's raw material, as a profile file keeps it: its name, its
+/// reference rows and its scored columns' raw material.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRaw {
+    /// The segment (`__other__` for the rest).
+    pub name: String,
+    /// Its reference rows.
+    pub rows: u64,
+    /// Its columns' raw material, in the order of the whole reference's.
+    pub raw: Vec<RawColumn>,
+}
+
+/// Segments as a profile file keeps them: the settings they were made with
+/// and each segment's raw material.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSegments {
+    /// `columns.segment` when they were made.
+    pub columns: Vec<String>,
+    /// `columns.max_segments` when they were made.
+    pub max_segments: usize,
+    /// The segments, the most frequent first, `__other__` last.
+    pub parts: Vec<SegmentRaw>,
+}
+
+/// The raw material of the reference (the Parquet file at `path`) per segment
+/// of `columns`, `plan` a plan with the `resolved` columns first and the
+/// segment columns among the rest; segments without a row are left out.
+pub fn raw_by_segment(
     path: &Path,
-    sha256: &str,
     resolved: &[ResolvedColumn],
     plan: &ColumnPlan,
-    settings: &ProfileSettings,
     columns: &[String],
     max_segments: usize,
-) -> Result<SegmentProfiles, String> {
+    mode: ProfileMode,
+) -> Result<Vec<SegmentRaw>, String> {
     let (schema, _) = data::parquet_schema_and_rows(path).map_err(|e| e.to_string())?;
     if let Some(missing) = columns.iter().find(|c| schema.field_with_name(c).is_err()) {
         return Err(format!("the reference has no column {missing:?}"));
@@ -145,7 +167,7 @@ pub fn profile(
     // Pass 2: every row into its segment's raw columns.
     let mut builders: Vec<RawBuilder> = names
         .iter()
-        .map(|_| RawBuilder::new(resolved, ProfileMode::Exact))
+        .map(|_| RawBuilder::new(resolved, mode))
         .collect();
     let mut rows = vec![0u64; names.len()];
     data::for_each_parquet_batch(path, plan, |batch| {
@@ -160,27 +182,72 @@ pub fn profile(
         }
     })
     .map_err(|e| e.to_string())?;
-    let segments = names
+    Ok(names
         .into_iter()
         .zip(builders)
         .zip(rows)
         .filter(|(_, rows)| *rows > 0)
-        .map(|((name, builder), rows)| {
+        .map(|((name, builder), rows)| SegmentRaw {
+            name,
+            rows,
+            raw: builder.finish(),
+        })
+        .collect())
+}
+
+/// The profiles per segment of `columns` from each segment's raw material
+/// (read from the Parquet at `path` by [`raw_by_segment`], or kept in a
+/// profile file), scored with `plan` and `settings` as the whole reference.
+pub fn from_raw(
+    path: &Path,
+    sha256: &str,
+    plan: &ColumnPlan,
+    settings: &ProfileSettings,
+    columns: &[String],
+    parts: Vec<SegmentRaw>,
+) -> SegmentProfiles {
+    let segments = parts
+        .into_iter()
+        .map(|part| {
             let profile = ReferenceProfile::from_raw(
                 path,
                 sha256.to_string(),
-                rows,
-                builder.finish(),
+                part.rows,
+                part.raw,
                 plan.clone(),
                 settings,
             );
-            (name, Arc::new(profile))
+            (part.name, Arc::new(profile))
         })
         .collect();
-    Ok(SegmentProfiles {
+    SegmentProfiles {
         columns: columns.to_vec(),
         segments,
-    })
+    }
+}
+
+/// Profiles of the reference (the Parquet file at `path`) per segment of
+/// `columns`, `plan` the profile's plan (its first columns `resolved`, the
+/// segment columns among the rest).
+#[allow(clippy::too_many_arguments)]
+pub fn profile(
+    path: &Path,
+    sha256: &str,
+    resolved: &[ResolvedColumn],
+    plan: &ColumnPlan,
+    settings: &ProfileSettings,
+    columns: &[String],
+    max_segments: usize,
+) -> Result<SegmentProfiles, String> {
+    let parts = raw_by_segment(
+        path,
+        resolved,
+        plan,
+        columns,
+        max_segments,
+        ProfileMode::Exact,
+    )?;
+    Ok(from_raw(path, sha256, plan, settings, columns, parts))
 }
 
 /// Scores `batches` (laid out by the profiles' plan) per segment.

@@ -720,6 +720,10 @@ pub struct ReferenceData {
     /// Batches laid out by [`ReferenceData::plan`] that hold at least the label
     /// and prediction columns, in row order (empty without a label).
     pub labelled: Vec<Batch>,
+    /// The segments a profile file keeps (`columns.segment` when it was
+    /// built); `None` for a Parquet reference, whose segments are read from
+    /// its rows.
+    pub segments: Option<crate::segments::StoredSegments>,
 }
 
 /// The plan of `resolved` columns, then the label (name and kind), if any.
@@ -785,6 +789,7 @@ impl ReferenceData {
             raw: Vec::new(),
             label,
             labelled: Vec::new(),
+            segments: None,
         };
         data.check_scorable(path)?;
         let plan = data.plan();
@@ -845,9 +850,13 @@ impl ReferenceData {
     }
 
     /// The reference's profiles per segment (`[columns] segment`), `None`
-    /// without segment columns or (with a warning) for a profile file.
+    /// without segment columns: read from the Parquet's rows, or from the
+    /// segments a profile file keeps, which must have been built with the same
+    /// `columns.segment` and `columns.max_segments` (else an error naming the
+    /// setting).
     fn segments(
         &self,
+        stored: Option<crate::segments::StoredSegments>,
         path: &Path,
         rules: &ColumnsConfig,
         plan: &ColumnPlan,
@@ -856,12 +865,45 @@ impl ReferenceData {
         if rules.segment.is_empty() {
             return Ok(None);
         }
+        let columns_err = |key: &str, message: String| ReferenceError::Columns {
+            path: path.to_path_buf(),
+            key: key.into(),
+            message,
+        };
         if self.format != ReferenceFormat::Parquet {
-            tracing::warn!(
-                reference = %path.display(),
-                "per-segment drift needs the reference's rows: a profile file does not keep them, so it is off (point reference.path at the Parquet file)"
-            );
-            return Ok(None);
+            let wanted = format!("[{}]", rules.segment.join(", "));
+            let stored = stored.ok_or_else(|| {
+                columns_err(
+                    "columns.segment",
+                    format!("the profile was built without segments; profile the reference again with columns.segment = {wanted}"),
+                )
+            })?;
+            if stored.columns != rules.segment {
+                return Err(columns_err(
+                    "columns.segment",
+                    format!(
+                        "the profile kept the segments of [{}], not {wanted}; profile the reference again with this columns.segment",
+                        stored.columns.join(", ")
+                    ),
+                ));
+            }
+            if stored.max_segments != rules.max_segments {
+                return Err(columns_err(
+                    "columns.max_segments",
+                    format!(
+                        "the profile kept the {} most frequent segments, not {}; profile the reference again with this columns.max_segments",
+                        stored.max_segments, rules.max_segments
+                    ),
+                ));
+            }
+            return Ok(Some(crate::segments::from_raw(
+                path,
+                &self.sha256,
+                plan,
+                settings,
+                &rules.segment,
+                stored.parts,
+            )));
         }
         crate::segments::profile(
             path,
@@ -928,13 +970,14 @@ impl ReferenceData {
     /// Applies `settings` (and the quality settings of `model`): the profile
     /// `check` and the daemon score against.
     pub fn into_profile(
-        self,
+        mut self,
         path: &Path,
         rules: &ColumnsConfig,
         settings: &ProfileSettings,
         model: &ModelConfig,
     ) -> Result<ReferenceProfile, ReferenceError> {
         self.check_scorable(path)?;
+        let stored_segments = self.segments.take();
         if self.rows == 0 {
             return Err(ReferenceError::Unusable {
                 path: path.to_path_buf(),
@@ -988,7 +1031,7 @@ impl ReferenceData {
                 plan = plan.with_extra_column(name, Kind::Categorical);
             }
         }
-        let segments = self.segments(path, rules, &plan, settings)?;
+        let segments = self.segments(stored_segments, path, rules, &plan, settings)?;
         let mut profile =
             ReferenceProfile::from_raw(path, self.sha256, self.rows, self.raw, plan, settings);
         profile.multivariate = multivariate.map(Arc::new);

@@ -46,11 +46,12 @@ use sha2::{Digest, Sha256};
 
 use super::{
     resolve_columns, DriftType, ProfileMode, RawColumn, RawValues, ReferenceData, ReferenceError,
-    ReferenceFormat,
+    ReferenceFormat, ResolvedColumn,
 };
 use crate::config::{ColumnsConfig, ModelConfig};
 use crate::data::{batch::concat_column, Batch, ColumnArray, Kind};
 use crate::quality::QualitySpec;
+use crate::segments::{SegmentRaw, StoredSegments};
 use crate::stats::frequent::FrequentItems;
 use crate::stats::sketch::QuantileSketch;
 
@@ -219,8 +220,37 @@ pub struct Header {
     pub columns: Vec<ColumnHeader>,
     /// The label kept, when the profile was built with `columns.label`.
     pub label: Option<LabelHeader>,
+    /// The segments kept, when the profile was built with `columns.segment`
+    /// (added to version 2: a reader that does not know it ignores it and
+    /// its sections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<SegmentsHeader>,
     /// The sections after the header, in order.
     pub sections: Vec<SectionHeader>,
+}
+
+/// The segments a profile keeps (`columns.segment`): each one's columns,
+/// stored as the whole reference's are, in sections
+/// `segment:<s>:column:<i>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentsHeader {
+    /// `columns.segment` when the profile was built.
+    pub columns: Vec<String>,
+    /// `columns.max_segments` when the profile was built.
+    pub max_segments: usize,
+    /// The segments, the most frequent first, `__other__` last.
+    pub segments: Vec<SegmentHeader>,
+}
+
+/// One segment of a profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentHeader {
+    /// The segment's key (its segment columns' values joined by `/`).
+    pub name: String,
+    /// Its reference rows.
+    pub rows: u64,
+    /// Its columns, in the order of the whole profile's.
+    pub columns: Vec<ColumnHeader>,
 }
 
 /// The rows that carry the label: the label column and the prediction
@@ -242,6 +272,8 @@ pub struct ProfileFile {
     pub raw: Vec<RawColumn>,
     /// The labelled rows, when kept.
     pub labelled: Option<LabelledRows>,
+    /// The segments, when kept.
+    pub segments: Option<StoredSegments>,
 }
 
 /// True when `path` starts with the profile magic (an unreadable file is
@@ -315,12 +347,14 @@ impl ProfileFile {
             }],
             columns: data.raw.iter().map(column_header).collect(),
             label,
+            segments: data.segments.as_ref().map(segments_header),
             sections: Vec::new(),
         };
         ProfileFile {
             header,
             raw: data.raw,
             labelled,
+            segments: data.segments,
         }
     }
 
@@ -343,6 +377,25 @@ impl ProfileFile {
             path: path.to_path_buf(),
             key: key.into(),
             message,
+        };
+        let segments = match self.segments {
+            Some(stored) => {
+                let mut parts = Vec::with_capacity(stored.parts.len());
+                for part in stored.parts {
+                    let raw = pick_columns(part.raw, &resolved).map_err(|column| {
+                        ReferenceError::Unusable {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "segment `{}` of the profile has no column `{column}`",
+                                part.name
+                            ),
+                        }
+                    })?;
+                    parts.push(SegmentRaw { raw, ..part });
+                }
+                Some(StoredSegments { parts, ..stored })
+            }
+            None => None,
         };
         let mut by_name: HashMap<String, RawColumn> =
             self.raw.into_iter().map(|c| (c.name.clone(), c)).collect();
@@ -387,6 +440,7 @@ impl ProfileFile {
             raw,
             label: None,
             labelled: Vec::new(),
+            segments,
         };
         let (Some(label), Some(task)) = (&rules.label, model.task) else {
             return Ok(data);
@@ -445,35 +499,45 @@ impl ProfileFile {
         Ok(data)
     }
 
-    /// Encodes the sections in file order, a core's worth of columns at a
-    /// time, and hands each to `each` with its header entry: a writer holds a
-    /// few encoded sections at once, never the whole file.
+    /// Encodes the sections in file order (the columns, each segment's
+    /// columns, the labelled rows), a core's worth of columns at a time, and
+    /// hands each to `each` with its header entry: a writer holds a few
+    /// encoded sections at once, never the whole file.
     fn for_each_section(
         &self,
         compress: bool,
         mut each: impl FnMut(SectionHeader, Vec<u8>) -> Result<(), String>,
     ) -> Result<(), String> {
         let per_round = rayon::current_num_threads().max(1);
-        let mut index = 0;
-        for round in self.raw.chunks(per_round) {
+        let mut columns: Vec<(String, &RawColumn)> = self
+            .raw
+            .iter()
+            .enumerate()
+            .map(|(i, column)| (column_section(i), column))
+            .collect();
+        for (s, part) in self.segments.iter().flat_map(|k| &k.parts).enumerate() {
+            for (i, column) in part.raw.iter().enumerate() {
+                columns.push((segment_column_section(s, i), column));
+            }
+        }
+        for round in columns.chunks(per_round) {
             let encoded: Vec<Vec<u8>> = round
                 .par_iter()
-                .map(|column| {
+                .map(|(_, column)| {
                     encode_column(column, compress)
                         .map_err(|e| format!("cannot encode a column: {e}"))
                 })
                 .collect::<Result<_, _>>()?;
             let entries: Vec<SectionHeader> = encoded
                 .par_iter()
-                .enumerate()
-                .map(|(j, bytes)| SectionHeader {
-                    name: column_section(index + j),
+                .zip(round)
+                .map(|(bytes, (name, _))| SectionHeader {
+                    name: name.clone(),
                     bytes: bytes.len() as u64,
                     sha256: None,
                     xxh3: Some(xxh3_hex(bytes)),
                 })
                 .collect();
-            index += encoded.len();
             for (entry, bytes) in entries.into_iter().zip(encoded) {
                 each(entry, bytes)?;
             }
@@ -673,6 +737,48 @@ pub(crate) fn column_header(c: &RawColumn) -> ColumnHeader {
 }
 
 /// The name of column `i`'s section.
+/// `raw` reduced to the `resolved` columns, in their order, with their drift
+/// types; the error names a resolved column `raw` does not have.
+fn pick_columns(
+    raw: Vec<RawColumn>,
+    resolved: &[ResolvedColumn],
+) -> Result<Vec<RawColumn>, String> {
+    let mut by_name: HashMap<String, RawColumn> =
+        raw.into_iter().map(|c| (c.name.clone(), c)).collect();
+    resolved
+        .iter()
+        .map(|column| {
+            let mut r = by_name
+                .remove(&column.name)
+                .ok_or_else(|| column.name.clone())?;
+            r.drift_type = column.drift_type;
+            Ok(r)
+        })
+        .collect()
+}
+
+/// The header entry of kept segments.
+pub(crate) fn segments_header(stored: &StoredSegments) -> SegmentsHeader {
+    SegmentsHeader {
+        columns: stored.columns.clone(),
+        max_segments: stored.max_segments,
+        segments: stored
+            .parts
+            .iter()
+            .map(|part| SegmentHeader {
+                name: part.name.clone(),
+                rows: part.rows,
+                columns: part.raw.iter().map(column_header).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The section of segment `s`'s column `i`.
+fn segment_column_section(s: usize, i: usize) -> String {
+    format!("segment:{s}:column:{i}")
+}
+
 fn column_section(i: usize) -> String {
     format!("column:{i}")
 }
@@ -1064,10 +1170,57 @@ pub fn decode(bytes: Buffer) -> Result<ProfileFile, String> {
         }
         (None, _) => None,
     };
+    let segments = match &header.segments {
+        Some(kept) => {
+            let wanted: Vec<(usize, usize, &ColumnHeader)> = kept
+                .segments
+                .iter()
+                .enumerate()
+                .flat_map(|(s, segment)| {
+                    segment
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, column)| (s, i, column))
+                })
+                .collect();
+            let mut columns = wanted
+                .par_iter()
+                .map(|&(s, i, column)| {
+                    let name = segment_column_section(s, i);
+                    let body = sections.get(name.as_str()).ok_or_else(|| {
+                        format!(
+                            "the section `{name}` of segment `{}` is missing",
+                            kept.segments[s].name
+                        )
+                    })?;
+                    decode_column(body.clone(), column)
+                        .map_err(|e| format!("segment `{}`: {e}", kept.segments[s].name))
+                })
+                .collect::<Result<Vec<_>, String>>()?
+                .into_iter();
+            let parts = kept
+                .segments
+                .iter()
+                .map(|segment| SegmentRaw {
+                    name: segment.name.clone(),
+                    rows: segment.rows,
+                    raw: columns.by_ref().take(segment.columns.len()).collect(),
+                })
+                .collect();
+            Some(StoredSegments {
+                columns: kept.columns.clone(),
+                max_segments: kept.max_segments,
+                parts,
+            })
+        }
+        None => None,
+    };
     Ok(ProfileFile {
         header,
         raw,
         labelled,
+        segments,
     })
 }
 
@@ -1420,11 +1573,57 @@ mod tests {
                     kind: Kind::Categorical,
                     predictions: vec![("c".into(), Kind::Categorical)],
                 }),
+                segments: None,
                 sections: Vec::new(),
             },
             raw,
             labelled: Some(labelled),
+            segments: None,
         }
+    }
+
+    #[test]
+    fn segments_round_trip_and_a_missing_section_is_named() -> TestResult {
+        let mut profile = sample();
+        let part = |name: &str, rows: u64, raw: &[RawColumn]| SegmentRaw {
+            name: name.into(),
+            rows,
+            raw: raw.to_vec(),
+        };
+        let stored = StoredSegments {
+            columns: vec!["c".into()],
+            max_segments: 1,
+            parts: vec![
+                part("a", 5, &profile.raw[1..]),
+                part("__other__", 4, &profile.raw[..2]),
+            ],
+        };
+        profile.header.segments = Some(segments_header(&stored));
+        profile.segments = Some(stored.clone());
+        let bytes = profile.encode(false)?;
+        let back = decode(Buffer::from_vec(bytes))?;
+        let kept = back.segments.ok_or("segments read back")?;
+        assert_eq!((kept.columns, kept.max_segments), (stored.columns, 1));
+        assert_eq!(kept.parts.len(), 2);
+        for (got, want) in kept.parts.iter().zip(&stored.parts) {
+            assert_eq!((&got.name, got.rows), (&want.name, want.rows));
+            assert_eq!(got.raw, with_stored_std(&want.raw));
+        }
+        // 3 columns, the labelled rows, 2 + 2 segment columns.
+        assert_eq!(back.header.sections.len(), 8);
+        // A header naming a segment column the file lacks: named.
+        let mut damaged = profile.clone();
+        if let Some(h) = damaged.header.segments.as_mut() {
+            h.segments[1].columns.push(column_header(&profile.raw[2]));
+        }
+        let err = decode(Buffer::from_vec(damaged.encode(false)?))
+            .err()
+            .ok_or("a missing section is an error")?;
+        assert!(
+            err.contains("`segment:1:column:2` of segment `__other__` is missing"),
+            "{err}"
+        );
+        Ok(())
     }
 
     /// `raw` as read back: exact numeric columns carry the standard deviation

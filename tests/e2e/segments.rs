@@ -13,7 +13,8 @@ use serde_json::Value;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::util::{
-    check, check_json_with, start_http_daemon, wait_until, write_config, write_parquet_file,
+    check, check_json_with, run_binary, start_http_daemon, wait_until, write_config,
+    write_parquet_file,
 };
 
 const REGIONS: [&str; 3] = ["A", "B", "C"];
@@ -171,4 +172,101 @@ fn a_drift_confined_to_one_segment_shows_only_there() {
         "{ratio:?}"
     );
     daemon.stop();
+}
+
+/// A profile built with `columns.segment` keeps every segment's columns, so
+/// `check` from it gives the Parquet's per-segment results; a config asking
+/// for segments the profile did not keep is an error naming the setting, and
+/// such profiles are not merged.
+#[test]
+fn a_profile_keeps_the_segments_the_parquet_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference.parquet");
+    write_reference(&reference, &rows(3_000, None));
+    let current = dir.path().join("current.ndjson");
+    std::fs::write(&current, ndjson(&rows(500, Some("B")))).unwrap();
+    let config = write_config(
+        dir.path(),
+        "[columns]\nsegment = \"region\"\nmax_segments = 2\n",
+    );
+    let profile = dir.path().join("reference.profile");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let built = run_binary(&[
+        "profile",
+        "--reference",
+        &path(&reference),
+        "--out",
+        &path(&profile),
+        "--config",
+        &path(&config),
+    ]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let shown = run_binary(&["profile", "show", &path(&profile)]);
+    assert!(
+        shown.stdout.contains(
+            "segments of [region] (max_segments 2): A (3000 rows), B (3000 rows), __other__ (3000 rows)"
+        ),
+        "{}",
+        shown.stdout
+    );
+
+    let from_parquet = check_json_with(&reference, &current, &config);
+    let from_profile = check_json_with(&profile, &current, &config);
+    let names: Vec<&str> = from_profile["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| s["segment"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["A", "B", "__other__"]);
+    assert_eq!(from_profile["segments"], from_parquet["segments"]);
+    assert_eq!(from_profile["features"], from_parquet["features"]);
+
+    // Other segment settings than the profile's: an error naming the setting.
+    let other = tempfile::tempdir().unwrap();
+    let twenty = write_config(other.path(), "[columns]\nsegment = \"region\"\n");
+    let run = check(&profile, &current, &["-c", &path(&twenty)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("columns.max_segments"),
+        "{}",
+        run.stderr
+    );
+    let by_x = write_config(other.path(), "[columns]\nsegment = \"x\"\n");
+    let run = check(&profile, &current, &["-c", &path(&by_x)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("columns.segment") && run.stderr.contains("[region], not [x]"),
+        "{}",
+        run.stderr
+    );
+    let plain = dir.path().join("plain.profile");
+    let built = run_binary(&[
+        "profile",
+        "--reference",
+        &path(&reference),
+        "--out",
+        &path(&plain),
+    ]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let run = check(&plain, &current, &["-c", &path(&config)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("built without segments"),
+        "{}",
+        run.stderr
+    );
+
+    let merged = dir.path().join("merged.profile");
+    let run = run_binary(&[
+        "profile",
+        "merge",
+        "--out",
+        &path(&merged),
+        &path(&profile),
+        &path(&profile),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("cannot be merged"), "{}", run.stderr);
+    assert!(!merged.exists());
 }
