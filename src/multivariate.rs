@@ -185,17 +185,30 @@ pub fn settings(config: &MultivariateConfig) -> MultivariateSettings {
     }
 }
 
-/// Fits the reference side on the `features` of the Parquet file at `path`:
-/// every row, or every k-th row when it has more than
-/// `config.max_reference_rows` (k the smallest that brings it under).
-pub fn fit_reference(
+/// The reference rows the multivariate reference is fitted on, as a profile
+/// file keeps them: every `stride`-th row of the reference's `features`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceRows {
+    /// `multivariate.max_reference_rows` they were taken with.
+    pub max_reference_rows: usize,
+    /// Every `stride`-th row of the reference was taken.
+    pub stride: usize,
+    /// The features, in the reference's order.
+    pub features: Vec<String>,
+    /// One column per feature, rows aligned (a missing value as NaN).
+    pub columns: Vec<Vec<f64>>,
+}
+
+/// The rows of the reference's `features` (the Parquet at `path`) fitted on:
+/// every row, or every k-th row when it has more than `max_reference_rows`
+/// (k the smallest that brings it under).
+pub fn reference_rows(
     path: &Path,
     features: Vec<String>,
-    config: &MultivariateConfig,
-) -> Result<MultivariateReference, String> {
+    max_reference_rows: usize,
+) -> Result<ReferenceRows, String> {
     let (_, file_rows) = data::parquet_schema_and_rows(path).map_err(|e| e.to_string())?;
-    let file_rows = usize::try_from(file_rows).unwrap_or(usize::MAX);
-    let stride = file_rows.div_ceil(config.max_reference_rows.max(1)).max(1);
+    let stride = stride(file_rows, max_reference_rows);
     let plan = ColumnPlan::new(features.iter().map(|name| (name.clone(), Kind::Numeric)));
     let mut columns = vec![Vec::new(); features.len()];
     let mut seen = 0usize;
@@ -204,7 +217,30 @@ pub fn fit_reference(
         seen += batch.rows;
     })
     .map_err(|e| e.to_string())?;
-    MultivariateReference::fit(features, &columns, &settings(config)).map_err(|e| e.to_string())
+    Ok(ReferenceRows {
+        max_reference_rows,
+        stride,
+        features,
+        columns,
+    })
+}
+
+/// Every how many rows of a `rows`-row reference one is fitted on.
+pub fn stride(rows: u64, max_reference_rows: usize) -> usize {
+    let rows = usize::try_from(rows).unwrap_or(usize::MAX);
+    rows.div_ceil(max_reference_rows.max(1)).max(1)
+}
+
+/// Fits the reference side on the `features` of the Parquet file at `path`
+/// ([`reference_rows`]).
+pub fn fit_reference(
+    path: &Path,
+    features: Vec<String>,
+    config: &MultivariateConfig,
+) -> Result<MultivariateReference, String> {
+    let rows = reference_rows(path, features, config.max_reference_rows)?;
+    MultivariateReference::fit(rows.features, &rows.columns, &settings(config))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

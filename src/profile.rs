@@ -75,6 +75,20 @@ pub fn build_with(
     let mut data =
         ReferenceData::read_parquet_with(reference, &config.columns, &config.model, mode, true)?;
     data.segments = segments(reference, &data, config, mode)?;
+    if config.multivariate.enabled {
+        let features = crate::multivariate::features(&data.resolved);
+        let rows = crate::multivariate::reference_rows(
+            reference,
+            features,
+            config.multivariate.max_reference_rows,
+        )
+        .map_err(|message| ReferenceError::Columns {
+            path: reference.to_path_buf(),
+            key: "multivariate".into(),
+            message,
+        })?;
+        data.multivariate = Some(rows);
+    }
     let profile = ProfileFile::from_data(data, reference, &config.columns);
     profile.write(out, compress)?;
     Ok(profile)
@@ -186,6 +200,9 @@ fn merge_into(into: &mut ProfileFile, next: ProfileFile) -> Result<(), String> {
                 if y.boolean { " (boolean)" } else { "" },
             ));
         }
+    }
+    if a.multivariate.is_some() || b.multivariate.is_some() {
+        return Err("a profile with multivariate rows ([multivariate] enabled) cannot be merged: the rows of each shard are not the rows the whole would keep; profile the whole reference with it, or merge profiles built without it".into());
     }
     if a.segments.is_some() || b.segments.is_some() {
         return Err("a profile with segments (columns.segment) cannot be merged: the most frequent segments of the whole are not known from each shard's; profile the whole reference with columns.segment, or merge profiles built without it".into());
@@ -328,6 +345,16 @@ pub fn render(path: &Path, profile: &ProfileFile) -> String {
         None => {
             let _ = writeln!(out, "label: none");
         }
+    }
+    if let Some(kept) = &h.multivariate {
+        let _ = writeln!(
+            out,
+            "multivariate: {} rows (one reference row in {}, max_reference_rows {}) of [{}]",
+            kept.rows,
+            kept.stride,
+            kept.max_reference_rows,
+            kept.features.join(", ")
+        );
     }
     if let Some(kept) = &h.segments {
         let names: Vec<String> = kept

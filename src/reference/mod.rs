@@ -724,6 +724,10 @@ pub struct ReferenceData {
     /// built); `None` for a Parquet reference, whose segments are read from
     /// its rows.
     pub segments: Option<crate::segments::StoredSegments>,
+    /// The rows multivariate drift is fitted on that a profile file keeps
+    /// (`[multivariate] enabled` when it was built); `None` for a Parquet
+    /// reference, whose rows are read.
+    pub multivariate: Option<crate::multivariate::ReferenceRows>,
 }
 
 /// The plan of `resolved` columns, then the label (name and kind), if any.
@@ -790,6 +794,7 @@ impl ReferenceData {
             label,
             labelled: Vec::new(),
             segments: None,
+            multivariate: None,
         };
         data.check_scorable(path)?;
         let plan = data.plan();
@@ -922,22 +927,74 @@ impl ReferenceData {
         })
     }
 
+    /// The rows a profile file keeps for multivariate drift, reduced to the
+    /// `features` this config scores; an error names the setting the kept
+    /// rows cannot honour.
+    fn kept_multivariate_rows(
+        &self,
+        kept: Option<crate::multivariate::ReferenceRows>,
+        path: &Path,
+        features: &[String],
+        config: &crate::config::MultivariateConfig,
+    ) -> Result<crate::multivariate::ReferenceRows, ReferenceError> {
+        let columns_err = |key: &str, message: String| ReferenceError::Columns {
+            path: path.to_path_buf(),
+            key: key.into(),
+            message,
+        };
+        let mut kept = kept.ok_or_else(|| {
+            columns_err(
+                "multivariate.enabled",
+                "the profile was built without the rows multivariate drift is fitted on; profile the reference again with [multivariate] enabled = true in --config".into(),
+            )
+        })?;
+        let stride = crate::multivariate::stride(self.rows, config.max_reference_rows);
+        if stride != kept.stride {
+            return Err(columns_err(
+                "multivariate.max_reference_rows",
+                format!(
+                    "the profile kept one reference row in {} (max_reference_rows {}), this setting takes one in {stride}; profile the reference again with this multivariate.max_reference_rows",
+                    kept.stride, kept.max_reference_rows
+                ),
+            ));
+        }
+        let mut columns = Vec::with_capacity(features.len());
+        for feature in features {
+            let at = kept.features.iter().position(|f| f == feature).ok_or_else(|| {
+                columns_err(
+                    "multivariate.enabled",
+                    format!("the profile kept no multivariate rows of the feature `{feature}` (it kept [{}]); profile the reference again with this [columns] config", kept.features.join(", ")),
+                )
+            })?;
+            columns.push(std::mem::take(&mut kept.columns[at]));
+        }
+        kept.features = features.to_vec();
+        kept.columns = columns;
+        Ok(kept)
+    }
+
     /// The reference side of multivariate drift, or `None` with a warning that
-    /// says why (it never stops the reference from loading).
+    /// says why a fit failed (that never stops the reference from loading); a
+    /// profile file without the rows it needs is an error naming the setting.
     fn multivariate(
         &self,
+        kept: Option<crate::multivariate::ReferenceRows>,
         path: &Path,
         config: &crate::config::MultivariateConfig,
-    ) -> Option<MultivariateReference> {
-        if self.format != ReferenceFormat::Parquet {
-            tracing::warn!(
-                reference = %path.display(),
-                "multivariate drift needs the reference's rows: a profile file does not keep them, so it is off (point reference.path at the Parquet file)"
-            );
-            return None;
-        }
+    ) -> Result<Option<MultivariateReference>, ReferenceError> {
         let features = crate::multivariate::features(&self.resolved);
-        match crate::multivariate::fit_reference(path, features.clone(), config) {
+        let fitted = if self.format == ReferenceFormat::Parquet {
+            crate::multivariate::fit_reference(path, features.clone(), config)
+        } else {
+            let rows = self.kept_multivariate_rows(kept, path, &features, config)?;
+            MultivariateReference::fit(
+                rows.features,
+                &rows.columns,
+                &crate::multivariate::settings(config),
+            )
+            .map_err(|e| e.to_string())
+        };
+        Ok(match fitted {
             Ok(fitted) => {
                 tracing::info!(
                     reference = %path.display(),
@@ -952,7 +1009,7 @@ impl ReferenceData {
                 tracing::warn!(reference = %path.display(), "multivariate drift is off: {message}");
                 None
             }
-        }
+        })
     }
 
     fn check_scorable(&self, path: &Path) -> Result<(), ReferenceError> {
@@ -978,6 +1035,7 @@ impl ReferenceData {
     ) -> Result<ReferenceProfile, ReferenceError> {
         self.check_scorable(path)?;
         let stored_segments = self.segments.take();
+        let kept_multivariate = self.multivariate.take();
         if self.rows == 0 {
             return Err(ReferenceError::Unusable {
                 path: path.to_path_buf(),
@@ -1021,10 +1079,10 @@ impl ReferenceData {
         if let Some(name) = &rules.join_id {
             plan = plan.with_extra_column(name, Kind::Categorical);
         }
-        let multivariate = settings
-            .multivariate
-            .as_ref()
-            .and_then(|config| self.multivariate(path, config));
+        let multivariate = match &settings.multivariate {
+            Some(config) => self.multivariate(kept_multivariate, path, config)?,
+            None => None,
+        };
         // Current data carries the segment columns (scored or not).
         for name in &rules.segment {
             if plan.index_of(name).is_none() {

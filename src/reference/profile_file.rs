@@ -50,6 +50,7 @@ use super::{
 };
 use crate::config::{ColumnsConfig, ModelConfig};
 use crate::data::{batch::concat_column, Batch, ColumnArray, Kind};
+use crate::multivariate::ReferenceRows;
 use crate::quality::QualitySpec;
 use crate::segments::{SegmentRaw, StoredSegments};
 use crate::stats::frequent::FrequentItems;
@@ -225,6 +226,11 @@ pub struct Header {
     /// its sections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<SegmentsHeader>,
+    /// The reference rows multivariate drift is fitted on, when the profile
+    /// was built with `[multivariate] enabled` (added to version 2 as
+    /// `segments` was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivariate: Option<MultivariateHeader>,
     /// The sections after the header, in order.
     pub sections: Vec<SectionHeader>,
 }
@@ -240,6 +246,20 @@ pub struct SegmentsHeader {
     pub max_segments: usize,
     /// The segments, the most frequent first, `__other__` last.
     pub segments: Vec<SegmentHeader>,
+}
+
+/// The rows multivariate drift is fitted on (section `multivariate`: one
+/// `Float64` column per feature, a missing value as NaN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultivariateHeader {
+    /// The numeric input features, in the reference's order.
+    pub features: Vec<String>,
+    /// Rows kept.
+    pub rows: u64,
+    /// Every `stride`-th reference row was kept.
+    pub stride: usize,
+    /// `multivariate.max_reference_rows` when the profile was built.
+    pub max_reference_rows: usize,
 }
 
 /// One segment of a profile.
@@ -274,6 +294,8 @@ pub struct ProfileFile {
     pub labelled: Option<LabelledRows>,
     /// The segments, when kept.
     pub segments: Option<StoredSegments>,
+    /// The rows multivariate drift is fitted on, when kept.
+    pub multivariate: Option<ReferenceRows>,
 }
 
 /// True when `path` starts with the profile magic (an unreadable file is
@@ -348,6 +370,7 @@ impl ProfileFile {
             columns: data.raw.iter().map(column_header).collect(),
             label,
             segments: data.segments.as_ref().map(segments_header),
+            multivariate: data.multivariate.as_ref().map(multivariate_header),
             sections: Vec::new(),
         };
         ProfileFile {
@@ -355,6 +378,7 @@ impl ProfileFile {
             raw: data.raw,
             labelled,
             segments: data.segments,
+            multivariate: data.multivariate,
         }
     }
 
@@ -441,6 +465,7 @@ impl ProfileFile {
             label: None,
             labelled: Vec::new(),
             segments,
+            multivariate: self.multivariate,
         };
         let (Some(label), Some(task)) = (&rules.label, model.task) else {
             return Ok(data);
@@ -547,6 +572,17 @@ impl ProfileFile {
                 .map_err(|e| format!("cannot encode the labelled rows: {e}"))?;
             let entry = SectionHeader {
                 name: "labelled".into(),
+                bytes: bytes.len() as u64,
+                sha256: None,
+                xxh3: Some(xxh3_hex(&bytes)),
+            };
+            each(entry, bytes)?;
+        }
+        if let Some(rows) = &self.multivariate {
+            let bytes = encode_labelled(&multivariate_rows(rows))
+                .map_err(|e| format!("cannot encode the multivariate rows: {e}"))?;
+            let entry = SectionHeader {
+                name: "multivariate".into(),
                 bytes: bytes.len() as u64,
                 sha256: None,
                 xxh3: Some(xxh3_hex(&bytes)),
@@ -769,6 +805,34 @@ pub(crate) fn segments_header(stored: &StoredSegments) -> SegmentsHeader {
                 name: part.name.clone(),
                 rows: part.rows,
                 columns: part.raw.iter().map(column_header).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The header entry of kept multivariate rows.
+pub(crate) fn multivariate_header(rows: &ReferenceRows) -> MultivariateHeader {
+    MultivariateHeader {
+        features: rows.features.clone(),
+        rows: rows.columns.first().map_or(0, |c| c.len() as u64),
+        stride: rows.stride,
+        max_reference_rows: rows.max_reference_rows,
+    }
+}
+
+/// Multivariate rows as named numeric columns (how they are stored).
+fn multivariate_rows(rows: &ReferenceRows) -> LabelledRows {
+    LabelledRows {
+        rows: rows.columns.first().map_or(0, Vec::len),
+        columns: rows
+            .features
+            .iter()
+            .zip(&rows.columns)
+            .map(|(name, values)| {
+                (
+                    name.clone(),
+                    ColumnArray::Numeric(Float64Array::from(values.clone())),
+                )
             })
             .collect(),
     }
@@ -1216,11 +1280,50 @@ pub fn decode(bytes: Buffer) -> Result<ProfileFile, String> {
         }
         None => None,
     };
+    let multivariate = match (&header.multivariate, sections.get("multivariate")) {
+        (Some(kept), Some(body)) => {
+            let names: Vec<(String, Kind)> = kept
+                .features
+                .iter()
+                .map(|f| (f.clone(), Kind::Numeric))
+                .collect();
+            let rows = decode_rows(body.clone(), "multivariate", &names)?;
+            if rows.rows as u64 != kept.rows {
+                return Err(format!(
+                    "the header counts {} multivariate rows, the section holds {}",
+                    kept.rows, rows.rows
+                ));
+            }
+            let columns = rows
+                .columns
+                .into_iter()
+                .map(|(_, column)| match column {
+                    // Stored without nulls; one read as null is missing.
+                    ColumnArray::Numeric(a) => a.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+                    ColumnArray::Categorical(_) => Vec::new(),
+                })
+                .collect();
+            Some(ReferenceRows {
+                max_reference_rows: kept.max_reference_rows,
+                stride: kept.stride,
+                features: kept.features.clone(),
+                columns,
+            })
+        }
+        (Some(_), None) => {
+            return Err(
+                "the header names multivariate rows but the `multivariate` section is missing"
+                    .into(),
+            )
+        }
+        (None, _) => None,
+    };
     Ok(ProfileFile {
         header,
         raw,
         labelled,
         segments,
+        multivariate,
     })
 }
 
@@ -1457,10 +1560,20 @@ fn exact_values(
 }
 
 fn decode_labelled(body: Buffer, label: &LabelHeader) -> Result<LabelledRows, String> {
-    let (_, batches) = stream_batches(body)
-        .map_err(|e| format!("the `labelled` section is not a readable Arrow IPC stream: {e}"))?;
     let mut names = vec![(label.name.clone(), label.kind)];
     names.extend(label.predictions.iter().cloned());
+    decode_rows(body, "labelled", &names)
+}
+
+/// The rows of the section `section`: the columns `names` with their kinds.
+fn decode_rows(
+    body: Buffer,
+    section: &str,
+    names: &[(String, Kind)],
+) -> Result<LabelledRows, String> {
+    let names = names.to_vec();
+    let (_, batches) = stream_batches(body)
+        .map_err(|e| format!("the `{section}` section is not a readable Arrow IPC stream: {e}"))?;
     let mut pieces: Vec<Vec<ArrayRef>> = vec![Vec::new(); names.len()];
     let mut rows = 0;
     for batch in batches {
@@ -1471,7 +1584,7 @@ fn decode_labelled(body: Buffer, label: &LabelHeader) -> Result<LabelledRows, St
                 .filter(|a| *a.data_type() == kind.arrow_type())
                 .ok_or_else(|| {
                     format!(
-                        "the `labelled` section lacks the {} column `{name}`",
+                        "the `{section}` section lacks the {} column `{name}`",
                         kind.as_str()
                     )
                 })?;
@@ -1484,7 +1597,7 @@ fn decode_labelled(body: Buffer, label: &LabelHeader) -> Result<LabelledRows, St
         let array = if refs.is_empty() {
             arrow::array::new_empty_array(&kind.arrow_type())
         } else {
-            arrow::compute::concat(&refs).map_err(|e| format!("the `labelled` section: {e}"))?
+            arrow::compute::concat(&refs).map_err(|e| format!("the `{section}` section: {e}"))?
         };
         let column = match kind {
             Kind::Numeric => ColumnArray::Numeric(
@@ -1574,16 +1687,18 @@ mod tests {
                     predictions: vec![("c".into(), Kind::Categorical)],
                 }),
                 segments: None,
+                multivariate: None,
                 sections: Vec::new(),
             },
             raw,
             labelled: Some(labelled),
             segments: None,
+            multivariate: None,
         }
     }
 
     #[test]
-    fn segments_round_trip_and_a_missing_section_is_named() -> TestResult {
+    fn segments_and_multivariate_rows_round_trip_and_a_missing_section_is_named() -> TestResult {
         let mut profile = sample();
         let part = |name: &str, rows: u64, raw: &[RawColumn]| SegmentRaw {
             name: name.into(),
@@ -1600,8 +1715,26 @@ mod tests {
         };
         profile.header.segments = Some(segments_header(&stored));
         profile.segments = Some(stored.clone());
+        let rows = ReferenceRows {
+            max_reference_rows: 3,
+            stride: 2,
+            features: vec!["x".into(), "d".into()],
+            columns: vec![vec![1.5, f64::NAN, -0.0], vec![2.0, 3.0, f64::INFINITY]],
+        };
+        profile.header.multivariate = Some(multivariate_header(&rows));
+        profile.multivariate = Some(rows.clone());
         let bytes = profile.encode(false)?;
         let back = decode(Buffer::from_vec(bytes))?;
+        // The multivariate rows, bit for bit (NaN as missing, -0.0 kept).
+        let kept = back.multivariate.as_ref().ok_or("multivariate rows")?;
+        assert_eq!((kept.stride, kept.max_reference_rows), (2, 3));
+        assert_eq!(kept.features, rows.features);
+        let bits = |c: &[Vec<f64>]| -> Vec<Vec<u64>> {
+            c.iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        assert_eq!(bits(&kept.columns), bits(&rows.columns));
         let kept = back.segments.ok_or("segments read back")?;
         assert_eq!((kept.columns, kept.max_segments), (stored.columns, 1));
         assert_eq!(kept.parts.len(), 2);
@@ -1609,8 +1742,9 @@ mod tests {
             assert_eq!((&got.name, got.rows), (&want.name, want.rows));
             assert_eq!(got.raw, with_stored_std(&want.raw));
         }
-        // 3 columns, the labelled rows, 2 + 2 segment columns.
-        assert_eq!(back.header.sections.len(), 8);
+        // 3 columns, the labelled rows, 2 + 2 segment columns, the
+        // multivariate rows.
+        assert_eq!(back.header.sections.len(), 9);
         // A header naming a segment column the file lacks: named.
         let mut damaged = profile.clone();
         if let Some(h) = damaged.header.segments.as_mut() {

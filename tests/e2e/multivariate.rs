@@ -16,7 +16,8 @@ use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
 use crate::util::{
-    check, check_json_with, repo, start_http_daemon, wait_until, write_config, write_parquet_file,
+    check, check_json_with, repo, run_binary, start_http_daemon, wait_until, write_config,
+    write_parquet_file,
 };
 
 fn case() -> Value {
@@ -182,4 +183,106 @@ fn reversed_correlation_shows_in_check_and_on_metrics() {
         "metrics max change",
     );
     daemon.stop();
+}
+
+/// A profile built with `[multivariate] enabled` keeps the rows the reference
+/// side is fitted on, so `check` from it gives the Parquet's multivariate
+/// report, also for fewer features than it kept; a profile without those
+/// rows, or kept with another `max_reference_rows`, is refused naming the
+/// setting, and such profiles are not merged.
+#[test]
+fn a_profile_keeps_the_rows_multivariate_drift_is_fitted_on() {
+    let case = case();
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference.parquet");
+    let reference_columns = columns(&case["reference"]);
+    let rows = reference_columns[0].len();
+    write_reference(&reference, &reference_columns);
+    let current = dir.path().join("current.ndjson");
+    std::fs::write(&current, ndjson(&columns(&case["current"]))).unwrap();
+    // Every second row is fitted on: the profile keeps those.
+    let half = rows.div_ceil(2);
+    let config = write_config(
+        dir.path(),
+        &format!("[multivariate]\nenabled = true\nmax_reference_rows = {half}\n"),
+    );
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let profile = dir.path().join("reference.profile");
+    let built = run_binary(&[
+        "profile",
+        "--reference",
+        &path(&reference),
+        "--out",
+        &path(&profile),
+        "--config",
+        &path(&config),
+    ]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let shown = run_binary(&["profile", "show", &path(&profile)]);
+    assert!(
+        shown.stdout.contains(&format!(
+            "multivariate: {half} rows (one reference row in 2, max_reference_rows {half})"
+        )),
+        "{}",
+        shown.stdout
+    );
+    let from_parquet = check_json_with(&reference, &current, &config);
+    let from_profile = check_json_with(&profile, &current, &config);
+    assert!(from_parquet["multivariate"]["reconstruction_error"].is_f64());
+    assert_eq!(from_profile["multivariate"], from_parquet["multivariate"]);
+
+    // Fewer features than the profile kept: the same as the Parquet's.
+    let other = tempfile::tempdir().unwrap();
+    let fewer = write_config(
+        other.path(),
+        &format!("[columns]\nignore = [\"f0\"]\n[multivariate]\nenabled = true\nmax_reference_rows = {half}\n"),
+    );
+    let from_parquet = check_json_with(&reference, &current, &fewer);
+    let from_profile = check_json_with(&profile, &current, &fewer);
+    assert!(!from_profile["multivariate"]["features"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("f0")));
+    assert_eq!(from_profile["multivariate"], from_parquet["multivariate"]);
+
+    // Another stride, or no rows kept: refused, naming the setting.
+    let every_row = write_config(
+        other.path(),
+        &format!("[multivariate]\nenabled = true\nmax_reference_rows = {rows}\n"),
+    );
+    let run = check(&profile, &current, &["-c", &path(&every_row)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("multivariate.max_reference_rows"),
+        "{}",
+        run.stderr
+    );
+    let plain = dir.path().join("plain.profile");
+    let built = run_binary(&[
+        "profile",
+        "--reference",
+        &path(&reference),
+        "--out",
+        &path(&plain),
+    ]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let run = check(&plain, &current, &["-c", &path(&config)]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("multivariate.enabled"),
+        "{}",
+        run.stderr
+    );
+
+    let merged = dir.path().join("merged.profile");
+    let run = run_binary(&[
+        "profile",
+        "merge",
+        "--out",
+        &path(&merged),
+        &path(&profile),
+        &path(&profile),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("cannot be merged"), "{}", run.stderr);
 }
