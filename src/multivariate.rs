@@ -197,23 +197,58 @@ pub struct ReferenceRows {
     pub features: Vec<String>,
     /// One column per feature, rows aligned (a missing value as NaN).
     pub columns: Vec<Vec<f64>>,
+    /// Each row's segment key (`[columns] segment`), when segments are
+    /// scored: the per-segment multivariate references are fitted on them.
+    pub keys: Option<Vec<String>>,
+}
+
+impl ReferenceRows {
+    /// The rows whose key `keep` accepts (all of them without keys).
+    pub fn columns_where(&self, keep: impl Fn(&str) -> bool) -> Vec<Vec<f64>> {
+        let Some(keys) = &self.keys else {
+            return self.columns.clone();
+        };
+        let rows: Vec<usize> = (0..keys.len()).filter(|&i| keep(&keys[i])).collect();
+        self.columns
+            .iter()
+            .map(|c| rows.iter().filter_map(|&i| c.get(i).copied()).collect())
+            .collect()
+    }
 }
 
 /// The rows of the reference's `features` (the Parquet at `path`) fitted on:
 /// every row, or every k-th row when it has more than `max_reference_rows`
-/// (k the smallest that brings it under).
+/// (k the smallest that brings it under); with `segment_columns`, each
+/// row's segment key too.
 pub fn reference_rows(
     path: &Path,
     features: Vec<String>,
     max_reference_rows: usize,
+    segment_columns: &[String],
 ) -> Result<ReferenceRows, String> {
     let (_, file_rows) = data::parquet_schema_and_rows(path).map_err(|e| e.to_string())?;
     let stride = stride(file_rows, max_reference_rows);
-    let plan = ColumnPlan::new(features.iter().map(|name| (name.clone(), Kind::Numeric)));
+    let mut plan = ColumnPlan::new(features.iter().map(|name| (name.clone(), Kind::Numeric)));
+    for name in segment_columns {
+        if plan.index_of(name).is_none() {
+            plan = plan.with_extra_column(name, Kind::Categorical);
+        }
+    }
     let mut columns = vec![Vec::new(); features.len()];
+    let mut keys = (!segment_columns.is_empty()).then(Vec::new);
     let mut seen = 0usize;
     data::for_each_parquet_batch(path, &plan, |batch| {
         append(&mut columns, &batch, &plan, &features, seen, stride);
+        if let Some(keys) = keys.as_mut() {
+            let batch_keys = crate::segments::row_keys(&batch, &plan, segment_columns);
+            keys.extend(
+                batch_keys
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| (seen + i) % stride == 0)
+                    .map(|(_, key)| key),
+            );
+        }
         seen += batch.rows;
     })
     .map_err(|e| e.to_string())?;
@@ -222,6 +257,7 @@ pub fn reference_rows(
         stride,
         features,
         columns,
+        keys,
     })
 }
 
@@ -231,6 +267,35 @@ pub fn stride(rows: u64, max_reference_rows: usize) -> usize {
     rows.div_ceil(max_reference_rows.max(1)).max(1)
 }
 
+/// Fits the reference side on `columns` (of `rows`' features: all its rows,
+/// or one segment's), logging what was fitted, or why not (then `None`:
+/// multivariate drift is off there, the reference still loads).
+pub fn fit_logged(
+    path: &Path,
+    rows: &ReferenceRows,
+    columns: &[Vec<f64>],
+    config: &MultivariateConfig,
+    segment: Option<&str>,
+) -> Option<MultivariateReference> {
+    match MultivariateReference::fit(rows.features.clone(), columns, &settings(config)) {
+        Ok(fitted) => {
+            tracing::info!(
+                reference = %path.display(),
+                segment,
+                features = fitted.features.len(),
+                components = fitted.components_kept,
+                rows = fitted.rows,
+                "multivariate reference fitted"
+            );
+            Some(fitted)
+        }
+        Err(e) => {
+            tracing::warn!(reference = %path.display(), segment, "multivariate drift is off: {e}");
+            None
+        }
+    }
+}
+
 /// Fits the reference side on the `features` of the Parquet file at `path`
 /// ([`reference_rows`]).
 pub fn fit_reference(
@@ -238,7 +303,7 @@ pub fn fit_reference(
     features: Vec<String>,
     config: &MultivariateConfig,
 ) -> Result<MultivariateReference, String> {
-    let rows = reference_rows(path, features, config.max_reference_rows)?;
+    let rows = reference_rows(path, features, config.max_reference_rows, &[])?;
     MultivariateReference::fit(rows.features, &rows.columns, &settings(config))
         .map_err(|e| e.to_string())
 }

@@ -77,10 +77,13 @@ pub fn build_with(
     data.segments = segments(reference, &data, config, mode)?;
     if config.multivariate.enabled {
         let features = crate::multivariate::features(&data.resolved);
+        // With segments, each kept row's segment key too (the fits per
+        // segment).
         let rows = crate::multivariate::reference_rows(
             reference,
             features,
             config.multivariate.max_reference_rows,
+            &config.columns.segment,
         )
         .map_err(|message| ReferenceError::Columns {
             path: reference.to_path_buf(),

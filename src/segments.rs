@@ -16,9 +16,10 @@ use std::sync::Arc;
 
 use arrow::array::Array;
 
-use crate::config::{ProfileSettings, ScoringSettings};
+use crate::config::{MultivariateConfig, ProfileSettings, ScoringSettings};
 use crate::data::{self, Batch, ColumnArray, ColumnPlan, Kind};
 use crate::drift::{self, DriftReport};
+use crate::multivariate::ReferenceRows;
 use crate::reference::{ProfileMode, RawBuilder, RawColumn, ReferenceProfile, ResolvedColumn};
 
 /// The segment of rows outside the most frequent ones.
@@ -48,7 +49,7 @@ pub struct SegmentReport {
 }
 
 /// The segment of each row of `batch` (laid out by `plan`).
-fn row_keys(batch: &Batch, plan: &ColumnPlan, columns: &[String]) -> Vec<String> {
+pub(crate) fn row_keys(batch: &Batch, plan: &ColumnPlan, columns: &[String]) -> Vec<String> {
     let arrays: Vec<Option<&ColumnArray>> = columns
         .iter()
         .map(|name| {
@@ -250,6 +251,43 @@ pub fn profile(
     Ok(from_raw(path, sha256, plan, settings, columns, parts))
 }
 
+/// Fits each segment's multivariate reference on its rows among the
+/// reference `rows` (their keys: a segment's own, or any other for
+/// `__other__`); a segment too small for a fit has none (logged). Rows without
+/// keys (a profile built without segments) fit none.
+pub fn fit_multivariate(
+    profiles: &mut SegmentProfiles,
+    path: &Path,
+    rows: &ReferenceRows,
+    config: &MultivariateConfig,
+) {
+    if rows.keys.is_none() {
+        tracing::warn!(reference = %path.display(), "the multivariate rows carry no segment keys: no multivariate drift per segment");
+        return;
+    }
+    let named: Vec<String> = profiles
+        .segments
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| name != OTHER)
+        .collect();
+    for (name, profile) in &mut profiles.segments {
+        let columns = if name == OTHER {
+            rows.columns_where(|key| !named.iter().any(|n| n == key))
+        } else {
+            rows.columns_where(|key| key == name)
+        };
+        let fitted = crate::multivariate::fit_logged(path, rows, &columns, config, Some(name));
+        // Each segment's profile is still its own here (made at load).
+        match Arc::get_mut(profile) {
+            Some(profile) => profile.multivariate = fitted.map(Arc::new),
+            None => {
+                tracing::warn!(segment = %name, "a segment's profile is shared: no multivariate drift for it")
+            }
+        }
+    }
+}
+
 /// Scores `batches` (laid out by the profiles' plan) per segment.
 pub fn evaluate(
     profiles: &SegmentProfiles,
@@ -279,9 +317,11 @@ pub fn evaluate(
         .zip(parts)
         .map(|((name, profile), part)| {
             let (samples, rows) = crate::sample::samples_from_batches(profile, &part);
+            let mut report = drift::evaluate(profile, &samples, rows, scoring);
+            report.multivariate = crate::multivariate::report_for(profile, &part);
             SegmentReport {
                 segment: name.clone(),
-                report: drift::evaluate(profile, &samples, rows, scoring),
+                report,
             }
         })
         .collect()

@@ -2,11 +2,13 @@
 //! `drift_segment_*{model, segment, ...}`, the whole report's main scores over
 //! each segment's rows. Scores of a segment with fewer than `window.min_rows`
 //! rows are left out (only its row count is set), as for the whole window.
-//! Part of [`super::Metrics`]. Series per model: segments x (4 x columns + 2).
+//! Part of [`super::Metrics`]. Series per model: segments x (4 x columns + 2),
+//! and with `[multivariate]` segments x (7 + `top_pairs`) more.
 
 use prometheus::{GaugeVec, Registry};
 
 use super::gauge;
+use super::multivariate::MultivariateGauges;
 use crate::segments::SegmentReport;
 
 const LABELS: &[&str] = &["model", "segment", "feature", "drift_type"];
@@ -20,6 +22,8 @@ pub(super) struct SegmentGauges {
     detected: GaugeVec,
     dataset_ratio: GaugeVec,
     dataset_detected: GaugeVec,
+    /// `drift_segment_multivariate_*` (with `[multivariate]`).
+    multivariate: MultivariateGauges,
 }
 
 impl SegmentGauges {
@@ -61,6 +65,7 @@ impl SegmentGauges {
                 "1 when the segment's drifted share reaches drift.thresholds.drifted_ratio, else 0.",
                 DATASET_LABELS,
             )?,
+            multivariate: MultivariateGauges::register_per_segment(r)?,
         })
     }
 
@@ -77,6 +82,7 @@ impl SegmentGauges {
         ] {
             g.reset();
         }
+        self.multivariate.reset();
         for s in segments {
             let scored = s.report.current_rows >= min_rows;
             for f in &s.report.features {
@@ -115,6 +121,9 @@ impl SegmentGauges {
                 self.dataset_detected
                     .with_label_values(&labels)
                     .set(if d.drift_detected { 1.0 } else { 0.0 });
+            }
+            if let Some(m) = s.report.multivariate.as_ref().filter(|_| scored) {
+                self.multivariate.set(&[model, s.segment.as_str()], m);
             }
         }
     }

@@ -973,43 +973,35 @@ impl ReferenceData {
         Ok(kept)
     }
 
-    /// The reference side of multivariate drift, or `None` with a warning that
-    /// says why a fit failed (that never stops the reference from loading); a
-    /// profile file without the rows it needs is an error naming the setting.
-    fn multivariate(
+    /// The reference rows multivariate drift is fitted on (with each row's
+    /// segment key when `segment_columns` are scored): read from the Parquet,
+    /// or `None` with a warning when that fails (it never stops the reference
+    /// from loading); or kept in a profile file, which is an error naming the
+    /// setting when it lacks them.
+    fn multivariate_rows(
         &self,
         kept: Option<crate::multivariate::ReferenceRows>,
         path: &Path,
         config: &crate::config::MultivariateConfig,
-    ) -> Result<Option<MultivariateReference>, ReferenceError> {
+        segment_columns: &[String],
+    ) -> Result<Option<crate::multivariate::ReferenceRows>, ReferenceError> {
         let features = crate::multivariate::features(&self.resolved);
-        let fitted = if self.format == ReferenceFormat::Parquet {
-            crate::multivariate::fit_reference(path, features.clone(), config)
-        } else {
-            let rows = self.kept_multivariate_rows(kept, path, &features, config)?;
-            MultivariateReference::fit(
-                rows.features,
-                &rows.columns,
-                &crate::multivariate::settings(config),
-            )
-            .map_err(|e| e.to_string())
-        };
-        Ok(match fitted {
-            Ok(fitted) => {
-                tracing::info!(
-                    reference = %path.display(),
-                    features = features.len(),
-                    components = fitted.components_kept,
-                    rows = fitted.rows,
-                    "multivariate reference fitted"
-                );
-                Some(fitted)
-            }
-            Err(message) => {
+        if self.format != ReferenceFormat::Parquet {
+            return self
+                .kept_multivariate_rows(kept, path, &features, config)
+                .map(Some);
+        }
+        let read = crate::multivariate::reference_rows(
+            path,
+            features,
+            config.max_reference_rows,
+            segment_columns,
+        );
+        Ok(read
+            .inspect_err(|message| {
                 tracing::warn!(reference = %path.display(), "multivariate drift is off: {message}");
-                None
-            }
-        })
+            })
+            .ok())
     }
 
     fn check_scorable(&self, path: &Path) -> Result<(), ReferenceError> {
@@ -1079,17 +1071,33 @@ impl ReferenceData {
         if let Some(name) = &rules.join_id {
             plan = plan.with_extra_column(name, Kind::Categorical);
         }
-        let multivariate = match &settings.multivariate {
-            Some(config) => self.multivariate(kept_multivariate, path, config)?,
+        let multivariate_rows = match &settings.multivariate {
+            Some(config) => {
+                self.multivariate_rows(kept_multivariate, path, config, &rules.segment)?
+            }
             None => None,
         };
+        let multivariate = settings
+            .multivariate
+            .as_ref()
+            .zip(multivariate_rows.as_ref())
+            .and_then(|(config, rows)| {
+                crate::multivariate::fit_logged(path, rows, &rows.columns, config, None)
+            });
         // Current data carries the segment columns (scored or not).
         for name in &rules.segment {
             if plan.index_of(name).is_none() {
                 plan = plan.with_extra_column(name, Kind::Categorical);
             }
         }
-        let segments = self.segments(stored_segments, path, rules, &plan, settings)?;
+        let mut segments = self.segments(stored_segments, path, rules, &plan, settings)?;
+        if let (Some(segments), Some(rows), Some(config)) = (
+            segments.as_mut(),
+            multivariate_rows.as_ref(),
+            settings.multivariate.as_ref(),
+        ) {
+            crate::segments::fit_multivariate(segments, path, rows, config);
+        }
         let mut profile =
             ReferenceProfile::from_raw(path, self.sha256, self.rows, self.raw, plan, settings);
         profile.multivariate = multivariate.map(Arc::new);

@@ -260,6 +260,10 @@ pub struct MultivariateHeader {
     pub stride: usize,
     /// `multivariate.max_reference_rows` when the profile was built.
     pub max_reference_rows: usize,
+    /// Each row's segment key is kept (section `multivariate:segments`, one
+    /// `Utf8` column `segment`), when the profile was built with segments.
+    #[serde(default)]
+    pub segment_keys: bool,
 }
 
 /// One segment of a profile.
@@ -588,6 +592,24 @@ impl ProfileFile {
                 xxh3: Some(xxh3_hex(&bytes)),
             };
             each(entry, bytes)?;
+            if let Some(keys) = &rows.keys {
+                let keys = LabelledRows {
+                    rows: keys.len(),
+                    columns: vec![(
+                        "segment".into(),
+                        ColumnArray::Categorical(StringArray::from(keys.clone())),
+                    )],
+                };
+                let bytes = encode_labelled(&keys)
+                    .map_err(|e| format!("cannot encode the multivariate rows' segments: {e}"))?;
+                let entry = SectionHeader {
+                    name: "multivariate:segments".into(),
+                    bytes: bytes.len() as u64,
+                    sha256: None,
+                    xxh3: Some(xxh3_hex(&bytes)),
+                };
+                each(entry, bytes)?;
+            }
         }
         Ok(())
     }
@@ -817,6 +839,7 @@ pub(crate) fn multivariate_header(rows: &ReferenceRows) -> MultivariateHeader {
         rows: rows.columns.first().map_or(0, |c| c.len() as u64),
         stride: rows.stride,
         max_reference_rows: rows.max_reference_rows,
+        segment_keys: rows.keys.is_some(),
     }
 }
 
@@ -1303,11 +1326,39 @@ pub fn decode(bytes: Buffer) -> Result<ProfileFile, String> {
                     ColumnArray::Categorical(_) => Vec::new(),
                 })
                 .collect();
+            let keys = match (kept.segment_keys, sections.get("multivariate:segments")) {
+                (false, _) => None,
+                (true, None) => {
+                    return Err("the header says the multivariate rows' segments are kept, but the `multivariate:segments` section is missing".into())
+                }
+                (true, Some(body)) => {
+                    let keys = decode_rows(
+                        body.clone(),
+                        "multivariate:segments",
+                        &[("segment".into(), Kind::Categorical)],
+                    )?;
+                    if keys.rows as u64 != kept.rows {
+                        return Err(format!(
+                            "the header counts {} multivariate rows, the `multivariate:segments` section {}",
+                            kept.rows, keys.rows
+                        ));
+                    }
+                    match keys.columns.into_iter().next() {
+                        Some((_, ColumnArray::Categorical(a))) => Some(
+                            a.iter()
+                                .map(|k| k.unwrap_or(crate::segments::MISSING).to_string())
+                                .collect(),
+                        ),
+                        _ => None,
+                    }
+                }
+            };
             Some(ReferenceRows {
                 max_reference_rows: kept.max_reference_rows,
                 stride: kept.stride,
                 features: kept.features.clone(),
                 columns,
+                keys,
             })
         }
         (Some(_), None) => {
@@ -1720,6 +1771,7 @@ mod tests {
             stride: 2,
             features: vec!["x".into(), "d".into()],
             columns: vec![vec![1.5, f64::NAN, -0.0], vec![2.0, 3.0, f64::INFINITY]],
+            keys: Some(vec!["a".into(), "__other__".into(), "a".into()]),
         };
         profile.header.multivariate = Some(multivariate_header(&rows));
         profile.multivariate = Some(rows.clone());
@@ -1729,6 +1781,7 @@ mod tests {
         let kept = back.multivariate.as_ref().ok_or("multivariate rows")?;
         assert_eq!((kept.stride, kept.max_reference_rows), (2, 3));
         assert_eq!(kept.features, rows.features);
+        assert_eq!(kept.keys, rows.keys);
         let bits = |c: &[Vec<f64>]| -> Vec<Vec<u64>> {
             c.iter()
                 .map(|v| v.iter().map(|x| x.to_bits()).collect())
@@ -1743,8 +1796,8 @@ mod tests {
             assert_eq!(got.raw, with_stored_std(&want.raw));
         }
         // 3 columns, the labelled rows, 2 + 2 segment columns, the
-        // multivariate rows.
-        assert_eq!(back.header.sections.len(), 9);
+        // multivariate rows and their segment keys.
+        assert_eq!(back.header.sections.len(), 10);
         // A header naming a segment column the file lacks: named.
         let mut damaged = profile.clone();
         if let Some(h) = damaged.header.segments.as_mut() {

@@ -286,3 +286,137 @@ fn a_profile_keeps_the_rows_multivariate_drift_is_fitted_on() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("cannot be merged"), "{}", run.stderr);
 }
+
+/// Rows of the fixture's features per region: `(region, columns)` blocks.
+fn write_segmented(path: &Path, blocks: &[(&str, &[Vec<Option<f64>>])]) {
+    let features = blocks[0].1.len();
+    let mut fields = vec![Field::new("region", DataType::Utf8, false)];
+    fields.extend((0..features).map(|i| Field::new(format!("f{i}"), DataType::Float64, true)));
+    let region: Vec<&str> = blocks
+        .iter()
+        .flat_map(|(name, columns)| std::iter::repeat_n(*name, columns[0].len()))
+        .collect();
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(arrow::array::StringArray::from(region))];
+    for i in 0..features {
+        let values: Vec<Option<f64>> = blocks
+            .iter()
+            .flat_map(|(_, columns)| columns[i].iter().copied())
+            .collect();
+        arrays.push(Arc::new(Float64Array::from(values)));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
+    write_parquet_file(path, &batch);
+}
+
+/// The same blocks as NDJSON lines with a `region` field.
+fn segmented_ndjson(blocks: &[(&str, &[Vec<Option<f64>>])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (region, columns) in blocks {
+        for line in String::from_utf8(ndjson(columns)).unwrap().lines() {
+            let mut row: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+            row.insert("region".into(), Value::from(*region));
+            out.extend_from_slice(Value::Object(row).to_string().as_bytes());
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// With `[columns] segment`, each segment has its own multivariate reference:
+/// a correlation reversed in one segment's rows only (the fixture's flipped
+/// rows in B, the reference's own rows in A and C) raises that segment's
+/// multivariate signals, in `check` (from the Parquet and from its profile)
+/// and as `drift_segment_multivariate_*` on `/metrics`, and not the others'.
+#[test]
+fn a_correlation_reversed_in_one_segment_shows_on_that_segment_only() {
+    let case = case();
+    let (reference_rows, flipped) = (columns(&case["reference"]), columns(&case["current"]));
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference.parquet");
+    write_segmented(
+        &reference,
+        &[
+            ("A", &reference_rows),
+            ("B", &reference_rows),
+            ("C", &reference_rows),
+        ],
+    );
+    let current_blocks: [(&str, &[Vec<Option<f64>>]); 3] = [
+        ("A", &reference_rows),
+        ("B", &flipped),
+        ("C", &reference_rows),
+    ];
+    let current = dir.path().join("current.ndjson");
+    std::fs::write(&current, segmented_ndjson(&current_blocks)).unwrap();
+    let settings = "[columns]\nsegment = \"region\"\n[multivariate]\nenabled = true\n";
+    let config = write_config(dir.path(), settings);
+
+    let report = check_json_with(&reference, &current, &config);
+    let drifted: Vec<(String, bool)> = report["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| {
+            let m = &s["multivariate"];
+            assert!(m["reconstruction_error"].is_f64(), "{s}");
+            (
+                s["segment"].as_str().unwrap().to_string(),
+                m["drifted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        drifted,
+        [("A".into(), false), ("B".into(), true), ("C".into(), false)]
+    );
+    // B's error is the fixture's (scikit-learn's): its reference is B's rows.
+    let b = &report["segments"][1]["multivariate"];
+    close(
+        b["reconstruction_error"].as_f64(),
+        case["current_error"].as_f64().unwrap(),
+        "segment B's error",
+    );
+
+    let profile = dir.path().join("reference.profile");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let built = run_binary(&[
+        "profile",
+        "--reference",
+        &path(&reference),
+        "--out",
+        &path(&profile),
+        "--config",
+        &path(&config),
+    ]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let from_profile = check_json_with(&profile, &current, &config);
+    assert_eq!(from_profile["segments"], report["segments"]);
+
+    let daemon = start_http_daemon(dir.path(), &reference, settings);
+    assert_eq!(
+        daemon
+            .ingest("application/x-ndjson", &std::fs::read(&current).unwrap())
+            .status,
+        200
+    );
+    let detected = |segment: &str| {
+        daemon.scrape().value(
+            "drift_segment_multivariate_drift_detected",
+            &[("model", "e2e"), ("segment", segment)],
+        )
+    };
+    let evaluated = wait_until(Duration::from_secs(30), || {
+        ["A", "B", "C"].iter().all(|s| detected(s).is_some())
+    });
+    assert!(evaluated, "no per-segment multivariate series");
+    assert_eq!(
+        [detected("A"), detected("B"), detected("C")],
+        [Some(0.0), Some(1.0), Some(0.0)]
+    );
+    let rows = daemon.scrape().value(
+        "drift_segment_multivariate_rows",
+        &[("model", "e2e"), ("segment", "B")],
+    );
+    assert_eq!(rows, Some(flipped[0].len() as f64));
+    daemon.stop();
+}
