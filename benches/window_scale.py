@@ -22,7 +22,8 @@ and times the start to /readyz and to the restored window being scored.
         --current-rows 200000 --extra-columns 8
     python3 benches/window_scale.py --data target/bench-data-22 --sizes 10000,100000,1000000
 
-Needs pyarrow.
+`--extra-config '[multivariate]\\nenabled = true'` measures the same with more of the product
+turned on. Needs pyarrow.
 """
 
 import argparse
@@ -237,7 +238,8 @@ def write_config(work, reference, size, source, window_extra="", state_extra="")
     return config, port
 
 
-def measure(binary, reference, parts, columns, size, keep=False, snapshot_interval="10s", steady_seconds=5.0):
+def measure(binary, reference, parts, columns, size, keep=False, snapshot_interval="10s", steady_seconds=5.0,
+            extra_config=""):
     work = tempfile.mkdtemp(prefix="window-scale-")
     config, port = write_config(
         work,
@@ -245,7 +247,7 @@ def measure(binary, reference, parts, columns, size, keep=False, snapshot_interv
         size,
         'type = "http"\n',
         window_extra='evaluation_delay = "200ms"\n',
-        state_extra=f'snapshot_interval = "{snapshot_interval}"\n',
+        state_extra=f'snapshot_interval = "{snapshot_interval}"\n{extra_config}',
     )
     proc = start(binary, config)
     try:
@@ -321,6 +323,7 @@ def measure(binary, reference, parts, columns, size, keep=False, snapshot_interv
 
 
 def main():
+    global BATCH_ROWS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="target/bench-data-22")
     p.add_argument("--binary", default="target/release/drift-exporter")
@@ -338,7 +341,24 @@ def main():
         "latency and the scores' age",
     )
     p.add_argument("--format", choices=sorted(CONTENT_TYPES), default="arrow", help="the bodies POSTed")
+    p.add_argument(
+        "--batch-rows",
+        type=int,
+        default=50_000,
+        help="rows per Arrow body (default 50,000; fewer for wide data: a body must stay under "
+        "the daemon's 16 MiB limit)",
+    )
+    p.add_argument(
+        "--extra-config",
+        default="",
+        help="TOML tables appended to the daemon's config, e.g. '[multivariate]\\nenabled = true' "
+        "(\\n is a new line)",
+    )
     args = p.parse_args()
+    BATCH_ROWS = args.batch_rows
+    extra_config = args.extra_config.replace("\\n", "\n")
+    if extra_config and not extra_config.endswith("\n"):
+        extra_config += "\n"
     global content_type
     content_type = CONTENT_TYPES[args.format]
     if args.drive:
@@ -360,7 +380,8 @@ def main():
         "\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
     )
     for size in [int(s) for s in args.sizes.split(",")]:
-        m = measure(args.binary, reference, parts, columns, size, args.keep, args.snapshot_interval, args.steady_seconds)
+        m = measure(args.binary, reference, parts, columns, size, args.keep, args.snapshot_interval, args.steady_seconds,
+                    extra_config)
         state = ", ".join(
             f"{re.sub(r'^state', '', k) or 'json'} {v:.1f} MiB" for k, v in sorted(m["state_mib"].items())
         )
