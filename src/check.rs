@@ -234,10 +234,14 @@ fn score_batches(
     batches: Vec<Batch>,
 ) -> Result<DriftReport, CheckError> {
     warn_rejects(current, &Summary::of(&batches));
-    let multivariate = crate::multivariate::report_for(profile, &batches);
-    let segments = profile.segments.as_ref().map_or_else(Vec::new, |s| {
-        crate::segments::evaluate(s, &profile.plan, &batches, scoring)
-    });
+    let (multivariate, segments) = rayon::join(
+        || crate::multivariate::report_for(profile, &batches),
+        || {
+            profile.segments.as_ref().map_or_else(Vec::new, |s| {
+                crate::segments::evaluate(s, &profile.plan, &batches, scoring)
+            })
+        },
+    );
     let Some(spec) = &profile.quality else {
         // Nothing needs the rows after their samples: free them as they go.
         let (samples, rows) = sample::samples_from_owned_batches(profile, batches);

@@ -476,15 +476,22 @@ impl EvaluationInputs {
             ),
         };
         let mut report = drift::evaluate(&self.profile, &samples, rows, &self.scoring);
-        report.multivariate = crate::multivariate::report_for(&self.profile, &self.window);
-        if let Some(segments) = &self.profile.segments {
-            report.segments = crate::segments::evaluate(
-                segments,
-                &self.profile.plan,
-                &self.window,
-                &self.scoring,
-            );
-        }
+        // The whole window's multivariate signals beside the segments' scores.
+        let (multivariate, segments) = rayon::join(
+            || crate::multivariate::report_for(&self.profile, &self.window),
+            || {
+                self.profile.segments.as_ref().map(|segments| {
+                    crate::segments::evaluate(
+                        segments,
+                        &self.profile.plan,
+                        &self.window,
+                        &self.scoring,
+                    )
+                })
+            },
+        );
+        report.multivariate = multivariate;
+        report.segments = segments.unwrap_or_default();
         if let Some(spec) = &self.profile.quality {
             // Rows labelled in the row, then rows joined to a late label.
             let parts: Vec<Batch> = self.window.into_iter().chain(self.joined).collect();

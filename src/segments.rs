@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::Array;
+use rayon::prelude::*;
 
 use crate::config::{MultivariateConfig, ProfileSettings, ScoringSettings};
 use crate::data::{self, Batch, ColumnArray, ColumnPlan, Kind};
@@ -311,10 +312,12 @@ pub fn evaluate(
             part.extend(rows);
         }
     }
+    // One segment per core: each is scored on its own rows alone (its
+    // multivariate signals, with a domain classifier each, cost the most).
     profiles
         .segments
-        .iter()
-        .zip(parts)
+        .par_iter()
+        .zip(parts.into_par_iter())
         .map(|((name, profile), part)| {
             let (samples, rows) = crate::sample::samples_from_batches(profile, &part);
             let mut report = drift::evaluate(profile, &samples, rows, scoring);
