@@ -49,8 +49,12 @@ pub struct SegmentReport {
     pub report: DriftReport,
 }
 
-/// The segment of each row of `batch` (laid out by `plan`).
-pub(crate) fn row_keys(batch: &Batch, plan: &ColumnPlan, columns: &[String]) -> Vec<String> {
+/// Calls `each` with the segment key of every row of `batch` (laid out by
+/// `plan`) in order: its segment columns' values joined by `/`, a missing one
+/// `__missing__`. The key is built in one reused buffer, so that a lookup
+/// costs no allocation per row.
+fn for_each_key(batch: &Batch, plan: &ColumnPlan, columns: &[String], mut each: impl FnMut(&str)) {
+    use std::fmt::Write as _;
     let arrays: Vec<Option<&ColumnArray>> = columns
         .iter()
         .map(|name| {
@@ -59,21 +63,30 @@ pub(crate) fn row_keys(batch: &Batch, plan: &ColumnPlan, columns: &[String]) -> 
                 .and_then(Option::as_ref)
         })
         .collect();
-    (0..batch.rows)
-        .map(|row| {
-            let parts: Vec<String> = arrays
-                .iter()
-                .map(|array| match array {
-                    Some(ColumnArray::Categorical(a)) if !a.is_null(row) => {
-                        a.value(row).to_string()
-                    }
-                    Some(ColumnArray::Numeric(a)) if !a.is_null(row) => a.value(row).to_string(),
-                    _ => MISSING.to_string(),
-                })
-                .collect();
-            parts.join("/")
-        })
-        .collect()
+    let mut key = String::new();
+    for row in 0..batch.rows {
+        key.clear();
+        for (i, array) in arrays.iter().enumerate() {
+            if i > 0 {
+                key.push('/');
+            }
+            match array {
+                Some(ColumnArray::Categorical(a)) if !a.is_null(row) => key.push_str(a.value(row)),
+                Some(ColumnArray::Numeric(a)) if !a.is_null(row) => {
+                    let _ = write!(key, "{}", a.value(row));
+                }
+                _ => key.push_str(MISSING),
+            }
+        }
+        each(&key);
+    }
+}
+
+/// The segment of each row of `batch` (laid out by `plan`).
+pub(crate) fn row_keys(batch: &Batch, plan: &ColumnPlan, columns: &[String]) -> Vec<String> {
+    let mut keys = Vec::with_capacity(batch.rows);
+    for_each_key(batch, plan, columns, |key| keys.push(key.to_string()));
+    keys
 }
 
 /// The rows of `batch` (laid out by `plan`) of each of `segments` segments,
@@ -86,10 +99,8 @@ fn split(
     segments: usize,
     segment_of: impl Fn(&str) -> Option<usize>,
 ) -> Vec<Option<Batch>> {
-    let which: Vec<Option<usize>> = row_keys(batch, plan, columns)
-        .iter()
-        .map(|key| segment_of(key))
-        .collect();
+    let mut which: Vec<Option<usize>> = Vec::with_capacity(batch.rows);
+    for_each_key(batch, plan, columns, |key| which.push(segment_of(key)));
     (0..segments)
         .map(|s| {
             let keep: Vec<bool> = which.iter().map(|w| *w == Some(s)).collect();
