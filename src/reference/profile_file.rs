@@ -572,25 +572,11 @@ impl ProfileFile {
             }
         }
         if let Some(labelled) = &self.labelled {
-            let bytes = encode_labelled(labelled)
-                .map_err(|e| format!("cannot encode the labelled rows: {e}"))?;
-            let entry = SectionHeader {
-                name: "labelled".into(),
-                bytes: bytes.len() as u64,
-                sha256: None,
-                xxh3: Some(xxh3_hex(&bytes)),
-            };
+            let (entry, bytes) = rows_section("labelled", labelled)?;
             each(entry, bytes)?;
         }
         if let Some(rows) = &self.multivariate {
-            let bytes = encode_labelled(&multivariate_rows(rows))
-                .map_err(|e| format!("cannot encode the multivariate rows: {e}"))?;
-            let entry = SectionHeader {
-                name: "multivariate".into(),
-                bytes: bytes.len() as u64,
-                sha256: None,
-                xxh3: Some(xxh3_hex(&bytes)),
-            };
+            let (entry, bytes) = rows_section("multivariate", &multivariate_rows(rows))?;
             each(entry, bytes)?;
             if let Some(keys) = &rows.keys {
                 let keys = LabelledRows {
@@ -600,14 +586,7 @@ impl ProfileFile {
                         ColumnArray::Categorical(StringArray::from(keys.clone())),
                     )],
                 };
-                let bytes = encode_labelled(&keys)
-                    .map_err(|e| format!("cannot encode the multivariate rows' segments: {e}"))?;
-                let entry = SectionHeader {
-                    name: "multivariate:segments".into(),
-                    bytes: bytes.len() as u64,
-                    sha256: None,
-                    xxh3: Some(xxh3_hex(&bytes)),
-                };
+                let (entry, bytes) = rows_section("multivariate:segments", &keys)?;
                 each(entry, bytes)?;
             }
         }
@@ -830,6 +809,18 @@ pub(crate) fn segments_header(stored: &StoredSegments) -> SegmentsHeader {
             })
             .collect(),
     }
+}
+
+/// The section `name` holding `rows`, and its header entry.
+fn rows_section(name: &str, rows: &LabelledRows) -> Result<(SectionHeader, Vec<u8>), String> {
+    let bytes = encode_labelled(rows).map_err(|e| format!("cannot encode the {name} rows: {e}"))?;
+    let entry = SectionHeader {
+        name: name.into(),
+        bytes: bytes.len() as u64,
+        sha256: None,
+        xxh3: Some(xxh3_hex(&bytes)),
+    };
+    Ok((entry, bytes))
 }
 
 /// The header entry of kept multivariate rows.

@@ -16,8 +16,8 @@ use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
 use crate::util::{
-    check, check_json_with, repo, run_binary, start_http_daemon, wait_until, write_config,
-    write_parquet_file,
+    build_profile, check, check_json_with, check_refused, merge_refused, repo, run_binary,
+    start_http_daemon, wait_until, write_config, write_parquet_file,
 };
 
 fn case() -> Value {
@@ -206,19 +206,9 @@ fn a_profile_keeps_the_rows_multivariate_drift_is_fitted_on() {
         dir.path(),
         &format!("[multivariate]\nenabled = true\nmax_reference_rows = {half}\n"),
     );
-    let path = |p: &Path| p.to_str().unwrap().to_string();
     let profile = dir.path().join("reference.profile");
-    let built = run_binary(&[
-        "profile",
-        "--reference",
-        &path(&reference),
-        "--out",
-        &path(&profile),
-        "--config",
-        &path(&config),
-    ]);
-    assert_eq!(built.code, 0, "{}", built.stderr);
-    let shown = run_binary(&["profile", "show", &path(&profile)]);
+    build_profile(&reference, &profile, Some(&config));
+    let shown = run_binary(&["profile", "show", profile.to_str().unwrap()]);
     assert!(
         shown.stdout.contains(&format!(
             "multivariate: {half} rows (one reference row in 2, max_reference_rows {half})"
@@ -250,41 +240,16 @@ fn a_profile_keeps_the_rows_multivariate_drift_is_fitted_on() {
         other.path(),
         &format!("[multivariate]\nenabled = true\nmax_reference_rows = {rows}\n"),
     );
-    let run = check(&profile, &current, &["-c", &path(&every_row)]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("multivariate.max_reference_rows"),
-        "{}",
-        run.stderr
+    check_refused(
+        &profile,
+        &current,
+        &every_row,
+        &["multivariate.max_reference_rows"],
     );
     let plain = dir.path().join("plain.profile");
-    let built = run_binary(&[
-        "profile",
-        "--reference",
-        &path(&reference),
-        "--out",
-        &path(&plain),
-    ]);
-    assert_eq!(built.code, 0, "{}", built.stderr);
-    let run = check(&plain, &current, &["-c", &path(&config)]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("multivariate.enabled"),
-        "{}",
-        run.stderr
-    );
-
-    let merged = dir.path().join("merged.profile");
-    let run = run_binary(&[
-        "profile",
-        "merge",
-        "--out",
-        &path(&merged),
-        &path(&profile),
-        &path(&profile),
-    ]);
-    assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("cannot be merged"), "{}", run.stderr);
+    build_profile(&reference, &plain, None);
+    check_refused(&plain, &current, &config, &["multivariate.enabled"]);
+    merge_refused(&profile, dir.path());
 }
 
 /// Rows of the fixture's features per region: `(region, columns)` blocks.
@@ -378,17 +343,7 @@ fn a_correlation_reversed_in_one_segment_shows_on_that_segment_only() {
     );
 
     let profile = dir.path().join("reference.profile");
-    let path = |p: &Path| p.to_str().unwrap().to_string();
-    let built = run_binary(&[
-        "profile",
-        "--reference",
-        &path(&reference),
-        "--out",
-        &path(&profile),
-        "--config",
-        &path(&config),
-    ]);
-    assert_eq!(built.code, 0, "{}", built.stderr);
+    build_profile(&reference, &profile, Some(&config));
     let from_profile = check_json_with(&profile, &current, &config);
     assert_eq!(from_profile["segments"], report["segments"]);
 

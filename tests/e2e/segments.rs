@@ -13,8 +13,8 @@ use serde_json::Value;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::util::{
-    check, check_json_with, run_binary, start_http_daemon, wait_until, write_config,
-    write_parquet_file,
+    build_profile, check, check_json_with, check_refused, merge_refused, run_binary,
+    start_http_daemon, wait_until, write_config, write_parquet_file,
 };
 
 const REGIONS: [&str; 3] = ["A", "B", "C"];
@@ -190,18 +190,8 @@ fn a_profile_keeps_the_segments_the_parquet_gives() {
         "[columns]\nsegment = \"region\"\nmax_segments = 2\n",
     );
     let profile = dir.path().join("reference.profile");
-    let path = |p: &Path| p.to_str().unwrap().to_string();
-    let built = run_binary(&[
-        "profile",
-        "--reference",
-        &path(&reference),
-        "--out",
-        &path(&profile),
-        "--config",
-        &path(&config),
-    ]);
-    assert_eq!(built.code, 0, "{}", built.stderr);
-    let shown = run_binary(&["profile", "show", &path(&profile)]);
+    build_profile(&reference, &profile, Some(&config));
+    let shown = run_binary(&["profile", "show", profile.to_str().unwrap()]);
     assert!(
         shown.stdout.contains(
             "segments of [region] (max_segments 2): A (3000 rows), B (3000 rows), __other__ (3000 rows)"
@@ -225,48 +215,16 @@ fn a_profile_keeps_the_segments_the_parquet_gives() {
     // Other segment settings than the profile's: an error naming the setting.
     let other = tempfile::tempdir().unwrap();
     let twenty = write_config(other.path(), "[columns]\nsegment = \"region\"\n");
-    let run = check(&profile, &current, &["-c", &path(&twenty)]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("columns.max_segments"),
-        "{}",
-        run.stderr
-    );
+    check_refused(&profile, &current, &twenty, &["columns.max_segments"]);
     let by_x = write_config(other.path(), "[columns]\nsegment = \"x\"\n");
-    let run = check(&profile, &current, &["-c", &path(&by_x)]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("columns.segment") && run.stderr.contains("[region], not [x]"),
-        "{}",
-        run.stderr
+    check_refused(
+        &profile,
+        &current,
+        &by_x,
+        &["columns.segment", "[region], not [x]"],
     );
     let plain = dir.path().join("plain.profile");
-    let built = run_binary(&[
-        "profile",
-        "--reference",
-        &path(&reference),
-        "--out",
-        &path(&plain),
-    ]);
-    assert_eq!(built.code, 0, "{}", built.stderr);
-    let run = check(&plain, &current, &["-c", &path(&config)]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("built without segments"),
-        "{}",
-        run.stderr
-    );
-
-    let merged = dir.path().join("merged.profile");
-    let run = run_binary(&[
-        "profile",
-        "merge",
-        "--out",
-        &path(&merged),
-        &path(&profile),
-        &path(&profile),
-    ]);
-    assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("cannot be merged"), "{}", run.stderr);
-    assert!(!merged.exists());
+    build_profile(&reference, &plain, None);
+    check_refused(&plain, &current, &config, &["built without segments"]);
+    merge_refused(&profile, dir.path());
 }

@@ -604,3 +604,46 @@ pub fn assert_gauges_match(scrape: &Scrape, report: &serde_json::Value) {
         errors.join("\n")
     );
 }
+
+/// Runs `drift-exporter profile` of the Parquet `reference` into `out`, with
+/// `config` when given; it must succeed.
+pub fn build_profile(reference: &Path, out: &Path, config: Option<&Path>) {
+    let mut args = vec![
+        "profile".as_ref(),
+        "--reference".as_ref(),
+        reference.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    if let Some(config) = config {
+        args.extend(["--config".as_ref(), config.as_os_str()]);
+    }
+    let built = run_binary(&args);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+}
+
+/// `check` of `current` against `reference` with `config` must be refused
+/// (exit 2) with a message holding every one of `wants`.
+pub fn check_refused(reference: &Path, current: &Path, config: &Path, wants: &[&str]) {
+    let run = check(reference, current, &["-c", config.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for want in wants {
+        assert!(run.stderr.contains(want), "{want:?} not in {}", run.stderr);
+    }
+}
+
+/// `profile merge` of `profile` with itself must be refused, writing nothing.
+pub fn merge_refused(profile: &Path, dir: &Path) {
+    let merged = dir.join("merged.profile");
+    let run = run_binary(&[
+        "profile".as_ref(),
+        "merge".as_ref(),
+        "--out".as_ref(),
+        merged.as_os_str(),
+        profile.as_os_str(),
+        profile.as_os_str(),
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("cannot be merged"), "{}", run.stderr);
+    assert!(!merged.exists());
+}
