@@ -212,6 +212,42 @@ fn a_profile_keeps_the_segments_the_parquet_gives() {
     assert_eq!(from_profile["segments"], from_parquet["segments"]);
     assert_eq!(from_profile["features"], from_parquet["features"]);
 
+    // The daemon starts from the profile too, and flags B's x alone.
+    let served = tempfile::tempdir().unwrap();
+    let daemon = start_http_daemon(
+        served.path(),
+        &profile,
+        "[columns]\nsegment = \"region\"\nmax_segments = 2\n",
+    );
+    assert_eq!(
+        daemon
+            .ingest("application/x-ndjson", &std::fs::read(&current).unwrap())
+            .status,
+        200
+    );
+    let detected = |segment: &str| {
+        daemon.scrape().value(
+            "drift_segment_detected",
+            &[
+                ("model", "e2e"),
+                ("segment", segment),
+                ("feature", "x"),
+                ("drift_type", "data"),
+            ],
+        )
+    };
+    let evaluated = wait_until(Duration::from_secs(30), || {
+        ["A", "B", "__other__"]
+            .iter()
+            .all(|s| detected(s).is_some())
+    });
+    assert!(evaluated, "no per-segment scores from the profile");
+    assert_eq!(
+        [detected("A"), detected("B"), detected("__other__")],
+        [Some(0.0), Some(1.0), Some(0.0)]
+    );
+    daemon.stop();
+
     // Other segment settings than the profile's: an error naming the setting.
     let other = tempfile::tempdir().unwrap();
     let twenty = write_config(other.path(), "[columns]\nsegment = \"region\"\n");
