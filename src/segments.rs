@@ -157,9 +157,15 @@ pub fn raw_by_segment(
     let key_plan = ColumnPlan::new(columns.iter().map(|c| (c.clone(), Kind::Categorical)));
     let mut counts: HashMap<String, u64> = HashMap::new();
     data::for_each_parquet_batch(path, &key_plan, |batch| {
-        for key in row_keys(&batch, &key_plan, columns) {
-            *counts.entry(key).or_default() += 1;
-        }
+        // A key is copied only the first time it is seen.
+        for_each_key(&batch, &key_plan, columns, |key| {
+            match counts.get_mut(key) {
+                Some(count) => *count += 1,
+                None => {
+                    counts.insert(key.to_string(), 1);
+                }
+            }
+        });
     })
     .map_err(|e| e.to_string())?;
     let mut ranked: Vec<(String, u64)> = counts.into_iter().collect();
