@@ -85,11 +85,7 @@ pub fn build_with(
             config.multivariate.max_reference_rows,
             &config.columns.segment,
         )
-        .map_err(|message| ReferenceError::Columns {
-            path: reference.to_path_buf(),
-            key: "multivariate".into(),
-            message,
-        })?;
+        .map_err(|message| ReferenceError::columns(reference, "multivariate", message))?;
         data.multivariate = Some(rows);
     }
     let profile = ProfileFile::from_data(data, reference, &config.columns);
@@ -124,11 +120,7 @@ fn segments(
         rules.max_segments,
         mode,
     )
-    .map_err(|message| ReferenceError::Columns {
-        path: reference.to_path_buf(),
-        key: "columns.segment".into(),
-        message,
-    })?;
+    .map_err(|message| ReferenceError::columns(reference, "columns.segment", message))?;
     Ok(Some(StoredSegments {
         columns: rules.segment.clone(),
         max_segments: rules.max_segments,

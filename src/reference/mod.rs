@@ -66,6 +66,17 @@ pub enum ReferenceError {
     },
 }
 
+impl ReferenceError {
+    /// A setting of `key` the reference at `path` cannot honour: `message`.
+    pub(crate) fn columns(path: &Path, key: &str, message: String) -> Self {
+        ReferenceError::Columns {
+            path: path.to_path_buf(),
+            key: key.into(),
+            message,
+        }
+    }
+}
+
 /// Whether a column is a model input or a model output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,11 +122,7 @@ pub fn resolve_columns(
     path: &Path,
 ) -> Result<Vec<ResolvedColumn>, ReferenceError> {
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let column_err = |key: &str, message: String| ReferenceError::Columns {
-        path: path.to_path_buf(),
-        key: key.to_string(),
-        message,
-    };
+    let column_err = |key: &str, message: String| ReferenceError::columns(path, key, message);
     let default_prediction = rules.prediction == ColumnsConfig::default().prediction;
     let weighted: Vec<String> = rules.weights.keys().cloned().collect();
     let lists: [(&str, &Vec<String>, bool); 4] = [
@@ -870,11 +877,7 @@ impl ReferenceData {
         if rules.segment.is_empty() {
             return Ok(None);
         }
-        let columns_err = |key: &str, message: String| ReferenceError::Columns {
-            path: path.to_path_buf(),
-            key: key.into(),
-            message,
-        };
+        let columns_err = |key: &str, message: String| ReferenceError::columns(path, key, message);
         if self.format != ReferenceFormat::Parquet {
             let wanted = format!("[{}]", rules.segment.join(", "));
             let stored = stored.ok_or_else(|| {
@@ -920,11 +923,7 @@ impl ReferenceData {
             rules.max_segments,
         )
         .map(Some)
-        .map_err(|message| ReferenceError::Columns {
-            path: path.to_path_buf(),
-            key: "columns.segment".into(),
-            message,
-        })
+        .map_err(|message| ReferenceError::columns(path, "columns.segment", message))
     }
 
     /// The rows a profile file keeps for multivariate drift, reduced to the
@@ -937,11 +936,7 @@ impl ReferenceData {
         features: &[String],
         config: &crate::config::MultivariateConfig,
     ) -> Result<crate::multivariate::ReferenceRows, ReferenceError> {
-        let columns_err = |key: &str, message: String| ReferenceError::Columns {
-            path: path.to_path_buf(),
-            key: key.into(),
-            message,
-        };
+        let columns_err = |key: &str, message: String| ReferenceError::columns(path, key, message);
         let mut kept = kept.ok_or_else(|| {
             columns_err(
                 "multivariate.enabled",
@@ -1035,12 +1030,8 @@ impl ReferenceData {
             });
         }
         let plan = self.plan();
-        let mut quality =
-            QualitySpec::new(model, rules, &plan).map_err(|message| ReferenceError::Columns {
-                path: path.to_path_buf(),
-                key: "columns.label".into(),
-                message,
-            })?;
+        let mut quality = QualitySpec::new(model, rules, &plan)
+            .map_err(|message| ReferenceError::columns(path, "columns.label", message))?;
         let batches = &self.labelled;
         let mut reference_quality = None;
         if let Some(spec) = quality.as_mut() {

@@ -401,11 +401,7 @@ impl ProfileFile {
                 .map(|c| (c.name.as_str(), c.kind(), c.boolean)),
         );
         let resolved = resolve_columns(&schema, rules, path)?;
-        let columns_err = |key: &str, message: String| ReferenceError::Columns {
-            path: path.to_path_buf(),
-            key: key.into(),
-            message,
-        };
+        let columns_err = |key: &str, message: String| ReferenceError::columns(path, key, message);
         let segments = match self.segments {
             Some(stored) => {
                 let mut parts = Vec::with_capacity(stored.parts.len());

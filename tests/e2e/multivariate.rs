@@ -138,12 +138,7 @@ fn reversed_correlation_shows_in_check_and_on_metrics() {
 
     let daemon = start_http_daemon(dir.path(), &reference, settings);
     let rows = case["current"][0].as_array().unwrap().len() as f64;
-    assert_eq!(
-        daemon
-            .ingest("application/x-ndjson", &std::fs::read(&current).unwrap())
-            .status,
-        200
-    );
+    daemon.ingest_ndjson_file(&current);
     let model = [("model", "e2e")];
     let evaluated = wait_until(Duration::from_secs(30), || {
         daemon.scrape().value("drift_multivariate_rows", &model) == Some(rows)
@@ -348,12 +343,7 @@ fn a_correlation_reversed_in_one_segment_shows_on_that_segment_only() {
     assert_eq!(from_profile["segments"], report["segments"]);
 
     let daemon = start_http_daemon(dir.path(), &reference, settings);
-    assert_eq!(
-        daemon
-            .ingest("application/x-ndjson", &std::fs::read(&current).unwrap())
-            .status,
-        200
-    );
+    daemon.ingest_ndjson_file(&current);
     let detected = |segment: &str| {
         daemon.scrape().value(
             "drift_segment_multivariate_drift_detected",

@@ -120,12 +120,7 @@ fn a_drift_confined_to_one_segment_shows_only_there() {
     );
 
     let daemon = start_http_daemon(dir.path(), &reference, settings);
-    assert_eq!(
-        daemon
-            .ingest("application/x-ndjson", &std::fs::read(&current).unwrap())
-            .status,
-        200
-    );
+    daemon.ingest_ndjson_file(&current);
     let series = |segment: &str, feature: &str| {
         [
             ("model", "e2e"),
@@ -219,12 +214,7 @@ fn a_profile_keeps_the_segments_the_parquet_gives() {
         &profile,
         "[columns]\nsegment = \"region\"\nmax_segments = 2\n",
     );
-    assert_eq!(
-        daemon
-            .ingest("application/x-ndjson", &std::fs::read(&current).unwrap())
-            .status,
-        200
-    );
+    daemon.ingest_ndjson_file(&current);
     let detected = |segment: &str| {
         daemon.scrape().value(
             "drift_segment_detected",

@@ -238,6 +238,12 @@ impl Daemon {
         request(&self.address, "POST", "/ingest", Some(content_type), body).expect("ingest answers")
     }
 
+    /// POSTs the NDJSON file at `path` to `/ingest`; it must be taken (200).
+    pub fn ingest_ndjson_file(&self, path: &Path) {
+        let body = std::fs::read(path).expect("the NDJSON file is read");
+        assert_eq!(self.ingest("application/x-ndjson", &body).status, 200);
+    }
+
     /// Sends a signal by name (TERM, HUP, ...).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
